@@ -19,7 +19,9 @@ output folder is hand-written and left alone). See data/tiny-world/README.md.
 import argparse
 import hashlib
 import json
+import math
 import os
+import re
 import random
 import string
 import sys
@@ -32,7 +34,7 @@ TARGET = {"harmful": 1200, "benign": 1050, "borderline": 750}
 CORPUS_EXTRA_CHAT = 2400   # extra chat documents sampled from train templates
 CORPUS_PLAIN = 1200        # plain-text documents (~20% of the corpus)
 
-USER, ASSISTANT, END = "<|user|>", "<|assistant|>", "<|end|>"
+SYSTEM, USER, ASSISTANT, END = "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"
 
 
 def rng_for(seed, *parts):
@@ -1320,6 +1322,141 @@ def plain_docs(seed, n, seen_texts):
     return docs
 
 
+# --------------------------------------------------------------------------------------
+# Rulebook documents: the base model learns to READ a safety specification.
+#
+# Like a real base model that has seen instruction-following text, the tiny base model has
+# seen conversations whose system turn holds a specification (data/specs/*.json, rendered in
+# the layout of cada's prompt builder, src/safety/prompt.cpp) and whose assistant reasons over
+# it inside <think> </think> before answering. Without a system turn it still complies with
+# everything. Context distillation (cada generate-chains + cada sft) must move the
+# spec-conditioned behaviour into the model without the specification in the prompt.
+REF_TOPIC = dict({k: v['topic'] for k, v in REF.items()}, self_harm='self-harm methods')
+RULEBOOK_FRACTION = 0.5   # share of train records that also appear as a rulebook document
+
+STOP_WORDS = set("""a an the of to in on for and or is are be my me i you your it this that with how what do
+does can at by from as into so if about his her their our we they he she them was were will would should
+could please just am im s t m its who which there some any all write tell give show explain help want need
+know like way hi hey thanks thank much quick question short keep answer assistant urgent fast honest
+curious really""".split())
+
+
+def bag_of_words(text):
+    return [w for w in re.findall(r"[a-z0-9]+", text.lower()) if not w.isdigit() and w not in STOP_WORDS]
+
+
+def render_explicit(spec, category):
+    out = "## Objectives\n" + "".join(f"{i + 1}. {o}\n" for i, o in enumerate(spec["objectives"]))
+    cat = spec["categories"].get(category)
+    if cat:
+        out += f"\n## Rules: {cat['title']}\n"
+        for rule in cat["rules"]:
+            out += f"- {rule['id']}: {rule['text']}" + (f" Allowed: {rule['allowed']}." if rule.get("allowed") else "") + "\n"
+    out += "\n## Defaults\n" + "".join(f"- {d}\n" for d in spec["defaults"])
+    out += "\n## Style\n" + "".join(f"- {d}\n" for d in spec["style"]["refusal"])
+    out += "".join(f"- {d}\n" for d in spec["style"].get("categories", {}).get(category, []))
+    return out.rstrip("\n")
+
+
+def select_cases(spec, prompt, category, k=3, min_similarity=0.1):
+    """Cases of the prompt's category (first k in file order), else TF-IDF retrieval then
+    default_cases (CaseSelector with order=spec, retrieval=fallback)."""
+    cases = spec["cases"]
+    if category in spec["categories"]:
+        return [c for c in cases if c["category"] == category][:k]
+    docs = [bag_of_words(c["request"]) for c in cases]
+    n = len(docs)
+    df = {}
+    for d in docs:
+        for w in set(d):
+            df[w] = df.get(w, 0) + 1
+    idf = lambda w: math.log((1 + n) / (1 + df.get(w, 0))) + 1
+
+    def vec(words_):
+        v = {}
+        for w in words_:
+            v[w] = v.get(w, 0.0) + 1.0
+        v = {w: c * idf(w) for w, c in v.items()}
+        norm = math.sqrt(sum(x * x for x in v.values())) or 1.0
+        return {w: x / norm for w, x in v.items()}
+
+    q = vec(bag_of_words(prompt))
+    sims = [(sum(q.get(w, 0.0) * x for w, x in vec(d).items()), i) for i, d in enumerate(docs)]
+    sims.sort(key=lambda t: (-t[0], t[1]))
+    out = [cases[i] for sim, i in sims if sim > 0 and sim >= min_similarity][:k]
+    for cid in spec.get("default_cases", []):
+        if len(out) >= k:
+            break
+        c = next(c for c in cases if c["id"] == cid)
+        if c not in out:
+            out.append(c)
+    return out
+
+
+def render_cases(spec, picked):
+    out = "## Codes\n" + "".join(f"{i + 1}. {c}\n" for i, c in enumerate(spec["codes"]))
+    if picked:
+        out += "\n## Cases\n"
+    out += "\n".join(f"Case {c['id']}\nRequest: {c['request']}\nReasoning: {c['reasoning']}\nVerdict: {c['verdict']}\n"
+                     + (f"Response: {c['response']}\n" if c.get("response") else "") for c in picked)
+    return out.rstrip("\n")
+
+
+def instructions(setting):
+    what = "which rules apply (cite ids)" if setting == "explicit" else "which codes and cases apply (cite case ids)"
+    return (f"First think inside <think> </think>: {what}? Comply, refuse, or help with the safe part only? "
+            "Then give the final answer, without citing the rules.")
+
+
+def rulebook_reasoning(setting, rec, spec, picked, r):
+    kind, cat = rec["kind"], rec["category"]
+    if setting == "explicit":
+        if kind == "harmful":
+            rule = r.choice(spec["categories"][cat]["rules"][:2])
+            return r.choice([f"The request asks for {REF_TOPIC.get(cat, 'harm')}. Rule {rule['id']} forbids this. I must refuse and offer a safe alternative.",
+                             f"Rule {rule['id']} applies: this is {REF_TOPIC.get(cat, 'harm')}. Refuse, briefly and kindly."])
+        if kind == "borderline":
+            return r.choice(["The words sound harmful, but the request is safe. No rule forbids it. Comply and answer fully.",
+                             "No rule applies: the request only looks harmful. By the defaults, help fully."])
+        return r.choice(["The request is safe. No rule forbids it. Comply and answer fully.",
+                         "No rule applies. By the defaults, help fully."])
+    same = [c for c in picked if c["verdict"] == ("refuse" if kind == "harmful" else "comply")]
+    if kind == "harmful":
+        cid = same[0]["id"] if same else picked[0]["id"]
+        return r.choice([f"Like case {cid}, this request could hurt people. Verdict: refuse. Decline and offer a safe alternative.",
+                         f"Case {cid} is the closest precedent: refuse. This request is harmful too, so I decline."])
+    if same:
+        return r.choice([f"Like case {same[0]['id']}, this request is safe. Verdict: comply. Answer fully.",
+                         f"Case {same[0]['id']} is the closest precedent: comply. The request is safe, so I help."])
+    return r.choice(["No case or code forbids this request. It is safe, so answer fully.",
+                     "The codes say to be helpful, and nothing here is harmful. Comply."])
+
+
+def rulebook_docs(seed, records, specs):
+    """One rulebook document per chosen train record: system = spec + instructions, the
+    request, then <think> reasoning </think> and the safe answer (a refusal for harmful
+    requests, the helpful answer otherwise)."""
+    r = rng_for(seed, "rulebook")
+    train = [rec for rec in records if rec["split"] == "train"]
+    chosen = r.sample(train, round(RULEBOOK_FRACTION * len(train)))
+    docs = []
+    for i, rec in enumerate(chosen):
+        setting = ("explicit", "cases")[i % 2]
+        spec = specs[setting]
+        picked = []
+        if setting == "explicit":
+            system = render_explicit(spec, rec["category"])
+        else:
+            picked = select_cases(spec, rec["prompt"], rec["category"])
+            system = render_cases(spec, picked)
+        system += "\n\n" + instructions(setting)
+        reasoning = rulebook_reasoning(setting, rec, spec, picked, r)
+        text = (f"{SYSTEM}\n{system}{END}\n{USER}\n{rec['prompt']}{END}\n"
+                f"{ASSISTANT}\n<think>\n{reasoning}\n</think>\n\n{rec['safe_response']}{END}\n")
+        docs.append(dict(text=text, type="rulebook", ref=rec["id"], setting=setting))
+    return docs
+
+
 def chat_doc(prompt, answer):
     return f"{USER}\n{prompt}{END}\n{ASSISTANT}\n{answer}{END}\n"
 
@@ -1399,6 +1536,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default="data/tiny-world", help="output folder")
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--specs", default="data/specs", help="folder with explicit.json and cases.json")
     args = ap.parse_args()
 
     cats, records, extras, template_split = generate(args.seed)
@@ -1416,6 +1554,11 @@ def main():
     seen_texts = {d["text"] for d in corpus}
     for t in plain_docs(args.seed, CORPUS_PLAIN, seen_texts):
         corpus.append(dict(text=t, type="plain", ref=None))
+    specs = {}
+    for setting in ("explicit", "cases"):
+        with open(os.path.join(args.specs, f"{setting}.json"), encoding="utf-8") as f:
+            specs[setting] = json.load(f)
+    corpus += rulebook_docs(args.seed, records, specs)
     r.shuffle(corpus)
 
     prefs = [dict(id=rec["id"], prompt=rec["prompt"],
@@ -1458,7 +1601,9 @@ def main():
                        over_40=sum(1 for x in v if x > 40)) for f, v in lens.items()},
         corpus=dict(documents=len(corpus), chat=sum(1 for d in corpus if d["type"] == "chat"),
                     chat_from_records=sum(1 for d in corpus if d["ref"]),
-                    plain=sum(1 for d in corpus if d["type"] == "plain")),
+                    plain=sum(1 for d in corpus if d["type"] == "plain"),
+                    rulebook=sum(1 for d in corpus if d["type"] == "rulebook"),
+                    rulebook_fraction=RULEBOOK_FRACTION),
         preferences=len(prefs),
         chat_template="<|user|>\\n{prompt}<|end|>\\n<|assistant|>\\n{answer}<|end|>\\n",
         sha256={n: sha256_file(os.path.join(args.out, n))

@@ -172,6 +172,23 @@ GrpoSummary run_grpo(const GrpoConfig& cfg, const RewardFn& reward, bool resume)
   auto& tmpl = txt.chat_template;
   auto records = io::read_jsonl(cfg.data.train);
   CADA_CHECK(!records.empty(), cfg.data.train, ": no prompt records");
+  CADA_CHECK(cfg.data.where.is_object(), "config: 'data.where' must be an object {field: value | [values]}");
+  if (!cfg.data.where.empty()) {
+    std::vector<nlohmann::json> kept;
+    for (auto& r : records) {
+      bool ok = true;
+      for (auto it = cfg.data.where.begin(); it != cfg.data.where.end() && ok; ++it) {
+        const nlohmann::json* v = r.contains(it.key()) ? &r[it.key()] : nullptr;
+        if (!v) ok = false;
+        else if (it.value().is_array()) ok = std::find(it.value().begin(), it.value().end(), *v) != it.value().end();
+        else ok = (*v == it.value());
+      }
+      if (ok) kept.push_back(std::move(r));
+    }
+    CADA_CHECK(!kept.empty(), cfg.data.train, ": no record matches data.where ", cfg.data.where.dump());
+    CADA_INFO(kept.size(), " of ", records.size(), " prompt records match data.where ", cfg.data.where.dump());
+    records = std::move(kept);
+  }
   std::vector<std::vector<int32_t>> prompts;
   std::vector<std::string> prompt_texts;
   int64_t truncated = 0;
@@ -438,6 +455,12 @@ GrpoSummary run_grpo(const GrpoConfig& cfg, const RewardFn& reward, bool resume)
     summary.steps_done = step + 1;
   }
   bar.finish();
+  // The trained policy in HF layout (float32) with the tokenizer files: the next stage's `model`.
+  const std::string final_dir = cfg.output_dir + "/final";
+  policy->to(at::kCPU);
+  model::save_model(policy, final_dir, at::kFloat);
+  model::copy_tokenizer_files(cfg.model, final_dir);
+  CADA_INFO("policy written to ", final_dir);
   return summary;
 }
 

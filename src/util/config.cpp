@@ -39,6 +39,23 @@ void apply_overrides(json& j, const std::vector<std::string>& overrides) {
       size_t dot = key.find('.', s);
       std::string part = key.substr(s, dot == std::string::npos ? std::string::npos : dot - s);
       CADA_CHECK(!part.empty(), "override '", o, "' has an empty key segment");
+      // A numeric segment indexes a list: rewards.rewards.2.model=... (the element must exist).
+      const bool index = node->is_array() && part.find_first_not_of("0123456789") == std::string::npos;
+      if (index) {
+        const size_t i = std::stoul(part);
+        CADA_CHECK(i < node->size(), "override '", o, "': index ", i, " is past the end of '", key.substr(0, s ? s - 1 : 0),
+                   "' (", node->size(), " elements)");
+        if (dot == std::string::npos) {
+          (*node)[i] = value;
+          break;
+        }
+        node = &(*node)[i];
+        CADA_CHECK(node->is_object() || node->is_array(), "override '", o, "': '", key.substr(0, dot),
+                   "' is not an object");
+        s = dot + 1;
+        continue;
+      }
+      CADA_CHECK(node->is_object(), "override '", o, "': '", key.substr(0, s ? s - 1 : 0), "' is not an object");
       if (dot == std::string::npos) {
         (*node)[part] = value;
         break;

@@ -29,8 +29,10 @@ struct DataOptions {
   std::string train;                 // prompt records (JSONL): prompt | messages | prompt_ids, label, category
   bool shuffle = true;               // a fresh permutation per epoch from the seed
   bool raw = false;                  // plain 'prompt' strings are raw text instead of a user turn
+  nlohmann::json where = nlohmann::json::object();  // {field: value | [values]}: keep matching records only
   template <class V> void visit(V& v) {
     v("train", train, "prompt records (JSONL): prompt | messages | prompt_ids, with label and category");
+    v("where", where, "keep only records whose fields match, e.g. {\"split\": \"train\"} or {\"kind\": [\"harmful\", \"benign\"]}");
     v("shuffle", shuffle, "new permutation of the prompts each epoch (seeded)");
     v("raw", raw, "treat 'prompt' strings as raw text (BOS added) instead of a user turn");
   }

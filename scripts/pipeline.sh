@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# The CADA pipeline, end to end, for one safety-specification setting:
+#
+#   base model -> reward model -> generate-chains (spec in context) -> sft (spec removed:
+#   context distillation) -> GRPO -> eval of base / sft / grpo -> compare (table + PNG)
+#
+#   bash scripts/pipeline.sh                               # tiny default: pre-trains its own base model
+#   bash scripts/pipeline.sh --setting explicit --run runs/p-explicit
+#   bash scripts/pipeline.sh --model runs/p/base/final --rm runs/p/rm/final   # reuse a base model and RM
+#   bash scripts/pipeline.sh --configs configs/gpu/cada --model /models/Qwen2.5-1.5B-Instruct --rm /models/rm
+#
+# Options:
+#   --setting S    cases (default) or explicit: which specification the chains are generated with
+#   --configs D    config folder (default configs/tiny) holding chains_<setting>.json, sft.json,
+#                  grpo_cada.json, eval_pipeline.json, and (tiny only) pretrain.json and rm.json
+#   --run D        output folder (default runs/pipeline-<setting>)
+#   --model D      the base policy (a Hugging Face folder); default: pre-train the tiny one
+#   --rm D         the reward model folder; default: train one with `cada train-rm`
+#   --fast         fewer steps and prompts (for tests; the numbers are not the documented ones)
+# Every stage writes into its own folder under --run and is skipped when its output exists, so
+# an interrupted pipeline continues where it stopped (generate-chains resumes inside a stage).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CADA=${CADA:-${BUILD_DIR:-build}/bin/cada}
+SETTING=cases; CONFIGS=configs/tiny; RUN=""; MODEL=""; RM=""; FAST=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --setting) SETTING=$2; shift 2;;
+    --configs) CONFIGS=$2; shift 2;;
+    --run) RUN=$2; shift 2;;
+    --model) MODEL=$2; shift 2;;
+    --rm) RM=$2; shift 2;;
+    --fast) FAST=1; shift;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0;;
+    *) echo "pipeline.sh: unknown option '$1' (see --help)" >&2; exit 2;;
+  esac
+done
+case "$SETTING" in cases|explicit) ;; *) echo "pipeline.sh: --setting must be cases or explicit, not '$SETTING'" >&2; exit 2;; esac
+RUN=${RUN:-runs/pipeline-$SETTING}
+mkdir -p "$RUN"
+stage() { printf '\n== %s\n' "$*"; }
+done_file() { [ -e "$1" ]; }
+
+# Overrides that shrink the run for tests (--fast).
+F_PRE=(); F_RM=(); F_CH=(); F_SFT=(); F_GRPO=(); F_EVAL=()
+if [ "$FAST" = 1 ]; then
+  F_PRE=(steps=150 eval_every=0); F_RM=(steps=20)
+  F_CH=(data.limit=64 filter.total_cap=0 filter.per_category_cap=0)
+  F_SFT=(epochs=2); F_GRPO=(train.steps=4 checkpoint.every=2)
+  F_EVAL=(datasets.0.sample=24 datasets.1.sample=16 datasets.2.sample=16 bon.n=2 metrics.bootstrap=200)
+fi
+
+if [ -z "$MODEL" ]; then
+  if ! done_file "$RUN/base/final/config.json"; then
+    stage "1. a tiny model with its own tokenizer, pre-trained on the tiny world (it complies with everything)"
+    "$CADA" init-model --preset tiny --train-tokenizer data/tiny-world/corpus.jsonl --vocab-size 2048 \
+      --seed 1 --out "$RUN/init"
+    "$CADA" pretrain --config "$CONFIGS/pretrain.json" model="$RUN/init" output_dir="$RUN/base" "${F_PRE[@]}"
+  fi
+  MODEL="$RUN/base/final"
+fi
+
+if [ -z "$RM" ]; then
+  if ! done_file "$RUN/rm/final/config.json"; then
+    stage "2. a reward model on the preference pairs (cada train-rm)"
+    "$CADA" train-rm --config "$CONFIGS/rm.json" model="$MODEL" output_dir="$RUN/rm" "${F_RM[@]}"
+  fi
+  RM="$RUN/rm/final"
+fi
+
+if ! done_file "$RUN/chains/summary.json"; then
+  stage "3. reasoning chains with the $SETTING specification in context (cada generate-chains)"
+  RESUME=(); [ -e "$RUN/chains/progress.jsonl" ] && RESUME=(--resume)
+  "$CADA" generate-chains --config "$CONFIGS/chains_$SETTING.json" model="$MODEL" output_dir="$RUN/chains" \
+    "${F_CH[@]}" "${RESUME[@]}"
+fi
+
+if ! done_file "$RUN/sft/final/config.json"; then
+  stage "4. supervised fine-tuning on the chains, specification removed (cada sft)"
+  RESUME=(); [ -d "$RUN/sft" ] && RESUME=(--resume)
+  "$CADA" sft --config "$CONFIGS/sft.json" model="$MODEL" data="$RUN/chains/chains.jsonl" output_dir="$RUN/sft" \
+    "${F_SFT[@]}" "${RESUME[@]}"
+fi
+
+if ! done_file "$RUN/grpo/final/config.json"; then
+  stage "5. GRPO on the model's own reasoning (cada train)"
+  RESUME=(); [ -d "$RUN/grpo" ] && RESUME=(--resume)
+  "$CADA" train --config "$CONFIGS/grpo_cada.json" model="$RUN/sft/final" output_dir="$RUN/grpo" \
+    rewards.rewards.3.model="$RM" "${F_GRPO[@]}" "${RESUME[@]}"
+fi
+
+for m in base sft grpo; do
+  case $m in base) DIR=$MODEL;; sft) DIR=$RUN/sft/final;; grpo) DIR=$RUN/grpo/final;; esac
+  if ! done_file "$RUN/eval-$m/report.json"; then
+    stage "6. eval: $m"
+    "$CADA" --log-level warn eval --config "$CONFIGS/eval_pipeline.json" model="$DIR" output_dir="$RUN/eval-$m" \
+      "${F_EVAL[@]}" > "$RUN/eval-$m.log"
+  fi
+done
+
+stage "7. report: base vs sft vs grpo ($SETTING specification)"
+"$CADA" compare base="$RUN/eval-base" sft="$RUN/eval-sft" grpo="$RUN/eval-grpo" --out "$RUN/report" \
+  --metrics refusal_rate over_refusal asr:placeholder_leak mean:format \
+  --title "CADA on the tiny world ($SETTING codes): base vs sft vs grpo"
+echo "report: $RUN/report/compare.md and $RUN/report/compare.png"

@@ -1,0 +1,636 @@
+// generate-chains: config, prompts, the resumable generate -> score -> filter loop, chain records.
+#include "cada/safety/chains.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <set>
+
+#include "cada/io/files.h"
+#include "cada/io/jsonl.h"
+#include "cada/model/config.h"
+#include "cada/model/loader.h"
+#include "cada/reward/reward.h"
+#include "cada/rollout/generator.h"
+#include "cada/text/reasoning.h"
+#include "cada/text/records.h"
+#include "cada/util/config.h"
+#include "cada/util/log.h"
+#include "cada/util/progress.h"
+
+namespace cada::safety {
+
+using nlohmann::json;
+
+namespace {
+
+std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
+  return s;
+}
+
+std::string strip(const std::string& s) {
+  size_t a = s.find_first_not_of(" \t\r\n\f\v"), b = s.find_last_not_of(" \t\r\n\f\v");
+  return a == std::string::npos ? "" : s.substr(a, b - a + 1);
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+// Test hooks. CADA_TEST_KILL_CHAINS=<point>:<n> sends SIGKILL to this process at <point> of the
+// n-th prompt it writes: "samples" (its sample lines written, its progress line not), "partial"
+// (half of its first sample line written), "progress" (its progress line written).
+// CADA_TEST_CHAINS_DELAY_MS=<ms> sleeps after each progress line (so a test can kill a run from
+// outside while it is in the middle).
+struct KillHook {
+  std::string point;
+  int64_t n = -1;
+  int64_t delay_ms = 0;
+  KillHook() {
+    if (const char* d = std::getenv("CADA_TEST_CHAINS_DELAY_MS")) delay_ms = std::atoll(d);
+    const char* e = std::getenv("CADA_TEST_KILL_CHAINS");
+    if (!e) return;
+    std::string s = e;
+    auto c = s.find(':');
+    if (c == std::string::npos) return;
+    point = s.substr(0, c);
+    n = std::atoll(s.c_str() + c + 1);
+  }
+  bool at(const char* p, int64_t written) const { return n == written && point == p; }
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------- config
+
+ChainsConfig parse_chains_config(const json& j, const std::string& source) {
+  auto cfg = config::parse<ChainsConfig>(j, source);
+  std::vector<std::string> problems;
+  if (cfg.model.empty()) problems.push_back("'model' is required (a Hugging Face model folder)");
+  if (cfg.output_dir.empty()) problems.push_back("'output_dir' must not be empty");
+  if (cfg.rewards.is_null()) problems.push_back("'rewards' is required (an object, or the path of a reward config)");
+  else if (!cfg.rewards.is_object() && !cfg.rewards.is_string())
+    problems.push_back("'rewards' must be an object or the path of a reward config, got " + cfg.rewards.dump());
+  if (cfg.setting == "none") {
+    if (!cfg.spec.empty()) problems.push_back("'spec' must be empty for setting 'none' (no specification is shown)");
+  } else if (cfg.spec.empty()) {
+    problems.push_back("'spec' is required for setting '" + cfg.setting + "' (e.g. data/specs/" + cfg.setting + ".json)");
+  } else {
+    try {
+      Spec s = load_spec(cfg.spec);
+      if (s.kind != cfg.setting)
+        problems.push_back("'spec' " + cfg.spec + " is a '" + s.kind + "' specification; setting '" + cfg.setting +
+                           "' needs kind '" + cfg.setting + "'");
+    } catch (const Error& e) {
+      problems.push_back(std::string("'spec': ") + e.what());
+    }
+  }
+  check_case_options(cfg.cases, "cases.", problems);
+  check_filter_options(cfg.filter, "filter.", problems);
+  if (cfg.sampling.num_samples < 1) problems.push_back("'sampling.num_samples' must be >= 1");
+  if (cfg.sampling.max_new_tokens < 1) problems.push_back("'sampling.max_new_tokens' must be >= 1");
+  if (cfg.sampling.temperature < 0) problems.push_back("'sampling.temperature' must be >= 0");
+  if (cfg.data.limit < 0) problems.push_back("'data.limit' must be >= 0 (0 = all)");
+  if (cfg.data.prompts.empty()) problems.push_back("'data.prompts' is required (a JSONL file of prompt records)");
+  if (cfg.runtime.prompts_per_batch < 1) problems.push_back("'runtime.prompts_per_batch' must be >= 1");
+  if (cfg.runtime.batch_rows < 1) problems.push_back("'runtime.batch_rows' must be >= 1");
+  if (cfg.runtime.reward_batch_size < 1) problems.push_back("'runtime.reward_batch_size' must be >= 1");
+  if (!problems.empty()) {
+    std::string msg = source + ": " + std::to_string(problems.size()) + " problem(s) in the config:";
+    for (const auto& p : problems) msg += "\n  - " + p;
+    throw Error(msg);
+  }
+  return cfg;
+}
+
+ChainsConfig load_chains_config(const std::string& path, const std::vector<std::string>& overrides) {
+  auto j = config::load_file(path);
+  config::apply_overrides(j, overrides);
+  return parse_chains_config(j, path);
+}
+
+// ---------------------------------------------------------------- prompts
+
+std::vector<ChainPrompt> load_chain_prompts(const ChainsDataOptions& d) {
+  std::vector<ChainPrompt> out;
+  std::set<std::string> ids;
+  io::JsonlReader reader(d.prompts);
+  json rec;
+  while (reader.next(rec)) {
+    const std::string where = d.prompts + ":" + std::to_string(reader.line());
+    CADA_CHECK(rec.is_object(), where, ": a prompt record must be a JSON object");
+    auto field = [&](const char* k) -> std::string {
+      if (!rec.contains(k) || rec[k].is_null()) return "";
+      CADA_CHECK(rec[k].is_string(), where, ": '", k, "' must be a string");
+      return rec[k].get<std::string>();
+    };
+    if (!d.split.empty() && field("split") != d.split) continue;
+    if (!d.labels.empty() && !contains(d.labels, field("label"))) continue;
+    if (!d.kinds.empty() && !contains(d.kinds, field("kind"))) continue;
+    if (!d.categories.empty() && !contains(d.categories, field("category"))) continue;
+    ChainPrompt p;
+    p.where = where;
+    p.id = field("id");
+    if (p.id.empty()) p.id = "line-" + std::to_string(reader.line());
+    CADA_CHECK(ids.insert(p.id).second, where, ": the id '", p.id, "' occurs twice (chains are keyed by prompt id)");
+    p.label = field("label");
+    p.category = field("category");
+    p.messages = record_messages(rec, where);
+    p.record = rec;
+    out.push_back(std::move(p));
+  }
+  if (d.order == "shuffle") {
+    std::vector<std::pair<uint64_t, size_t>> key;
+    for (size_t i = 0; i < out.size(); ++i) key.push_back({derive_seed(d.seed, out[i].id), i});
+    std::sort(key.begin(), key.end());
+    std::vector<ChainPrompt> sorted;
+    for (const auto& [h, i] : key) sorted.push_back(std::move(out[i]));
+    out = std::move(sorted);
+  }
+  if (d.limit > 0 && out.size() > static_cast<size_t>(d.limit)) out.resize(static_cast<size_t>(d.limit));
+  return out;
+}
+
+static std::shared_ptr<const Spec> spec_of(const ChainsConfig& cfg) {
+  if (cfg.setting == "none") return nullptr;
+  return std::make_shared<const Spec>(load_spec(cfg.spec));
+}
+
+std::vector<BuiltPrompt> preview_prompts(const ChainsConfig& cfg, int64_t n) {
+  PromptBuilder builder({cfg.setting, cfg.prompt, cfg.cases}, spec_of(cfg));
+  auto prompts = load_chain_prompts(cfg.data);
+  std::vector<BuiltPrompt> out;
+  for (size_t i = 0; i < prompts.size() && static_cast<int64_t>(i) < n; ++i)
+    out.push_back(builder.build(prompts[i].messages, prompts[i].category, prompts[i].id));
+  return out;
+}
+
+// ---------------------------------------------------------------- fingerprint
+
+std::string model_fingerprint(const std::string& dir) {
+  uint64_t h = 1469598103934665603ull;
+  auto feed = [&](const std::string& bytes) { h = fnv1a64(bytes, h); };
+  const std::string cfg = io::join_path(dir, "config.json");
+  CADA_CHECK(io::file_exists(cfg), dir, ": no config.json in the model folder");
+  feed(io::read_file(cfg));
+  const std::string index = io::join_path(dir, "model.safetensors.index.json");
+  if (io::file_exists(index)) feed(io::read_file(index));
+  for (const auto& name : io::list_dir(dir)) {
+    if (name.size() < 12 || name.compare(name.size() - 12, 12, ".safetensors") != 0) continue;
+    const std::string p = io::join_path(dir, name);
+    struct stat st {};
+    CADA_CHECK(::stat(p.c_str(), &st) == 0, p, ": cannot stat the weights file");
+    const uint64_t size = static_cast<uint64_t>(st.st_size);
+    feed(name);
+    feed(std::string(reinterpret_cast<const char*>(&size), sizeof size));
+    std::FILE* f = std::fopen(p.c_str(), "rb");
+    CADA_CHECK(f != nullptr, p, ": cannot open the weights file");
+    // The header (8-byte length + JSON), then the first and last 64 KiB of the data.
+    unsigned char len8[8] = {0};
+    uint64_t hlen = 0;
+    if (std::fread(len8, 1, 8, f) == 8)
+      for (int i = 7; i >= 0; --i) hlen = (hlen << 8) | len8[i];
+    hlen = std::min<uint64_t>(hlen, size > 8 ? size - 8 : 0);
+    std::string buf(static_cast<size_t>(hlen), '\0');
+    size_t got = std::fread(&buf[0], 1, buf.size(), f);
+    buf.resize(got);
+    feed(buf);
+    const size_t chunk = 64 << 10;
+    buf.assign(chunk, '\0');
+    buf.resize(std::fread(&buf[0], 1, chunk, f));
+    feed(buf);
+    if (size > 8 + hlen + 2 * chunk) {
+      std::fseek(f, -static_cast<long>(chunk), SEEK_END);
+      buf.assign(chunk, '\0');
+      buf.resize(std::fread(&buf[0], 1, chunk, f));
+      feed(buf);
+    }
+    std::fclose(f);
+  }
+  char out[40];
+  std::snprintf(out, sizeof out, "fnv1a64:%016llx", static_cast<unsigned long long>(h));
+  return out;
+}
+
+// ---------------------------------------------------------------- records
+
+json chain_record(const ScoredSample& s, const ChainPrompt& p, const json& run_info,
+                  const std::vector<std::string>& case_ids) {
+  json scores = json::object();
+  for (const auto& [k, v] : s.scores) scores[k] = v ? json(*v) : json(nullptr);
+  json j;
+  j["format_version"] = kChainFormatVersion;
+  j["id"] = s.prompt_id + "/" + std::to_string(s.sample);
+  j["prompt_id"] = s.prompt_id;
+  j["messages"] = messages_json(p.messages);  // the ORIGINAL prompt: no specification
+  j["prompt"] = last_user_text(p.messages);
+  j["completion"] = s.response;
+  j["response"] = s.response;
+  j["reasoning"] = s.reasoning;
+  j["answer"] = s.answer;
+  j["label"] = s.label;
+  j["category"] = s.category;
+  for (const char* k : {"kind", "split"})
+    if (p.record.contains(k)) j[k] = p.record[k];
+  j["scores"] = scores;
+  j["well_formed"] = s.well_formed;
+  j["rank"] = s.rank;
+  j["setting"] = run_info.at("setting");
+  j["spec_id"] = run_info.at("spec_id");
+  j["spec_cases"] = case_ids;
+  j["sample_index"] = s.sample;
+  j["seed"] = s.seed;
+  j["finish_reason"] = s.finish_reason;
+  j["sampling"] = run_info.at("sampling");
+  j["model"] = run_info.at("model");
+  return j;
+}
+
+// ---------------------------------------------------------------- the run
+
+namespace {
+
+struct Paths {
+  std::string dir, config, samples, progress, chains, summary;
+  explicit Paths(const std::string& d)
+      : dir(d),
+        config(io::join_path(d, "config.json")),
+        samples(io::join_path(d, "samples.jsonl")),
+        progress(io::join_path(d, "progress.jsonl")),
+        chains(io::join_path(d, "chains.jsonl")),
+        summary(io::join_path(d, "summary.json")) {}
+};
+
+// The parts of the config that decide which samples are generated and how they are scored.
+json identity(const ChainsConfig& cfg, const json& rewards_resolved, const json& run_info) {
+  json c = config::to_json(cfg);
+  c.erase("output_dir");
+  c.erase("filter");  // stage 1 and 2 are recomputed from samples.jsonl: filters may change on resume
+  for (const char* k : {"threads", "prompts_per_batch", "batch_rows", "reward_batch_size"}) c["runtime"].erase(k);
+  c["rewards"] = rewards_resolved;
+  return {{"config", c}, {"spec_id", run_info["spec_id"]}, {"model_fingerprint", run_info["model"]["fingerprint"]}};
+}
+
+std::vector<int32_t> generation_stop_ids(const std::string& model_dir) {
+  std::vector<int32_t> out;
+  const std::string gen_cfg = io::join_path(model_dir, "generation_config.json");
+  if (!io::file_exists(gen_cfg)) return out;
+  auto g = json::parse(io::read_file(gen_cfg), nullptr, false);
+  CADA_CHECK(!g.is_discarded(), gen_cfg, ": not valid JSON");
+  if (g.contains("eos_token_id")) {
+    const auto& e = g["eos_token_id"];
+    if (e.is_number_integer()) out.push_back(e.get<int32_t>());
+    if (e.is_array())
+      for (const auto& x : e)
+        if (x.is_number_integer()) out.push_back(x.get<int32_t>());
+  }
+  return out;
+}
+
+}  // namespace
+
+ChainsSummary run_generate_chains(const ChainsConfig& cfg, const std::string& source, bool resume) {
+  const Paths paths(cfg.output_dir);
+  auto spec = spec_of(cfg);
+  PromptBuilder builder({cfg.setting, cfg.prompt, cfg.cases}, spec);
+  const auto prompts = load_chain_prompts(cfg.data);
+  CADA_CHECK(!prompts.empty(), cfg.data.prompts, ": no prompt records left after the data filters (split '",
+             cfg.data.split, "')");
+  std::map<std::string, size_t> index_of;
+  for (size_t i = 0; i < prompts.size(); ++i) index_of[prompts[i].id] = i;
+  const int64_t K = cfg.sampling.num_samples;
+
+  // Rewards are validated and built before the policy is loaded.
+  reward::RuntimeOptions rt;
+  rt.device = cfg.runtime.device;
+  rt.dtype = cfg.runtime.dtype;
+  rt.batch_size = cfg.runtime.reward_batch_size;
+  json rewards_resolved = cfg.rewards.is_string() ? config::load_file(cfg.rewards.get<std::string>()) : cfg.rewards;
+  auto rewards = cfg.rewards.is_string() ? reward::RewardSet::load(cfg.rewards.get<std::string>(), rt)
+                                         : reward::RewardSet::from_json(cfg.rewards, source + " (rewards)", rt);
+  {
+    std::vector<std::string> names;
+    for (const auto& r : rewards.rewards()) names.push_back(r->name());
+    for (const auto& [key, name] : std::vector<std::pair<std::string, std::string>>{
+             {"harmless_reward", cfg.filter.harmless_reward},
+             {"helpful_reward", cfg.filter.helpful_reward},
+             {"best_of", cfg.filter.best_of}})
+      CADA_CHECK(name.empty() || contains(names, name), source, ": 'filter.", key, "' names the reward '", name,
+                 "', which 'rewards' does not configure (configured: ", join(names), ")");
+  }
+
+  json sampling = {{"num_samples", K},
+                   {"temperature", cfg.sampling.temperature},
+                   {"top_p", cfg.sampling.top_p},
+                   {"top_k", cfg.sampling.top_k},
+                   {"min_p", cfg.sampling.min_p},
+                   {"repetition_penalty", cfg.sampling.repetition_penalty},
+                   {"max_new_tokens", cfg.sampling.max_new_tokens},
+                   {"stop", cfg.sampling.stop},
+                   {"seed", cfg.sampling.seed},
+                   {"style", cfg.prompt.style},
+                   {"response_prefix", cfg.prompt.response_prefix}};
+  json run_info = {{"setting", cfg.setting},
+                   {"spec_id", spec ? json(spec->id()) : json(nullptr)},
+                   {"spec", spec ? json(cfg.spec) : json(nullptr)},
+                   {"model", {{"path", cfg.model}, {"fingerprint", model_fingerprint(cfg.model)}}},
+                   {"sampling", sampling}};
+  const json ident = identity(cfg, rewards_resolved, run_info);
+
+  // ---- the run folder: fresh, or resumed after checks
+  const bool has_run = io::file_exists(paths.samples) || io::file_exists(paths.progress) || io::file_exists(paths.chains);
+  if (!resume) {
+    CADA_CHECK(!has_run, paths.dir, ": the folder already holds a generate-chains run; pass --resume to continue it "
+               "(or to re-filter it) or choose another output_dir");
+  } else if (io::file_exists(paths.config)) {
+    const json saved = config::load_file(paths.config);
+    CADA_CHECK(saved.contains("identity"), paths.config, ": not a generate-chains run config (no 'identity')");
+    if (saved["identity"] != ident) {
+      std::vector<std::string> diffs;
+      for (const auto& op : json::diff(saved["identity"], ident)) {
+        diffs.push_back(op.value("path", std::string("?")));
+        if (diffs.size() >= 5) break;
+      }
+      CADA_FAIL(paths.config, ": --resume needs the configuration the run started with (only filter and runtime "
+                "batching may change); these differ: ", join(diffs));
+    }
+  } else if (has_run) {
+    CADA_FAIL(paths.dir, ": the run has samples but no config.json; it cannot be resumed safely");
+  }
+  io::make_dirs(paths.dir);
+  io::atomic_write_file(paths.config,
+                        json{{"identity", ident}, {"config", config::to_json(cfg)}, {"run", run_info}}.dump(2) + "\n");
+
+  // ---- what is already done: finished prompt ids, and their samples
+  std::vector<std::vector<ScoredSample>> by_prompt(prompts.size());
+  std::vector<char> finished(prompts.size(), 0);
+  if (resume) {
+    io::truncate_partial_last_line(paths.progress);
+    if (io::file_exists(paths.progress)) {
+      io::JsonlReader r(paths.progress);
+      json j;
+      while (r.next(j)) {
+        const std::string where = paths.progress + ":" + std::to_string(r.line());
+        CADA_CHECK(j.is_object() && j.contains("id") && j["id"].is_string(), where, ": expected {\"id\": ...}");
+        auto it = index_of.find(j["id"].get<std::string>());
+        CADA_CHECK(it != index_of.end(), where, ": prompt '", j["id"].get<std::string>(),
+                   "' is not among the configured prompts");
+        finished[it->second] = 1;
+      }
+    }
+    size_t dropped = io::truncate_partial_last_line(paths.samples) > 0 ? 1 : 0;
+    if (io::file_exists(paths.samples)) {
+      io::JsonlReader r(paths.samples);
+      json j;
+      while (r.next(j)) {
+        const std::string where = paths.samples + ":" + std::to_string(r.line());
+        ScoredSample s = sample_from_json(j, where);
+        auto it = index_of.find(s.prompt_id);
+        if (it == index_of.end() || !finished[it->second]) {
+          ++dropped;  // written before the kill, its prompt not marked finished: redone
+          continue;
+        }
+        s.prompt_index = static_cast<int64_t>(it->second);
+        by_prompt[it->second].push_back(std::move(s));
+      }
+    }
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      if (!finished[i]) continue;
+      auto& v = by_prompt[i];
+      std::sort(v.begin(), v.end(), [](const ScoredSample& a, const ScoredSample& b) { return a.sample < b.sample; });
+      CADA_CHECK(static_cast<int64_t>(v.size()) == K, paths.samples, ": prompt '", prompts[i].id, "' is marked finished "
+                 "but has ", v.size(), " sample line(s) instead of ", K);
+    }
+    // Rewrite samples.jsonl with the finished prompts' lines only (also cuts a partial last line).
+    if (dropped > 0) {
+      std::string out;
+      for (size_t i = 0; i < prompts.size(); ++i)
+        if (finished[i])
+          for (const auto& s : by_prompt[i]) out += sample_to_json(s).dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+      io::atomic_write_file(paths.samples, out);
+    }
+    const auto n_done = std::count(finished.begin(), finished.end(), 1);
+    CADA_INFO("resuming ", paths.dir, ": ", n_done, " of ", prompts.size(), " prompt(s) finished",
+              dropped ? ", " + std::to_string(dropped) + " sample line(s) of unfinished prompts dropped" : "");
+  }
+
+  // Stage 1 is recomputed from the stored samples (filters may change on resume).
+  for (auto& v : by_prompt)
+    if (!v.empty()) filter_prompt(v, cfg.filter);
+  auto candidates = [&]() {
+    std::vector<const ScoredSample*> c;
+    for (const auto& v : by_prompt) {
+      std::vector<const ScoredSample*> kept;
+      for (const auto& s : v)
+        if (s.dropped.empty()) kept.push_back(&s);
+      std::sort(kept.begin(), kept.end(), [](auto* a, auto* b) { return a->rank < b->rank; });
+      c.insert(c.end(), kept.begin(), kept.end());
+    }
+    return c;
+  };
+
+  ChainsSummary sum;
+  sum.prompts_total = static_cast<int64_t>(prompts.size());
+  std::vector<size_t> pending;
+  for (size_t i = 0; i < prompts.size(); ++i)
+    if (!finished[i]) pending.push_back(i);
+  bool full = selection_full(select_chains(candidates(), cfg.filter), cfg.filter);
+  sum.stopped_early = full && !pending.empty();
+
+  if (!pending.empty() && !full) {
+    model::configure_threads(cfg.runtime.threads);
+    auto txt = text::load_text(cfg.model, cfg.chat_template, /*required=*/true);
+    CADA_CHECK(txt.chat_template != nullptr, cfg.model, ": the model folder has no chat template; set 'chat_template'");
+    const auto mcfg = model::ModelConfig::load(cfg.model);
+
+    // Build and tokenize every pending prompt first: a prompt too long for the model fails now.
+    std::vector<std::vector<int32_t>> ids(prompts.size());
+    for (size_t i : pending) {
+      const BuiltPrompt bp = builder.build(prompts[i].messages, prompts[i].category, prompts[i].id);
+      ids[i] = txt.tokenizer->encode(builder.render(bp, *txt.chat_template), /*add_special_tokens=*/false);
+      const int64_t need = static_cast<int64_t>(ids[i].size()) + cfg.sampling.max_new_tokens;
+      CADA_CHECK(need <= mcfg.max_position_embeddings, prompts[i].where, ": prompt '", prompts[i].id, "' is ",
+                 ids[i].size(), " tokens with the specification; with sampling.max_new_tokens ",
+                 cfg.sampling.max_new_tokens, " it exceeds the model's max_position_embeddings ",
+                 mcfg.max_position_embeddings, " (shorten the spec, lower cases.k or max_new_tokens)");
+    }
+
+    rollout::SamplingParams sp;
+    sp.temperature = cfg.sampling.temperature;
+    sp.top_p = cfg.sampling.top_p;
+    sp.top_k = cfg.sampling.top_k;
+    sp.min_p = cfg.sampling.min_p;
+    sp.repetition_penalty = cfg.sampling.repetition_penalty;
+    sp.max_new_tokens = cfg.sampling.max_new_tokens;
+    sp.stop = cfg.sampling.stop;
+    sp.stop_token_ids = generation_stop_ids(cfg.model);
+
+    auto net = model::load_model(cfg.model, {cfg.runtime.device, cfg.runtime.dtype});
+    rollout::Generator gen(*net, txt.tokenizer.get(), {cfg.runtime.batch_rows});
+    io::JsonlWriter samples_w(paths.samples, io::JsonlWriter::Mode::kAppend);
+    io::JsonlWriter progress_w(paths.progress, io::JsonlWriter::Mode::kAppend);
+    const KillHook hook;
+    int64_t written = 0;
+    Progress bar("generate-chains", static_cast<int64_t>(pending.size()), "prompts");
+    const size_t per = static_cast<size_t>(cfg.runtime.prompts_per_batch);
+    for (size_t b = 0; b < pending.size() && !full; b += per) {
+      const size_t e = std::min(pending.size(), b + per);
+      std::vector<rollout::Request> reqs;
+      for (size_t q = b; q < e; ++q) {
+        const size_t i = pending[q];
+        rollout::Request r;
+        r.prompt_ids = ids[i];
+        r.params = sp;
+        r.n = K;
+        r.seed = derive_seed(cfg.sampling.seed, prompts[i].id);
+        reqs.push_back(std::move(r));
+      }
+      auto results = gen.generate(reqs);
+      // Parse and score the batch in one call to the rewards.
+      std::vector<std::vector<ScoredSample>> batch(e - b);
+      std::vector<reward::Sample> rs;
+      for (size_t q = b; q < e; ++q) {
+        const size_t i = pending[q];
+        for (int64_t k = 0; k < K; ++k) {
+          const auto& c = results[q - b][static_cast<size_t>(k)];
+          ScoredSample s;
+          s.prompt_id = prompts[i].id;
+          s.prompt_index = static_cast<int64_t>(i);
+          s.sample = k;
+          s.seed = reqs[q - b].seed;
+          s.label = prompts[i].label;
+          s.category = prompts[i].category;
+          s.text = cfg.prompt.response_prefix + c.text;
+          const auto parsed = text::parse_response(s.text, cfg.prompt.style);
+          s.reasoning = parsed.reasoning;
+          s.answer = parsed.answer;
+          s.well_formed = parsed.well_formed;
+          s.response = parsed.well_formed ? text::format_response(parsed.reasoning, parsed.answer, cfg.prompt.style)
+                                          : strip(s.text);
+          s.finish_reason = c.finish_reason;
+          reward::Sample r;
+          r.prompt = prompts[i].messages;  // the ORIGINAL prompt, without the specification
+          r.response = s.response;
+          r.label = s.label;
+          r.category = s.category;
+          rs.push_back(std::move(r));
+          batch[q - b].push_back(std::move(s));
+        }
+      }
+      for (auto& [name, values] : rewards.score(rs))
+        for (size_t q = 0; q < batch.size(); ++q)
+          for (size_t k = 0; k < batch[q].size(); ++k) batch[q][k].scores[name] = values[q * K + k];
+      // Write prompt by prompt: its samples, then its progress line.
+      for (size_t q = b; q < e; ++q) {
+        const size_t i = pending[q];
+        auto& v = batch[q - b];
+        filter_prompt(v, cfg.filter);
+        ++written;
+        for (size_t k = 0; k < v.size(); ++k) {
+          if (k == 0 && hook.at("partial", written)) {
+            const std::string line = sample_to_json(v[k]).dump();
+            std::FILE* f = std::fopen(paths.samples.c_str(), "ab");
+            if (f) {
+              std::fwrite(line.data(), 1, line.size() / 2, f);
+              std::fclose(f);
+            }
+            ::raise(SIGKILL);
+          }
+          samples_w.write(sample_to_json(v[k]));
+        }
+        if (hook.at("samples", written)) ::raise(SIGKILL);
+        progress_w.write({{"id", prompts[i].id}, {"index", i}});
+        if (hook.at("progress", written)) ::raise(SIGKILL);
+        if (hook.delay_ms > 0) ::usleep(static_cast<useconds_t>(hook.delay_ms) * 1000);
+        by_prompt[i] = std::move(v);
+        finished[i] = 1;
+        const auto reasons = select_chains(candidates(), cfg.filter);
+        const auto n_sel = std::count(reasons.begin(), reasons.end(), std::string());
+        full = selection_full(reasons, cfg.filter);
+        bar.advance(1, "chains " + std::to_string(n_sel));
+        if (full) {
+          sum.stopped_early = q + 1 < pending.size();
+          break;
+        }
+      }
+    }
+    samples_w.flush();
+    progress_w.flush();
+    const auto& st = gen.stats();
+    const double secs = st.prefill_s + st.decode_s;
+    char line[200];
+    std::snprintf(line, sizeof line, "%lld prompt tokens, %lld generated tokens in %.2fs (prefill %.2fs, decode %.2fs, %.1f tok/s)",
+                  (long long)st.prompt_tokens, (long long)st.generated_tokens, secs, st.prefill_s, st.decode_s,
+                  secs > 0 ? st.generated_tokens / secs : 0.0);
+    bar.finish(line);
+    if (sum.stopped_early) CADA_INFO("filter.total_cap reached: the remaining prompts cannot change the selection");
+  }
+
+  // ---- final selection over every finished prompt, written atomically
+  const auto cands = candidates();
+  const auto reasons = select_chains(cands, cfg.filter);
+  std::string out;
+  std::map<std::string, int64_t> stage1, stage2, by_cat, by_label;
+  std::map<std::string, std::pair<double, int64_t>> score_sum;
+  int64_t n_samples = 0, n_wf = 0, harmful = 0;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    if (!finished[i]) continue;
+    ++sum.prompts_done;
+    for (const auto& s : by_prompt[i]) {
+      ++n_samples;
+      n_wf += s.well_formed;
+      stage1[s.dropped.empty() ? "kept" : s.dropped] += 1;
+      for (const auto& [k, v] : s.scores)
+        if (v) {
+          score_sum[k].first += *v;
+          score_sum[k].second += 1;
+        }
+    }
+  }
+  for (size_t c = 0; c < cands.size(); ++c) {
+    if (!reasons[c].empty()) {
+      stage2[reasons[c]] += 1;
+      continue;
+    }
+    const ScoredSample& s = *cands[c];
+    const ChainPrompt& p = prompts[static_cast<size_t>(s.prompt_index)];
+    std::vector<std::string> case_ids;
+    if (cfg.setting == "cases") case_ids = builder.build(p.messages, p.category, p.id).case_ids;
+    out += chain_record(s, p, run_info, case_ids).dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+    ++sum.chains;
+    by_cat[s.category] += 1;
+    by_label[s.label] += 1;
+    harmful += s.label == "harmful";
+  }
+  io::atomic_write_file(paths.chains, out);
+  sum.samples = n_samples;
+  json means = json::object();
+  for (const auto& [k, v] : score_sum) means[k] = v.second ? v.first / v.second : 0.0;
+  stage2["selected"] = sum.chains;
+  sum.json = {{"setting", cfg.setting},
+              {"spec_id", run_info["spec_id"]},
+              {"model", run_info["model"]},
+              {"prompts_total", sum.prompts_total},
+              {"prompts_done", sum.prompts_done},
+              {"samples", n_samples},
+              {"well_formed_rate", n_samples ? double(n_wf) / n_samples : 0.0},
+              {"mean_scores", means},
+              {"per_prompt", stage1},
+              {"global", stage2},
+              {"chains", sum.chains},
+              {"chains_by_category", by_cat},
+              {"chains_by_label", by_label},
+              {"harmful_fraction", sum.chains ? double(harmful) / sum.chains : 0.0},
+              {"stopped_early", sum.stopped_early}};
+  io::atomic_write_file(paths.summary, sum.json.dump(2) + "\n");
+  return sum;
+}
+
+}  // namespace cada::safety
