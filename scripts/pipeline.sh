@@ -72,7 +72,7 @@ if ! done_file "$RUN/chains/summary.json"; then
   stage "3. reasoning chains with the $SETTING specification in context (cada generate-chains)"
   RESUME=(); [ -e "$RUN/chains/progress.jsonl" ] && RESUME=(--resume)
   "$CADA" generate-chains --config "$CONFIGS/chains_$SETTING.json" model="$MODEL" output_dir="$RUN/chains" \
-    "${F_CH[@]}" "${RESUME[@]}"
+    rewards.rewards.3.model="$RM" "${F_CH[@]}" "${RESUME[@]}"
 fi
 
 if ! done_file "$RUN/sft/final/config.json"; then
@@ -100,6 +100,6 @@ done
 
 stage "7. report: base vs sft vs grpo ($SETTING specification)"
 "$CADA" compare base="$RUN/eval-base" sft="$RUN/eval-sft" grpo="$RUN/eval-grpo" --out "$RUN/report" \
-  --metrics refusal_rate over_refusal asr:placeholder_leak mean:format \
+  --metrics refusal_rate asr:placeholder_leak mean:format \
   --title "CADA on the tiny world ($SETTING codes): base vs sft vs grpo"
 echo "report: $RUN/report/compare.md and $RUN/report/compare.png"

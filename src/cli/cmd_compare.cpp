@@ -23,7 +23,11 @@ int run(const Opts& o) {
     CADA_CHECK(eq != std::string::npos && eq > 0 && eq + 1 < r.size(), "run '", r,
                "' is not NAME=REPORT (e.g. base=runs/eval-base/report.json)");
     std::string path = r.substr(eq + 1);
-    if (io::file_exists(io::join_path(path, "report.json"))) path = io::join_path(path, "report.json");
+    if (io::is_directory(path)) {
+      CADA_CHECK(io::file_exists(io::join_path(path, "report.json")), "run '", r.substr(0, eq), "': ", path,
+                 " holds no report.json (run cada eval with output_dir=", path, " first)");
+      path = io::join_path(path, "report.json");
+    }
     runs.push_back({r.substr(0, eq), path});
   }
   auto cmp = eval::compare_reports(runs, o.cmp);

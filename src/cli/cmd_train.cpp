@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cada/reward/reward.h"
+#include "cada/safety/prompt.h"
 #include "cada/train/grpo_trainer.h"
 #include "cada/util/config.h"
 #include "cada/util/log.h"
@@ -17,6 +18,38 @@ struct Opts {
   bool resume = false;
   bool print_defaults = false;
 };
+
+// `spec` of the GRPO config: the CADA setting with the specification in the rollout prompt.
+struct SpecRollout {
+  std::string setting = "none";
+  std::string file;
+  cada::safety::PromptFormat prompt;
+  cada::safety::CaseSelectOptions cases;
+  template <class V> void visit(V& v) {
+    v("setting", setting, "none | explicit | cases", {"none", "explicit", "cases"});
+    v("file", file, "the specification (data/specs/*.json) of the setting's kind");
+    v.section("prompt", prompt, "prompt layout (response_prefix is not supported in RL)");
+    v.section("cases", cases, "case selection (cases setting)");
+  }
+};
+
+cada::train::PromptFn spec_prompt_fn(const nlohmann::json& j, const std::string& source) {
+  using namespace cada;
+  if (j.is_null()) return {};
+  auto sr = config::parse<SpecRollout>(j, source + " (spec)");
+  if (sr.setting == "none") return {};
+  CADA_CHECK(!sr.file.empty(), source, ": spec.file is required for the ", sr.setting, " setting");
+  CADA_CHECK(sr.prompt.response_prefix.empty(), source,
+             ": spec.prompt.response_prefix is not supported in RL (the completion must hold the whole response)");
+  auto spec = std::make_shared<const safety::Spec>(safety::load_spec(sr.file));
+  auto builder = std::make_shared<safety::PromptBuilder>(safety::PromptOptions{sr.setting, sr.prompt, sr.cases}, spec);
+  CADA_INFO("rollout prompts carry the ", sr.setting, " specification ", spec->id());
+  return [builder](const nlohmann::json& rec, const std::string& where) {
+    auto msgs = safety::record_messages(rec, where);
+    auto built = builder->build(msgs, rec.value("category", std::string()), rec.value("id", where));
+    return nlohmann::json{{"messages", safety::messages_json(built.messages)}};
+  };
+}
 
 // The prompt of a record as the reward functions see it.
 cada::reward::Sample to_sample(const cada::train::RewardInput& in) {
@@ -69,7 +102,7 @@ int run(const Opts& o) {
     }
     return out;
   };
-  auto summary = train::run_grpo(cfg, fn, o.resume);
+  auto summary = train::run_grpo(cfg, fn, o.resume, spec_prompt_fn(cfg.spec, o.config));
   for (const auto& r : rewards.rewards())
     if (r->failures() > 0) CADA_WARN("reward '", r->name(), "': ", r->failures(), " judge output(s) could not be parsed");
   CADA_INFO("done: ", summary.steps_done, " steps; final checkpoint ", summary.last_checkpoint);

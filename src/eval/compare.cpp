@@ -57,13 +57,14 @@ json compare_reports(const std::vector<CompareRun>& runs, const CompareOptions& 
     out["runs"].push_back({{"name", r.name}, {"report", r.report}, {"model", model}});
     reports.push_back(std::move(rep));
   }
-  // Row order: datasets (option order, else first appearance), metrics (option order, else
-  // first appearance).
+  // Row order: datasets and metrics in option order, else in name order (the reports' JSON
+  // objects are sorted by key).
   std::vector<std::string> datasets = o.datasets;
   if (datasets.empty())
     for (const auto& rep : reports)
       for (auto it = rep["datasets"].begin(); it != rep["datasets"].end(); ++it)
         if (!contains(datasets, it.key())) datasets.push_back(it.key());
+  if (o.datasets.empty()) std::sort(datasets.begin(), datasets.end());
   json rows = json::array();
   for (const auto& ds : datasets) {
     std::vector<std::string> metrics = o.metrics;
@@ -77,6 +78,7 @@ json compare_reports(const std::vector<CompareRun>& runs, const CompareOptions& 
         for (auto it = sums[i]->begin(); it != sums[i]->end(); ++it)
           if (!contains(metrics, it.key())) metrics.push_back(it.key());
     }
+    if (o.metrics.empty()) std::sort(metrics.begin(), metrics.end());
     CADA_CHECK(any, "compare: no report has dataset '", ds, "'");
     for (const auto& m : metrics) {
       json cells = json::object();

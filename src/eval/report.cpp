@@ -152,7 +152,7 @@ std::string default_plot_metric(const json& r) {
     if (!r.contains("datasets") || !at(r, "datasets").is_object()) return false;
     for (auto d = at(r, "datasets").begin(); d != at(r, "datasets").end(); ++d)
       for (auto s = at(d.value(), "selectors").begin(); s != at(d.value(), "selectors").end(); ++s)
-        if (at(at(s.value(), "overall"), m).value("n", 0) > 0) return true;
+        if (const json& v = at(at(s.value(), "overall"), m); v.is_object() && v.value("n", 0) > 0) return true;
     return false;
   };
   std::vector<std::string> order;

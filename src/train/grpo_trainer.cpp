@@ -153,7 +153,7 @@ double peak_tflops_for(const at::Device& dev, double configured) {
 
 }  // namespace
 
-GrpoSummary run_grpo(const GrpoConfig& cfg, const RewardFn& reward, bool resume) {
+GrpoSummary run_grpo(const GrpoConfig& cfg, const RewardFn& reward, bool resume, const PromptFn& prompt_fn) {
   validate(cfg.advantage.opts, cfg.loss.opts);
   CADA_CHECK(!cfg.model.empty(), "config: 'model' (the policy's Hugging Face folder) is required");
   CADA_CHECK(!cfg.data.train.empty(), "config: 'data.train' (prompt records) is required");
@@ -193,8 +193,9 @@ GrpoSummary run_grpo(const GrpoConfig& cfg, const RewardFn& reward, bool resume)
   std::vector<std::string> prompt_texts;
   int64_t truncated = 0;
   for (size_t i = 0; i < records.size(); ++i) {
-    auto ids = text::prompt_ids(records[i], tok.get(), tmpl.get(), cfg.data.raw,
-                                cfg.data.train + ":" + std::to_string(i + 1));
+    const std::string where = cfg.data.train + ":" + std::to_string(i + 1);
+    auto ids = prompt_fn ? text::prompt_ids(prompt_fn(records[i], where), tok.get(), tmpl.get(), false, where)
+                         : text::prompt_ids(records[i], tok.get(), tmpl.get(), cfg.data.raw, where);
     if (static_cast<int64_t>(ids.size()) > cfg.rollout.max_prompt_length) {
       ids.erase(ids.begin(), ids.end() - cfg.rollout.max_prompt_length);
       ++truncated;

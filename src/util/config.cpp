@@ -62,7 +62,8 @@ void apply_overrides(json& j, const std::vector<std::string>& overrides) {
       }
       if (!node->contains(part)) (*node)[part] = json::object();
       node = &(*node)[part];
-      CADA_CHECK(node->is_object(), "override '", o, "': '", key.substr(0, dot), "' is not an object");
+      CADA_CHECK(node->is_object() || node->is_array(), "override '", o, "': '", key.substr(0, dot),
+                 "' is not an object");
       s = dot + 1;
     }
   }

@@ -66,3 +66,24 @@ TEST(Config, SyntaxErrorNamesTheLine) {
     EXPECT_NE(std::string(e.what()).find("bad.json:3"), std::string::npos) << e.what();
   }
 }
+
+TEST(Config, OverridesIndexIntoLists) {
+  auto j = cada::config::parse_text(R"({"rewards": {"rewards": [{"name": "a"}, {"name": "rm", "model": "x"}]},
+                                       "datasets": [{"sample": 5}]})", "l.json");
+  cada::config::apply_overrides(j, {"rewards.rewards.1.model=/m/rm", "datasets.0.sample=24", "datasets.0.seed=3"});
+  EXPECT_EQ(j["rewards"]["rewards"][1]["model"], "/m/rm");
+  EXPECT_EQ(j["rewards"]["rewards"][0]["name"], "a");
+  EXPECT_EQ(j["datasets"][0]["sample"], 24);
+  EXPECT_EQ(j["datasets"][0]["seed"], 3);
+  auto err = [&](const std::string& o) {
+    try {
+      cada::config::apply_overrides(j, {o});
+    } catch (const cada::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(err("datasets.4.sample=1").find("index 4 is past the end of 'datasets' (1 elements)"), std::string::npos)
+      << err("datasets.4.sample=1");
+  EXPECT_NE(err("datasets.0.sample.x=1").find("is not an object"), std::string::npos);
+}

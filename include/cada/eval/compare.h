@@ -8,8 +8,9 @@
 //   cada::png::write_png("compare.png", cada::eval::compare_chart(cmp));
 //
 // A row is (dataset, metric); its cells are the runs' summaries (mean, bootstrap interval, n)
-// of that metric for one selector and one jailbreak (or all jailbreaks together). Rows appear
-// in the order of the first report that has them; a run without the row gets an empty cell.
+// of that metric for one selector and one jailbreak (or all jailbreaks together). Rows follow
+// the order of CompareOptions::datasets / metrics, else name order; a run without the row gets
+// an empty cell.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -29,8 +30,8 @@ struct CompareRun {
 struct CompareOptions {
   std::string selector = "all";       // Best-of-N selector ("all" = every sample)
   std::string jailbreak;              // "" = all jailbreaks together (the report's overall)
-  std::vector<std::string> metrics;   // metrics to keep, in this order ("" / empty = every metric)
-  std::vector<std::string> datasets;  // datasets to keep, in this order (empty = every dataset)
+  std::vector<std::string> metrics;   // metrics to keep, in this order (empty = every metric, by name)
+  std::vector<std::string> datasets;  // datasets to keep, in this order (empty = every dataset, by name)
 };
 
 // Reads the reports and builds

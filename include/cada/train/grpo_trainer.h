@@ -130,6 +130,7 @@ struct GrpoConfig {
   std::string chat_template;         // override the detected template
   nlohmann::json rewards;            // reward registry config (object) or the path of one
   std::string reward;                // name of the reward to optimise ("" = the last one configured)
+  nlohmann::json spec;               // safety specification in the rollout prompt (null = none); read by the CLI
   DataOptions data;
   RolloutOptions rollout;
   AdvantageConfig advantage;
@@ -145,6 +146,9 @@ struct GrpoConfig {
     v("chat_template", chat_template, "override the chat template detected in the model folder");
     v("rewards", rewards, "reward registry config (an object, or the path of a JSON file); see docs/rewards.md");
     v("reward", reward, "name of the reward to optimise (empty = the last configured); all are logged");
+    v("spec", spec,
+      "CADA setting: a safety specification in the rollout prompt, {\"setting\": \"none\" | \"explicit\" | \"cases\", "
+      "\"file\": \"data/specs/cases.json\", \"prompt\": {...}, \"cases\": {...}} (docs/safety.md); null = the prompt as recorded");
     v.section("data", data, "prompt data");
     v.section("rollout", rollout, "generation of the groups");
     v.section("advantage", advantage, "advantage estimation");
@@ -176,6 +180,11 @@ struct GrpoSummary {
 };
 
 // Runs (or resumes) training. `config_json` is the resolved config saved in the run dir.
-GrpoSummary run_grpo(const GrpoConfig& cfg, const RewardFn& reward, bool resume);
+// Rewrites a prompt record into the record whose prompt the policy sees (e.g. with a safety
+// specification in a system turn); `where` names the record in errors. Rewards still receive
+// the original record.
+using PromptFn = std::function<nlohmann::json(const nlohmann::json& record, const std::string& where)>;
+
+GrpoSummary run_grpo(const GrpoConfig& cfg, const RewardFn& reward, bool resume, const PromptFn& prompt_fn = {});
 
 }  // namespace cada::train
