@@ -40,7 +40,7 @@ printf '\n== explicit codes vs case-augmented codes (same base, seeds and budget
 "$CADA" compare base="$RUN/cases/eval-base" \
   explicit-sft="$RUN/explicit/eval-sft" cases-sft="$RUN/cases/eval-sft" \
   explicit-grpo="$RUN/explicit/eval-grpo" cases-grpo="$RUN/cases/eval-grpo" \
-  --out "$RUN/report" --metrics refusal_rate over_refusal asr:placeholder_leak mean:format \
+  --out "$RUN/report" --metrics refusal_rate asr:placeholder_leak mean:format \
   --title "explicit codes vs case-augmented codes (tiny world)"
 for s in explicit cases; do
   printf '%-9s %s\n' "$s" "$(grep -o '"\(chains\|samples\)": *[0-9]*' "$RUN/$s/chains/summary.json" | tr '\n' ' ')"

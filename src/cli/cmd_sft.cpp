@@ -1,4 +1,4 @@
-// cada sft: supervised fine-tuning with a completion-only loss on chat records (docs/trainers.md).
+// cada sft: supervised fine-tuning with a completion-only loss on chat records (docs/safety.md).
 #include <cmath>
 #include <iostream>
 

@@ -1,4 +1,4 @@
-// Supervised language-model trainers (docs/trainers.md):
+// Supervised language-model trainers (docs/safety.md):
 //
 //   `cada pretrain`  next-token loss on a corpus: documents tokenised as BOS + text + EOS and
 //                    packed back to back into rows of seq_len tokens (GPT-style packing: a
