@@ -1,4 +1,4 @@
-"""Parity of cada's supervised trainers with transformers / TRL on a fixed tiny checkpoint.
+"""Parity of `cada sft` with TRL's SFTTrainer on a fixed tiny checkpoint.
 
 1. SFT loss: `cada sft --dry-run-loss` (loss and per-parameter gradient norms of the first
    optimizer step, no update) against TRL's own SFTTrainer on the same records
@@ -9,10 +9,8 @@
    only) are checked against the same computation with labels built in Python from
    apply_chat_template prefixes (TRL's assistant_only_loss needs {% generation %} markers that
    the cada template does not carry).
-2. Reward model: the folder `cada train-rm` writes loads with AutoModelForSequenceClassification
-   (architecture, num_labels, pad_token_id), scores like cada within 1e-4 (cada's scores from
-   `cada train-rm --dry-run-loss` on the trained folder), and cada's pairwise loss (margin +
-   center_rewards_coefficient) equals TRL's formula on the transformers scores within 1e-5.
+(The reward-model trainer has its own parity and e2e checks: tests/parity/test_reward_model.py,
+tests/e2e/test_train_rm.py.)
 
 The tiny checkpoint is a cada init-model + a few `cada pretrain` steps on the tiny world.
 """
@@ -28,15 +26,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from parity_common import Report, parse_args, read_jsonl, run_cada, write_jsonl  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def command_names(cada):
-    """The subcommand names (cmd_pretrain.cpp / cmd_train_rm.cpp step aside as *-v2 while an
-    older command of the same name is still built in)."""
-    helptext = run_cada(cada, ["--help"]).stdout
-    names = set(re.findall(r"^\s+([a-z0-9-]+)\s", helptext, re.M))
-    return ("pretrain-v2" if "pretrain-v2" in names else "pretrain",
-            "train-rm-v2" if "train-rm-v2" in names else "train-rm")
 
 
 def dry_run(cada, cmd, cfg_path, overrides):
@@ -129,7 +118,6 @@ def main():
     a = parse_args(__doc__.splitlines()[0])
     w = a.workdir
     rep = Report()
-    pretrain_cmd, rm_cmd = command_names(a.cada)
     torch.manual_seed(0)
 
     # ---- the fixed tiny checkpoint
@@ -143,7 +131,7 @@ def main():
     json.dump({"model": f"{w}/init", "corpus": f"{w}/corpus.jsonl", "output_dir": f"{w}/pt", "seq_len": 64,
                "batch_size": 8, "steps": 12, "eval_every": 0, "tensorboard": False,
                "optim": {"lr": 3e-3, "warmup_steps": 2}}, open(f"{w}/pt.json", "w"))
-    run_cada(a.cada, [pretrain_cmd, "--config", f"{w}/pt.json"])
+    run_cada(a.cada, ["pretrain", "--config", f"{w}/pt.json"])
     base = f"{w}/pt/final"
 
     # ---- SFT: prompt-completion records vs TRL
@@ -182,53 +170,6 @@ def main():
     compare_grads(rep, kind, got, norms, total)
     print("%s: cada loss %.6f, reference %.6f; %d target tokens" % (kind, got["loss"], loss, n))
 
-    # ---- reward model: train, load in transformers, compare scores and the pairwise loss
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    prefs = read_jsonl(f"{ROOT}/data/tiny-world/preferences.jsonl")
-    train = [r for r in prefs if r["split"] == "train"][::10]
-    test = [r for r in prefs if r["split"] == "test"][::10]
-    write_jsonl(f"{w}/prefs.jsonl", train + test)
-    json.dump({"model": base, "data": f"{w}/prefs.jsonl", "output_dir": f"{w}/rm", "steps": 20, "batch_size": 16,
-               "eval_every": 0, "tensorboard": False, "optim": {"lr": 1e-3, "warmup_steps": 2}},
-              open(f"{w}/rm.json", "w"))
-    run_cada(a.cada, [rm_cmd, "--config", f"{w}/rm.json"])
-    final = f"{w}/rm/final"
-    cfg = json.load(open(f"{final}/config.json"))
-    rep.check("rm folder: config.json", cfg["architectures"] == ["LlamaForSequenceClassification"]
-              and cfg["num_labels"] == 1 and cfg.get("pad_token_id") is not None, json.dumps(cfg)[:300])
-    sample = test[:8]
-    for i, r in enumerate(sample):
-        r["margin"] = 0.25 * (i % 3)
-    write_jsonl(f"{w}/sample.jsonl", sample)
-    coef = 0.05
-    got = dry_run(a.cada, rm_cmd, f"{w}/rm.json",
-                  [f"model={final}", f"data={w}/sample.jsonl", "shuffle=false", f"batch_size={len(sample)}",
-                   "micro_batch_size=3", "eval_split_field=", f"center_rewards_coefficient={coef}"])
-    tok = AutoTokenizer.from_pretrained(final)
-    model = AutoModelForSequenceClassification.from_pretrained(final, dtype=torch.float32).eval()
-    rep.check("rm folder: loads as LlamaForSequenceClassification", type(model).__name__ == "LlamaForSequenceClassification",
-              type(model).__name__)
-
-    def score(prompt, response):
-        text = tok.apply_chat_template([{"role": "user", "content": prompt}, {"role": "assistant", "content": response}],
-                                       tokenize=False)
-        ids = tok(text, add_special_tokens=False, return_tensors="pt").input_ids
-        with torch.no_grad():
-            return model(ids).logits[0, 0].item()
-
-    rc = [score(r["prompt"], r["chosen"]) for r in sample]
-    rr = [score(r["prompt"], r["rejected"]) for r in sample]
-    worst = max(abs(x - y) for x, y in zip(got["scores"] + got["scores_rejected"], rc + rr))
-    rep.check("rm scores: cada vs transformers within 1e-4", worst <= 1e-4, "max |difference| %.3e" % worst)
-    c, r_ = torch.tensor(rc, dtype=torch.float64), torch.tensor(rr, dtype=torch.float64)
-    m = torch.tensor([s["margin"] for s in sample], dtype=torch.float64)
-    want = (-torch.nn.functional.logsigmoid(c - r_ - m).mean() + coef * torch.mean((c + r_) ** 2)).item()
-    rep.check("rm pairwise loss (margin, centering) vs TRL's formula within 1e-5", abs(got["loss"] - want) <= 1e-5,
-              "cada %.8f TRL formula %.8f" % (got["loss"], want))
-    acc = [json.loads(l) for l in open(f"{w}/rm/metrics.jsonl")][-1]["eval/accuracy"]
-    print("reward model: max |score difference| %.2e; loss cada %.6f vs %.6f; held-out accuracy after 20 steps %.3f"
-          % (worst, got["loss"], want, acc))
     return rep.finish()
 
 
