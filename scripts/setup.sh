@@ -45,6 +45,8 @@ fi
 PY="$VENV/bin/python"
 
 # ---- configure and build (Release, ccache when present) ----
+# Paths relative to the clone in ccache's keys, so a fresh clone elsewhere reuses the cache.
+export CCACHE_BASEDIR="$ROOT" CCACHE_NOHASHDIR=1
 if [ -n "${Torch_DIR:-}" ]; then
   TORCH_ARGS=(-DTorch_DIR="$Torch_DIR")
 else
