@@ -22,37 +22,13 @@
 #include "cada/util/log.h"
 #include "cada/util/metrics.h"
 #include "cada/util/progress.h"
+#include "loop_common.h"
 
 namespace cada::train {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-uint64_t mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-// bf16 autocast on CUDA for the scope.
-struct Autocast {
-  bool on;
-  explicit Autocast(bool enable) : on(enable) {
-    if (on) {
-      at::autocast::set_autocast_enabled(at::kCUDA, true);
-      at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    }
-  }
-  ~Autocast() {
-    if (on) {
-      at::autocast::set_autocast_enabled(at::kCUDA, false);
-      at::autocast::clear_cache();
-    }
-  }
-};
+using namespace detail;
 
 // The prompt order: one permutation per epoch, derived from the seed, so a data position
 // (epoch, cursor) identifies the next prompt exactly.
@@ -144,12 +120,6 @@ std::pair<at::Tensor, at::Tensor> batch_logps(model::TransformerImpl& model, con
   return {lp, ent};
 }
 
-double peak_tflops_for(const at::Device& dev, double configured) {
-  if (configured > 0) return configured;
-  if (!dev.is_cuda()) return 0;
-  // Dense bf16 peaks of common training GPUs.
-  return 989.0;  // H100 / H200 SXM; set log.peak_tflops for other devices
-}
 
 }  // namespace
 

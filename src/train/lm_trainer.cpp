@@ -23,20 +23,13 @@
 #include "cada/util/log.h"
 #include "cada/util/metrics.h"
 #include "cada/util/progress.h"
+#include "loop_common.h"
 
 namespace cada::train {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-uint64_t mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
+using namespace detail;
 
 // Fisher-Yates with a portable generator (std::shuffle's algorithm is implementation-defined).
 template <class T>
@@ -44,23 +37,6 @@ void seeded_shuffle(std::vector<T>& v, uint64_t seed) {
   std::mt19937_64 rng(mix(seed));
   for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[rng() % i]);
 }
-
-// bf16 autocast on CUDA for the scope.
-struct Autocast {
-  bool on;
-  explicit Autocast(bool enable) : on(enable) {
-    if (on) {
-      at::autocast::set_autocast_enabled(at::kCUDA, true);
-      at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    }
-  }
-  ~Autocast() {
-    if (on) {
-      at::autocast::set_autocast_enabled(at::kCUDA, false);
-      at::autocast::clear_cache();
-    }
-  }
-};
 
 std::vector<text::Message> read_messages(const nlohmann::json& v, const std::string& key, const std::string& where) {
   CADA_CHECK(v.is_array(), where, ": '", key, "' must be a list of {role, content} messages");
@@ -117,11 +93,6 @@ MicroOut micro_nll(model::TransformerImpl& net, const std::vector<const LmExampl
   auto lp = model::token_logprobs(net, h, at::tensor(tgt, at::kLong).to(dev));
   out.nll_sum = -lp.to(at::kFloat).sum();
   return out;
-}
-
-double peak_tflops_for(const at::Device& dev, double configured) {
-  if (configured > 0) return configured;
-  return dev.is_cuda() ? 989.0 : 0.0;  // H100 / H200 SXM dense bf16; set peak_tflops for others
 }
 
 // Everything the shared loop needs.

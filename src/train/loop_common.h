@@ -1,0 +1,48 @@
+// Helpers shared by the train layer's loops (GRPO, the supervised LM trainer); private to
+// src/train.
+#pragma once
+
+#include <ATen/autocast_mode.h>
+#include <c10/core/Device.h>
+
+#include <chrono>
+#include <cstdint>
+
+namespace cada::train::detail {
+
+using Clock = std::chrono::steady_clock;
+inline double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// splitmix64 finaliser: independent seeds from (seed, epoch) and the like.
+inline uint64_t mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// bf16 autocast on CUDA for the scope.
+struct Autocast {
+  bool on;
+  explicit Autocast(bool enable) : on(enable) {
+    if (on) {
+      at::autocast::set_autocast_enabled(at::kCUDA, true);
+      at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    }
+  }
+  ~Autocast() {
+    if (on) {
+      at::autocast::set_autocast_enabled(at::kCUDA, false);
+      at::autocast::clear_cache();
+    }
+  }
+};
+
+// The MFU denominator: the configured peak, else the dense bf16 peak of an H100 / H200 SXM on
+// CUDA (set the config's peak_tflops for other devices), none on CPU.
+inline double peak_tflops_for(const c10::Device& dev, double configured) {
+  if (configured > 0) return configured;
+  return dev.is_cuda() ? 989.0 : 0.0;
+}
+
+}  // namespace cada::train::detail
