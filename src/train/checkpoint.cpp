@@ -1,17 +1,20 @@
 #include "cada/train/checkpoint.h"
 
+#include <random>
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <numeric>
+#include <random>
 #include <sstream>
 
 #include "cada/io/files.h"
 #include "cada/model/loader.h"
 #include "cada/util/error.h"
 #include "cada/util/log.h"
+#include "loop_common.h"
 
 namespace cada::train {
 
@@ -111,6 +114,32 @@ void ShuffledOrder::restore(const nlohmann::json& st) {
   cursor_ = st.at("cursor").get<size_t>();
   order_ = st.at("order").get<std::vector<size_t>>();
   std::istringstream(st.at("rng").get<std::string>()) >> rng_;
+}
+
+void EpochOrder::build() {
+  perm.resize(n);
+  std::iota(perm.begin(), perm.end(), 0);
+  if (shuffle) {  // Fisher-Yates with a portable generator (std::shuffle's algorithm is implementation-defined)
+    std::mt19937_64 rng(detail::mix(seed ^ detail::mix(static_cast<uint64_t>(epoch) + 17)));
+    for (size_t i = n; i > 1; --i) std::swap(perm[i - 1], perm[rng() % i]);
+  }
+}
+
+size_t EpochOrder::next() {
+  CADA_CHECK(n > 0, "no data to draw from");
+  if (perm.size() != n) build();
+  if (cursor >= static_cast<int64_t>(n)) {
+    ++epoch;
+    cursor = 0;
+    build();
+  }
+  return perm[cursor++];
+}
+
+void EpochOrder::restore(const nlohmann::json& st) {
+  epoch = st.at("epoch").get<int64_t>();
+  cursor = st.at("cursor").get<int64_t>();
+  build();
 }
 
 }  // namespace cada::train

@@ -30,33 +30,6 @@ namespace {
 
 using namespace detail;
 
-// The prompt order: one permutation per epoch, derived from the seed, so a data position
-// (epoch, cursor) identifies the next prompt exactly.
-struct DataOrder {
-  size_t n;
-  uint64_t seed;
-  bool shuffle;
-  int64_t epoch = 0, cursor = 0;
-  std::vector<size_t> perm;
-  void build() {
-    perm.resize(n);
-    std::iota(perm.begin(), perm.end(), 0);
-    if (shuffle) {
-      std::mt19937_64 rng(mix(seed ^ mix(static_cast<uint64_t>(epoch) + 17)));
-      for (size_t i = n; i > 1; --i) std::swap(perm[i - 1], perm[rng() % i]);  // Fisher-Yates, portable
-    }
-  }
-  size_t next() {
-    if (perm.empty()) build();
-    if (cursor >= static_cast<int64_t>(n)) {
-      ++epoch;
-      cursor = 0;
-      build();
-    }
-    return perm[cursor++];
-  }
-};
-
 // A batch of sequences (prompt + completion) for the loss, right-padded.
 struct Sample {
   size_t prompt;                    // index into the dataset
@@ -190,16 +163,14 @@ GrpoSummary run_grpo(const GrpoConfig& cfg, const RewardFn& reward, bool resume,
   const double n_params = static_cast<double>(policy->config().num_parameters());
   const double peak = peak_tflops_for(dev, cfg.log.peak_tflops);
 
-  DataOrder order{records.size(), cfg.train.seed, cfg.data.shuffle};
+  EpochOrder order{records.size(), cfg.train.seed, cfg.data.shuffle};
   int64_t start_step = 0, updates = 0;
   if (resume) {
     if (auto ck = latest_checkpoint(cfg.output_dir)) {
       auto st = load_checkpoint(*ck, policy, *optimizer);
       start_step = st.at("step").get<int64_t>();
       updates = st.at("updates").get<int64_t>();
-      order.epoch = st.at("data").at("epoch").get<int64_t>();
-      order.cursor = st.at("data").at("cursor").get<int64_t>();
-      order.build();
+      order.restore(st.at("data"));
       CADA_INFO("resumed from ", *ck, " at step ", start_step);
     } else {
       CADA_INFO("no checkpoint in ", cfg.output_dir, " to resume from; starting fresh");
@@ -418,7 +389,7 @@ GrpoSummary run_grpo(const GrpoConfig& cfg, const RewardFn& reward, bool resume,
     // ---- checkpoint
     const bool last = step + 1 == cfg.train.steps;
     if (last || (cfg.checkpoint.every > 0 && (step + 1) % cfg.checkpoint.every == 0)) {
-      nlohmann::json st = {{"updates", updates}, {"data", {{"epoch", order.epoch}, {"cursor", order.cursor}}},
+      nlohmann::json st = {{"updates", updates}, {"data", order.state()},
                            {"seed", cfg.train.seed}};
       save_checkpoint(cfg.output_dir, step + 1, policy, *optimizer, st, cfg.model, cfg.checkpoint.keep_last);
       summary.last_checkpoint = cfg.output_dir + "/checkpoint-" + std::to_string(step + 1);

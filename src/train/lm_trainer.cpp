@@ -442,29 +442,6 @@ std::vector<std::string> read_corpus(const std::string& path, const std::string&
   return docs;
 }
 
-void EpochOrder::build() {
-  perm.resize(n);
-  std::iota(perm.begin(), perm.end(), 0);
-  if (shuffle) seeded_shuffle(perm, seed ^ mix(static_cast<uint64_t>(epoch) + 17));
-}
-
-size_t EpochOrder::next() {
-  CADA_CHECK(n > 0, "no data to draw from");
-  if (perm.size() != n) build();
-  if (cursor >= static_cast<int64_t>(n)) {
-    ++epoch;
-    cursor = 0;
-    build();
-  }
-  return perm[cursor++];
-}
-
-void EpochOrder::restore(const nlohmann::json& st) {
-  epoch = st.at("epoch").get<int64_t>();
-  cursor = st.at("cursor").get<int64_t>();
-  build();
-}
-
 std::string write_final_model(model::Transformer& model, const std::string& output_dir, const std::string& tokenizer_dir) {
   const std::string final_dir = output_dir + "/final";
   const std::string tmp = final_dir + ".tmp-" + std::to_string(getpid());

@@ -41,6 +41,20 @@ std::optional<std::string> latest_checkpoint(const std::string& run_dir);
 nlohmann::json load_checkpoint(const std::string& ckpt_dir, model::Transformer& model,
                                torch::optim::Optimizer& optimizer);
 
+// A seeded permutation of n items per epoch (GRPO prompts, LM trainer rows); (epoch, cursor) is
+// the exact data position, saved in checkpoints as state().
+struct EpochOrder {
+  size_t n = 0;
+  uint64_t seed = 0;
+  bool shuffle = true;
+  int64_t epoch = 0, cursor = 0;
+  std::vector<size_t> perm;
+  void build();  // the permutation of `epoch`
+  size_t next(); // next item; moves to the next epoch when one is used up
+  nlohmann::json state() const { return {{"epoch", epoch}, {"cursor", cursor}}; }
+  void restore(const nlohmann::json& st);
+};
+
 // The order in which a trainer visits its n examples: a seeded shuffle, reshuffled at each
 // pass, with the cursor and generator state saved in checkpoints so that a resumed run visits
 // exactly the examples an uninterrupted one would.

@@ -76,18 +76,6 @@ LmExample encode_sft_record(const nlohmann::json& rec, const text::Tokenizer& to
 // document per non-empty line.
 std::vector<std::string> read_corpus(const std::string& path, const std::string& text_field = "text");
 
-// A seeded permutation of n items per epoch; (epoch, cursor) is the exact data position.
-struct EpochOrder {
-  size_t n = 0;
-  uint64_t seed = 0;
-  bool shuffle = true;
-  int64_t epoch = 0, cursor = 0;
-  std::vector<size_t> perm;
-  void build();  // the permutation of `epoch`
-  size_t next(); // next item; moves to the next epoch when one is used up
-  nlohmann::json state() const { return {{"epoch", epoch}, {"cursor", cursor}}; }
-  void restore(const nlohmann::json& st);
-};
 
 // Helpers shared with the reward-model trainer.
 
