@@ -1,10 +1,12 @@
 // The `cada` binary: dispatches to the registered subcommands.
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <map>
 #include <memory>
 
+#include "cada/dist/comm.h"
 #include "cada/util/error.h"
 #include "cada/util/log.h"
 #include "command.h"
@@ -49,11 +51,15 @@ int main(int argc, char** argv) {
     try {
       cada::init_logging(log_level);
       return named.second();
-    } catch (const cada::Error& e) {
-      std::fprintf(stderr, "cada %s: error: %s\n", named.first.c_str(), e.what());
-      return 1;
     } catch (const std::exception& e) {
       std::fprintf(stderr, "cada %s: error: %s\n", named.first.c_str(), e.what());
+      // In a multi-process run the process group's threads may wait on peers that are gone:
+      // leave without running their destructors.
+      if (cada::dist::active()) {
+        std::fflush(stderr);
+        std::fflush(stdout);
+        std::_Exit(1);
+      }
       return 1;
     }
   }

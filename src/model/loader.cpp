@@ -1,6 +1,9 @@
 #include "cada/model/loader.h"
+#include "cada/util/launch.h"
 
 #include <sched.h>
+
+#include <algorithm>
 
 #include <cstdlib>
 #include <climits>
@@ -183,6 +186,11 @@ int configure_threads(int requested) {
   }
   if (n <= 0) n = static_cast<int>(std::thread::hardware_concurrency());
   if (n <= 0) n = 1;
+  if (requested <= 0 && !std::getenv("CADA_NUM_THREADS")) {
+    // Processes of one multi-process launch share the node's cores.
+    const int local = launch_from_env().local_world;
+    if (local > 1) n = std::max(1, n / local);
+  }
   at::set_num_threads(n);
   return n;
 }

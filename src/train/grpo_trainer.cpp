@@ -9,6 +9,7 @@
 #include <numeric>
 #include <random>
 
+#include "cada/dist/comm.h"
 #include "cada/io/files.h"
 #include "cada/io/jsonl.h"
 #include "cada/model/loader.h"
@@ -94,6 +95,52 @@ std::pair<at::Tensor, at::Tensor> batch_logps(model::TransformerImpl& model, con
 }
 
 
+// Data parallel: every rank contributes the completions and rewards of its contiguous share of
+// the round's prompts and receives all of them, in prompt order, exactly as one process has them.
+void exchange_round(dist::Comm& comm, std::vector<std::vector<rollout::Completion>>& outs, RewardOutput& rout,
+                    int64_t G) {
+  auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
+  auto back = [](const nlohmann::json& j) { return j.is_null() ? NAN : j.get<double>(); };
+  nlohmann::json mine = {{"ids", nlohmann::json::array()}, {"text", nlohmann::json::array()},
+                         {"total", nlohmann::json::array()}, {"comp", nlohmann::json::object()}};
+  for (const auto& o : outs)
+    for (const auto& c : o) {
+      mine["ids"].push_back(c.ids);
+      mine["text"].push_back(c.text);
+    }
+  for (double v : rout.total) mine["total"].push_back(num(v));
+  for (const auto& [name, vals] : rout.components) {
+    auto& a = mine["comp"][name] = nlohmann::json::array();
+    for (double v : vals) a.push_back(num(v));
+  }
+  const auto bytes = nlohmann::json::to_msgpack(mine);
+  const auto parts = comm.allgather(std::string(bytes.begin(), bytes.end()));
+  outs.clear();
+  RewardOutput all;
+  size_t before = 0;
+  for (const auto& p : parts) {
+    auto j = nlohmann::json::from_msgpack(std::vector<uint8_t>(p.begin(), p.end()));
+    const size_t n = j["ids"].size();
+    CADA_CHECK(n % static_cast<size_t>(G) == 0, "data parallel: a rank sent ", n, " completions, not groups of ", G);
+    for (size_t i = 0; i < n; ++i) {
+      if (i % G == 0) outs.emplace_back();
+      rollout::Completion c;
+      c.ids = j["ids"][i].get<std::vector<int32_t>>();
+      c.text = j["text"][i].get<std::string>();
+      outs.back().push_back(std::move(c));
+    }
+    for (const auto& v : j["total"]) all.total.push_back(back(v));
+    for (auto it = j["comp"].begin(); it != j["comp"].end(); ++it) {
+      auto& dst = all.components[it.key()];
+      dst.resize(before, NAN);  // a component that an earlier rank did not report
+      for (const auto& v : it.value()) dst.push_back(back(v));
+    }
+    before += n;
+    for (auto& [name, vals] : all.components) vals.resize(before, NAN);
+  }
+  rout = std::move(all);
+}
+
 }  // namespace
 
 GrpoSummary run_grpo(const GrpoConfig& cfg, const RewardFn& reward, bool resume, const PromptFn& prompt_fn) {
@@ -104,10 +151,20 @@ GrpoSummary run_grpo(const GrpoConfig& cfg, const RewardFn& reward, bool resume,
   CADA_CHECK(cfg.train.prompts_per_step >= 1 && cfg.train.micro_batch_size >= 1 && cfg.train.num_iterations >= 1 &&
                  cfg.train.steps >= 1,
              "config: train.steps, prompts_per_step, micro_batch_size and num_iterations must be positive");
+  // Data parallel: every rank walks the same prompt order, generates and scores its share of
+  // each round's prompts, and receives everyone's completions and rewards, so advantages, the
+  // micro-batch split and the loss normalisers are those of one process; each rank then runs
+  // its share of the micro-batches and gradients are summed before clipping.
+  auto& comm = dist::init_from_env(cfg.train.device);
+  const int rank = comm.rank(), world = comm.world();
+  const bool main_rank = comm.is_main();
+  dist::check_same(comm, config::to_json(cfg).dump(), "GRPO config");
   model::configure_threads(cfg.train.threads);
   const at::Device dev = model::parse_device(cfg.train.device);
-  io::make_dirs(cfg.output_dir);
-  io::atomic_write_file(cfg.output_dir + "/config.json", config::to_json(cfg).dump(2) + "\n");
+  if (main_rank) {
+    io::make_dirs(cfg.output_dir);
+    io::atomic_write_file(cfg.output_dir + "/config.json", config::to_json(cfg).dump(2) + "\n");
+  }
 
   // ---- data
   auto txt = text::load_text(cfg.model, cfg.chat_template);
@@ -166,7 +223,9 @@ GrpoSummary run_grpo(const GrpoConfig& cfg, const RewardFn& reward, bool resume,
   EpochOrder order{records.size(), cfg.train.seed, cfg.data.shuffle};
   int64_t start_step = 0, updates = 0;
   if (resume) {
-    if (auto ck = latest_checkpoint(cfg.output_dir)) {
+    auto ck = latest_checkpoint(cfg.output_dir);
+    dist::check_same(comm, ck.value_or(""), "latest checkpoint in " + cfg.output_dir + " (a shared folder is needed)");
+    if (ck) {
       auto st = load_checkpoint(*ck, policy, *optimizer);
       start_step = st.at("step").get<int64_t>();
       updates = st.at("updates").get<int64_t>();
@@ -176,7 +235,7 @@ GrpoSummary run_grpo(const GrpoConfig& cfg, const RewardFn& reward, bool resume,
       CADA_INFO("no checkpoint in ", cfg.output_dir, " to resume from; starting fresh");
     }
   }
-  if (resume) {
+  if (resume && main_rank) {
     // Steps after the checkpoint will be logged again: drop their old lines.
     const std::string mpath = cfg.output_dir + "/metrics.jsonl";
     if (io::file_exists(mpath)) {
@@ -187,7 +246,8 @@ GrpoSummary run_grpo(const GrpoConfig& cfg, const RewardFn& reward, bool resume,
       io::atomic_write_file(mpath, kept);
     }
   }
-  MetricsLogger metrics(cfg.output_dir, cfg.log.tensorboard);
+  std::unique_ptr<MetricsLogger> metrics;
+  if (main_rank) metrics = std::make_unique<MetricsLogger>(cfg.output_dir, cfg.log.tensorboard);
   rollout::Generator generator(*policy, tok.get(), {cfg.rollout.batch_rows});
   rollout::SamplingParams sp;
   sp.temperature = cfg.rollout.temperature;
@@ -217,8 +277,10 @@ GrpoSummary run_grpo(const GrpoConfig& cfg, const RewardFn& reward, bool resume,
       if (round > 0) ++refills;
       std::vector<size_t> picked;
       std::vector<rollout::Request> reqs;
+      const auto mine = dist::shard(want, rank, world);  // this rank's prompts of the round
       for (int64_t k = 0; k < want; ++k) {
         picked.push_back(order.next());
+        if (k < mine.begin || k >= mine.end) continue;
         rollout::Request r;
         r.prompt_ids = prompts[picked.back()];
         r.params = sp;
@@ -234,15 +296,18 @@ GrpoSummary run_grpo(const GrpoConfig& cfg, const RewardFn& reward, bool resume,
       t_gen += since(t0);
       t0 = Clock::now();
       std::vector<RewardInput> rin;
-      for (size_t k = 0; k < picked.size(); ++k)
+      for (size_t k = 0; k < outs.size(); ++k)
         for (const auto& c : outs[k]) {
-          rin.push_back({&records[picked[k]], prompt_texts[picked[k]], c.text, static_cast<int64_t>(c.ids.size())});
-          gen_tokens += static_cast<int64_t>(c.ids.size());
+          const size_t p = picked[mine.begin + k];
+          rin.push_back({&records[p], prompt_texts[p], c.text, static_cast<int64_t>(c.ids.size())});
         }
       auto rout = reward(rin);
       CADA_CHECK(rout.total.size() == rin.size(), "the reward returned ", rout.total.size(), " values for ",
                  rin.size(), " completions");
       t_rew += since(t0);
+      if (world > 1) exchange_round(comm, outs, rout, G);
+      for (const auto& o : outs)
+        for (const auto& c : o) gen_tokens += static_cast<int64_t>(c.ids.size());
       for (auto& [name, vals] : rout.components)
         for (double v : vals)
           if (std::isfinite(v)) comp_sums[name].push_back(v);
@@ -267,11 +332,13 @@ GrpoSummary run_grpo(const GrpoConfig& cfg, const RewardFn& reward, bool resume,
     double num_items = 0;
     for (const auto& s : samples) num_items += s.completion.size();
 
-    // ---- micro-batches, old and reference log-probs
+    // ---- micro-batches (this rank's share), old and reference log-probs
     const int64_t mb = cfg.train.micro_batch_size;
+    const int64_t n_batches = (N + mb - 1) / mb;
+    const auto my_batches = dist::shard(n_batches, rank, world);
     std::vector<SeqBatch> batches;
     std::vector<at::Tensor> advs, olds, refs;
-    for (int64_t s = 0; s < N; s += mb) {
+    for (int64_t s = my_batches.begin * mb; s < std::min(N, my_batches.end * mb); s += mb) {
       std::vector<const std::vector<int32_t>*> p, c;
       std::vector<float> a;
       for (int64_t i = s; i < std::min(N, s + mb); ++i) {
@@ -314,7 +381,7 @@ GrpoSummary run_grpo(const GrpoConfig& cfg, const RewardFn& reward, bool resume,
         li.mask = batches[k].mask;
         li.entropies = ent;
         li.num_items_in_batch = std::max(1.0, num_items);
-        li.grad_accum_steps = static_cast<int64_t>(batches.size());
+        li.grad_accum_steps = n_batches;
         PolicyLossOptions lo = cfg.loss.opts;
         lo.max_completion_length = cfg.rollout.max_completion_length;
         auto res = policy_loss(li, lo);
@@ -327,6 +394,7 @@ GrpoSummary run_grpo(const GrpoConfig& cfg, const RewardFn& reward, bool resume,
         clip_reg += res.clip_region;
         ++n_mb;
       }
+      dist::allreduce_gradients(comm, params);
       grad_norm = clip_grad_norm(params, cfg.optim.max_grad_norm);
       lr = lr_at(cfg.optim, updates, total_updates);
       set_lr(*optimizer, lr);
@@ -334,6 +402,11 @@ GrpoSummary run_grpo(const GrpoConfig& cfg, const RewardFn& reward, bool resume,
       ++updates;
     }
     t_upd = since(t0);
+    if (world > 1) {
+      auto sums = dist::allreduce_sum(comm, {loss_sum, kl_sum, ent_sum, clip_lo, clip_hi, clip_reg, double(n_mb)});
+      loss_sum = sums[0], kl_sum = sums[1], ent_sum = sums[2], clip_lo = sums[3], clip_hi = sums[4], clip_reg = sums[5];
+      n_mb = static_cast<int64_t>(sums[6]);
+    }
 
     // ---- metrics
     double mean_r = 0, var_r = 0, mean_len = 0;
@@ -376,7 +449,8 @@ GrpoSummary run_grpo(const GrpoConfig& cfg, const RewardFn& reward, bool resume,
     m["perf/tokens_per_s"] = secs > 0 ? seq_tokens / secs : 0;
     m["perf/tflops"] = secs > 0 ? flops / secs / 1e12 : 0;
     if (peak > 0) m["perf/mfu"] = m["perf/tflops"] / peak;
-    metrics.log(step + 1, m);
+    if (world > 1) m["dist/world_size"] = world;
+    if (metrics) metrics->log(step + 1, m);
     summary.mean_reward.push_back(mean_r);
     char line[256];
     std::snprintf(line, sizeof line,
@@ -391,7 +465,9 @@ GrpoSummary run_grpo(const GrpoConfig& cfg, const RewardFn& reward, bool resume,
     if (last || (cfg.checkpoint.every > 0 && (step + 1) % cfg.checkpoint.every == 0)) {
       nlohmann::json st = {{"updates", updates}, {"data", order.state()},
                            {"seed", cfg.train.seed}};
-      save_checkpoint(cfg.output_dir, step + 1, policy, *optimizer, st, cfg.model, cfg.checkpoint.keep_last);
+      dist::check_parameters_agree(comm, params);
+      if (main_rank) save_checkpoint(cfg.output_dir, step + 1, policy, *optimizer, st, cfg.model, cfg.checkpoint.keep_last);
+      comm.barrier();  // no rank runs ahead of a checkpoint that is not written yet
       summary.last_checkpoint = cfg.output_dir + "/checkpoint-" + std::to_string(step + 1);
     }
     summary.steps_done = step + 1;
@@ -399,10 +475,13 @@ GrpoSummary run_grpo(const GrpoConfig& cfg, const RewardFn& reward, bool resume,
   bar.finish();
   // The trained policy in HF layout (float32) with the tokenizer files: the next stage's `model`.
   const std::string final_dir = cfg.output_dir + "/final";
-  policy->to(at::kCPU);
-  model::save_model(policy, final_dir, at::kFloat);
-  model::copy_tokenizer_files(cfg.model, final_dir);
-  CADA_INFO("policy written to ", final_dir);
+  if (main_rank) {
+    policy->to(at::kCPU);
+    model::save_model(policy, final_dir, at::kFloat);
+    model::copy_tokenizer_files(cfg.model, final_dir);
+    CADA_INFO("policy written to ", final_dir);
+  }
+  comm.barrier();
   return summary;
 }
 

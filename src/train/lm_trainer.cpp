@@ -13,6 +13,7 @@
 #include <random>
 #include <sstream>
 
+#include "cada/dist/comm.h"
 #include "cada/io/files.h"
 #include "cada/io/jsonl.h"
 #include "cada/model/loader.h"
@@ -123,6 +124,12 @@ LmTrainSummary run_loop(const LoopInputs& in, bool resume, bool dry_run) {
                                                                   loop.epochs * train.size() / loop.batch_size)));
   const at::Device dev = model::parse_device(loop.device);
   const bool autocast = dev.is_cuda() && loop.bf16_autocast;
+  // Data parallel: every rank draws the same batch; each runs its contiguous share of the
+  // micro-batches with the global target count as the normaliser, and gradients are summed.
+  auto& comm = dist::init_from_env(loop.device);
+  const int rank = comm.rank(), world = comm.world();
+  const bool main_rank = comm.is_main();
+  dist::check_same(comm, in.config_json.dump() + "#" + std::to_string(train.size()), in.label + " config and data");
 
   auto net = model::load_model(in.model_dir, {loop.device, "float32"});
   CADA_CHECK(!net->config().is_sequence_classifier(), in.model_dir, ": is a sequence classifier (",
@@ -142,12 +149,14 @@ LmTrainSummary run_loop(const LoopInputs& in, bool resume, bool dry_run) {
   order.seed = loop.seed;
   order.shuffle = loop.shuffle;
   int64_t start = 0;
-  if (!dry_run) {
+  if (!dry_run && main_rank) {
     io::make_dirs(in.output_dir);
     io::atomic_write_file(in.output_dir + "/config.json", in.config_json.dump(2) + "\n");
   }
   if (resume && !dry_run) {
-    if (auto ck = latest_checkpoint(in.output_dir)) {
+    auto ck = latest_checkpoint(in.output_dir);
+    dist::check_same(comm, ck.value_or(""), "latest checkpoint in " + in.output_dir + " (a shared folder is needed)");
+    if (ck) {
       auto st = load_checkpoint(*ck, net, *optimizer);
       start = st.at("step").get<int64_t>();
       order.restore(st.at("data"));
@@ -158,7 +167,7 @@ LmTrainSummary run_loop(const LoopInputs& in, bool resume, bool dry_run) {
     } else {
       CADA_INFO("no checkpoint in ", in.output_dir, " to resume from; starting fresh");
     }
-    truncate_metrics_after(in.output_dir, start);
+    if (main_rank) truncate_metrics_after(in.output_dir, start);
   }
 
   auto evaluate = [&]() -> double {
@@ -167,7 +176,8 @@ LmTrainSummary run_loop(const LoopInputs& in, bool resume, bool dry_run) {
     net->eval();
     double nll = 0;
     int64_t n = 0;
-    for (size_t s = 0; s < eval.size(); s += mb) {
+    const auto mine = dist::shard((static_cast<int64_t>(eval.size()) + mb - 1) / mb, rank, world);
+    for (size_t s = mine.begin * mb; s < std::min<size_t>(eval.size(), mine.end * mb); s += mb) {
       std::vector<const LmExample*> rows;
       for (size_t i = s; i < std::min(eval.size(), s + mb); ++i) rows.push_back(&eval[i]);
       Autocast ac(autocast);
@@ -176,6 +186,11 @@ LmTrainSummary run_loop(const LoopInputs& in, bool resume, bool dry_run) {
       n += o.targets;
     }
     net->train();
+    if (world > 1) {
+      auto t = dist::allreduce_sum(comm, {nll, double(n)});
+      nll = t[0];
+      n = static_cast<int64_t>(t[1]);
+    }
     return n > 0 ? nll / n : NAN;
   };
 
@@ -185,7 +200,7 @@ LmTrainSummary run_loop(const LoopInputs& in, bool resume, bool dry_run) {
   summary.eval_rows = static_cast<int64_t>(eval.size());
   summary.eval_loss = NAN;
   std::unique_ptr<MetricsLogger> metrics;
-  if (!dry_run) metrics = std::make_unique<MetricsLogger>(in.output_dir, loop.tensorboard);
+  if (!dry_run && main_rank) metrics = std::make_unique<MetricsLogger>(in.output_dir, loop.tensorboard);
   if (!dry_run && start < total)
     CADA_INFO(in.label, ": ", train.size(), " training rows, ", eval.size(), " held out; ", total, " steps of ",
               loop.batch_size, " rows (micro batches of ", mb, ")");
@@ -202,13 +217,20 @@ LmTrainSummary run_loop(const LoopInputs& in, bool resume, bool dry_run) {
     optimizer->zero_grad();
     double nll = 0;
     int64_t tokens = 0;
-    for (size_t s = 0; s < batch.size(); s += mb) {
+    const auto mine = dist::shard((static_cast<int64_t>(batch.size()) + mb - 1) / mb, rank, world);
+    for (size_t s = mine.begin * mb; s < std::min<size_t>(batch.size(), mine.end * mb); s += mb) {
       std::vector<const LmExample*> rows(batch.begin() + s, batch.begin() + std::min(batch.size(), s + mb));
       Autocast ac(autocast);
       auto o = micro_nll(*net, rows, dev);
       (o.nll_sum / denom).backward();
       nll += o.nll_sum.item<double>();
       tokens += o.tokens;
+    }
+    if (world > 1) {
+      dist::allreduce_gradients(comm, params);
+      auto t = dist::allreduce_sum(comm, {nll, double(tokens)});
+      nll = t[0];
+      tokens = static_cast<int64_t>(t[1]);
     }
     const double loss = nll / denom;
     if (dry_run) {
@@ -247,7 +269,8 @@ LmTrainSummary run_loop(const LoopInputs& in, bool resume, bool dry_run) {
       m["eval/loss"] = summary.eval_loss;
       m["eval/ppl"] = std::exp(std::min(summary.eval_loss, 50.0));
     }
-    metrics->log(step + 1, m);
+    if (world > 1) m["dist/world_size"] = world;
+    if (metrics) metrics->log(step + 1, m);
     summary.losses.push_back(loss);
     if (summary.steps_done == 0) summary.first_loss = loss;
     summary.last_loss = loss;
@@ -264,7 +287,9 @@ LmTrainSummary run_loop(const LoopInputs& in, bool resume, bool dry_run) {
     if (last || (in.checkpoint->every > 0 && (step + 1) % in.checkpoint->every == 0)) {
       nlohmann::json st = {{"data", order.state()}, {"seed", loop.seed}, {"rows", static_cast<int64_t>(train.size())},
                            {"total_steps", total}};
-      save_checkpoint(in.output_dir, step + 1, net, *optimizer, st, in.model_dir, in.checkpoint->keep_last);
+      dist::check_parameters_agree(comm, params);
+      if (main_rank) save_checkpoint(in.output_dir, step + 1, net, *optimizer, st, in.model_dir, in.checkpoint->keep_last);
+      comm.barrier();  // no rank runs ahead of a checkpoint that is not written yet
       summary.last_checkpoint = in.output_dir + "/checkpoint-" + std::to_string(step + 1);
     }
   }
@@ -273,7 +298,9 @@ LmTrainSummary run_loop(const LoopInputs& in, bool resume, bool dry_run) {
   if (std::isnan(summary.eval_loss) && !eval.empty() && summary.steps_done == 0) summary.eval_loss = evaluate();
   summary.seconds = since(t_run);
   net->to(at::kCPU);
-  summary.final_dir = write_final_model(net, in.output_dir, in.model_dir);
+  summary.final_dir = in.output_dir + "/final";
+  if (main_rank) write_final_model(net, in.output_dir, in.model_dir);
+  comm.barrier();
   CADA_INFO(in.label, ": ", summary.steps_done, " steps in ", summary.seconds, " s; loss ", summary.first_loss, " -> ",
             summary.last_loss, ", held-out loss ", summary.eval_loss, "; model in ", summary.final_dir);
   return summary;

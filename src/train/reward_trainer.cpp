@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <sstream>
 
+#include "cada/dist/comm.h"
 #include "cada/io/files.h"
 #include "cada/io/jsonl.h"
 #include "cada/model/loader.h"
@@ -59,8 +61,16 @@ RewardTrainSummary run_reward_training(const RewardTrainConfig& cfg, bool resume
   CADA_CHECK(cfg.num_labels >= 1 && cfg.steps >= 1 && cfg.batch_size >= 1, "config: num_labels, steps and batch_size must be positive");
   model::configure_threads(cfg.threads);
   const at::Device dev = model::parse_device(cfg.device);
-  io::make_dirs(cfg.output_dir);
-  io::atomic_write_file(cfg.output_dir + "/config.json", config::to_json(cfg).dump(2) + "\n");
+  // Data parallel: every rank draws the same batch and scores its contiguous share of the rows;
+  // losses are means over the global batch and gradients are summed.
+  auto& comm = dist::init_from_env(cfg.device);
+  const int rank = comm.rank(), world = comm.world();
+  const bool main_rank = comm.is_main();
+  dist::check_same(comm, config::to_json(cfg).dump(), "reward-model config");
+  if (main_rank) {
+    io::make_dirs(cfg.output_dir);
+    io::atomic_write_file(cfg.output_dir + "/config.json", config::to_json(cfg).dump(2) + "\n");
+  }
   auto txt = text::load_text(cfg.model, cfg.chat_template);
   CADA_CHECK(txt.chat_template != nullptr, cfg.model, ": no chat template detected; set 'chat_template'");
 
@@ -121,14 +131,17 @@ RewardTrainSummary run_reward_training(const RewardTrainConfig& cfg, bool resume
   rm->train();
   auto params = rm->parameters();
   auto opt = make_adamw(params, cfg.optim);
-  MetricsLogger metrics(cfg.output_dir, cfg.tensorboard);
+  std::unique_ptr<MetricsLogger> metrics;
+  if (main_rank) metrics = std::make_unique<MetricsLogger>(cfg.output_dir, cfg.tensorboard);
 
   auto evaluate = [&]() -> double {
     if (eval.empty()) return NAN;
     torch::NoGradGuard ng;
     rm->eval();
     int64_t correct = 0;
-    for (size_t s = 0; s < eval.size(); s += cfg.batch_size) {
+    const size_t bs = static_cast<size_t>(cfg.batch_size);
+    const auto mine = dist::shard((static_cast<int64_t>(eval.size()) + cfg.batch_size - 1) / cfg.batch_size, rank, world);
+    for (size_t s = mine.begin * bs; s < std::min(eval.size(), mine.end * bs); s += bs) {
       std::vector<const std::vector<int32_t>*> a, b;
       std::vector<int64_t> labels;
       for (size_t i = s; i < std::min(eval.size(), s + cfg.batch_size); ++i) {
@@ -146,13 +159,16 @@ RewardTrainSummary run_reward_training(const RewardTrainConfig& cfg, bool resume
       }
     }
     rm->train();
+    if (world > 1) correct = static_cast<int64_t>(dist::allreduce_sum(comm, static_cast<double>(correct)));
     return static_cast<double>(correct) / eval.size();
   };
 
   ShuffledOrder order(train.size(), cfg.seed);
   int64_t start = 0;
   if (resume) {
-    if (auto ck = latest_checkpoint(cfg.output_dir)) {
+    auto ck = latest_checkpoint(cfg.output_dir);
+    dist::check_same(comm, ck.value_or(""), "latest checkpoint in " + cfg.output_dir + " (a shared folder is needed)");
+    if (ck) {
       auto st = load_checkpoint(*ck, rm, *opt);
       start = st.at("step").get<int64_t>();
       order.restore(st.at("data"));
@@ -165,8 +181,10 @@ RewardTrainSummary run_reward_training(const RewardTrainConfig& cfg, bool resume
     std::vector<const std::vector<int32_t>*> a, b;
     std::vector<double> margins;
     std::vector<int64_t> labels;
+    const auto mine = dist::shard(cfg.batch_size, rank, world);
     for (int64_t k = 0; k < cfg.batch_size; ++k) {
       const auto& e = train[order.next()];
+      if (k < mine.begin || k >= mine.end) continue;
       a.push_back(&e.a);
       b.push_back(&e.b);
       margins.push_back(e.margin);
@@ -175,7 +193,11 @@ RewardTrainSummary run_reward_training(const RewardTrainConfig& cfg, bool resume
     opt->zero_grad();
     at::Tensor loss;
     double acc = 0;
-    if (cfg.mode == "pairwise") {
+    // This rank's share of the global batch mean (exactly 1 in one process).
+    const double share = static_cast<double>(mine.size()) / static_cast<double>(cfg.batch_size);
+    if (a.empty()) {
+      loss = at::zeros({}, at::kFloat);
+    } else if (cfg.mode == "pairwise") {
       auto ra = score(*rm, a, dev).select(1, 0), rb = score(*rm, b, dev).select(1, 0);
       auto diff = ra - rb - at::tensor(margins, at::kDouble).to(dev, at::kFloat);
       loss = -at::log_sigmoid(diff).mean();
@@ -192,31 +214,49 @@ RewardTrainSummary run_reward_training(const RewardTrainConfig& cfg, bool resume
         acc = (ra.argmax(1) == y).to(at::kFloat).mean().item<double>();
       }
     }
-    loss.backward();
+    double loss_value = 0;
+    if (world > 1) {
+      if (!a.empty()) (loss * share).backward();
+      dist::allreduce_gradients(comm, params);
+      auto t = dist::allreduce_sum(comm, {loss.item<double>() * share, acc * share});
+      loss_value = t[0];
+      acc = t[1];
+    } else {
+      loss.backward();
+      loss_value = loss.item<double>();
+    }
     const double gn = clip_grad_norm(params, cfg.optim.max_grad_norm);
     const double lr = lr_at(cfg.optim, step, cfg.steps);
     set_lr(*opt, lr);
     opt->step();
-    std::map<std::string, double> m{{"train/loss", loss.item<double>()}, {"train/accuracy", acc},
+    std::map<std::string, double> m{{"train/loss", loss_value}, {"train/accuracy", acc},
                                     {"train/grad_norm", gn}, {"train/lr", lr}};
     const bool last = step + 1 == cfg.steps;
     if (last || (cfg.eval_every > 0 && (step + 1) % cfg.eval_every == 0)) m["eval/accuracy"] = evaluate();
-    metrics.log(step + 1, m);
+    if (metrics) metrics->log(step + 1, m);
     char line[160];
     std::snprintf(line, sizeof line, "loss %.4f acc %.3f%s", m["train/loss"], acc,
                   m.count("eval/accuracy") ? (" eval acc " + std::to_string(m["eval/accuracy"]).substr(0, 5)).c_str() : "");
     bar.advance(1, line);
     if (last) out.eval_accuracy = m["eval/accuracy"];
-    if (!last && cfg.checkpoint.every > 0 && (step + 1) % cfg.checkpoint.every == 0)
-      save_checkpoint(cfg.output_dir, step + 1, rm, *opt, {{"data", order.state()}}, cfg.model,
-                      cfg.checkpoint.keep_last);
+    if (!last && cfg.checkpoint.every > 0 && (step + 1) % cfg.checkpoint.every == 0) {
+      dist::check_parameters_agree(comm, params);
+      if (main_rank)
+        save_checkpoint(cfg.output_dir, step + 1, rm, *opt, {{"data", order.state()}}, cfg.model,
+                        cfg.checkpoint.keep_last);
+      comm.barrier();
+    }
   }
   bar.finish();
   out.eval_examples = static_cast<int64_t>(eval.size());
   out.final_dir = cfg.output_dir + "/final";
-  rm->to(at::kCPU);
-  model::save_model(rm, out.final_dir, at::kFloat);
-  model::copy_tokenizer_files(cfg.model, out.final_dir);
+  dist::check_parameters_agree(comm, params);
+  if (main_rank) {
+    rm->to(at::kCPU);
+    model::save_model(rm, out.final_dir, at::kFloat);
+    model::copy_tokenizer_files(cfg.model, out.final_dir);
+  }
+  comm.barrier();
   CADA_INFO("held-out accuracy ", out.eval_accuracy, " on ", out.eval_examples, " records; model in ", out.final_dir);
   return out;
 }

@@ -4,6 +4,8 @@
 
 #include <cstdio>
 
+#include "cada/util/launch.h"
+
 namespace cada {
 
 namespace {
@@ -47,6 +49,7 @@ void Progress::finish(const std::string& extra) {
 }
 
 void Progress::print(bool final_line, const std::string& extra) {
+  if (!is_log_rank()) return;  // in a multi-process run only rank 0 draws bars
   const double el = elapsed_s();
   const double rate = el > 0 ? done_ / el : 0.0;
   std::string line = label_ + " ";

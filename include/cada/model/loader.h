@@ -37,7 +37,8 @@ void init_weights(Transformer& model, uint64_t seed, double std = 0.02);
 void copy_tokenizer_files(const std::string& src_dir, const std::string& dst_dir);
 
 // Sets libtorch's intra-op threads: `requested` when > 0, else $CADA_NUM_THREADS, else the
-// cores this process may run on. Returns the count used.
+// cores this process may run on divided by the processes of a multi-process launch on this
+// node (LOCAL_WORLD_SIZE and the like, cada/util/launch.h). Returns the count used.
 int configure_threads(int requested = 0);
 
 }  // namespace cada::model

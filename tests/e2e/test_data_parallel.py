@@ -1,0 +1,212 @@
+"""Data parallelism on c10d (Gloo on loopback), end to end with the real binary.
+
+1. GRPO (two loss/advantage settings, one with an uneven split of prompts and micro-batches),
+   SFT and reward-model training launched as 2 processes with `torchrun --no-python` end with
+   the parameters of 1 process running the same global batch, within 1e-6 (the only difference
+   is the float summation order of the gradient sum). Every checkpoint checks that the ranks
+   hold bitwise identical parameters (the run fails otherwise).
+2. Failure: a GRPO run started by hand (RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT, as any
+   launcher sets them) whose rank 1 is frozen (SIGSTOP) after the first checkpoint: rank 0
+   exits within CADA_DIST_TIMEOUT with a clear error; rank 1 is then killed (SIGKILL), and a
+   2-process `--resume` from the last checkpoint ends bitwise equal to an uninterrupted run.
+   A rank killed outright makes the other exit at once with the same clear error.
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+from safetensors.numpy import load_file
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+TORCHRUN = os.path.join(os.path.dirname(sys.executable), "torchrun")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def sh(args, env=None, check=True):
+    p = subprocess.run(args, capture_output=True, text=True, env=env)
+    if check and p.returncode != 0:
+        print(p.stdout[-3000:], p.stderr[-6000:])
+        raise SystemExit(f"{' '.join(args)} failed with {p.returncode}")
+    return p
+
+
+def torchrun(cada, nproc, args):
+    return sh([TORCHRUN, "--no-python", "--nnodes", "1", "--nproc-per-node", str(nproc), "--master-addr",
+               "127.0.0.1", "--master-port", str(free_port()), cada] + args)
+
+
+def max_diff(a, b):
+    ta, tb = load_file(a), load_file(b)
+    assert ta.keys() == tb.keys()
+    return max(float(np.abs(ta[k].astype(np.float64) - tb[k].astype(np.float64)).max()) for k in ta)
+
+
+def launch_by_hand(cada, args, env_extra):
+    port = free_port()
+    procs = []
+    for rank in range(2):
+        env = dict(os.environ, RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE="2",
+                   MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), **env_extra)
+        procs.append(subprocess.Popen([cada] + args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True))
+    return procs
+
+
+def wait_for(path, procs, limit=120):
+    t0 = time.time()
+    while not os.path.exists(path):
+        assert time.time() - t0 < limit, f"{path} did not appear"
+        for p in procs:
+            assert p.poll() is None, f"a rank exited early: {p.communicate()[1][-2000:]}"
+        time.sleep(0.05)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cada", required=True)
+    ap.add_argument("--workdir", required=True)
+    a = ap.parse_args()
+    w = a.workdir
+    shutil.rmtree(w, ignore_errors=True)
+    os.makedirs(w)
+    assert os.path.exists(TORCHRUN), f"torchrun not found next to {sys.executable}"
+    json.dump({"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+               "num_key_value_heads": 2, "max_position_embeddings": 512, "tie_word_embeddings": True},
+              open(f"{w}/arch.json", "w"))
+    sh([a.cada, "init-model", "--config", f"{w}/arch.json", "--train-tokenizer", f"{ROOT}/data/tiny-world/corpus.jsonl",
+        "--vocab-size", "400", "--out", f"{w}/model", "--seed", "1"])
+    with open(f"{w}/prompts.jsonl", "w") as f:
+        for line in open(f"{ROOT}/data/tiny-world/prompts.jsonl").readlines()[:24]:
+            p = json.loads(line)
+            f.write(json.dumps({k: p[k] for k in ("id", "prompt", "label", "category")}) + "\n")
+
+    # ---- 1. GRPO, SFT and RM: 2 processes == 1 process on the same global batch
+    rewards = {"rewards": [{"name": "refusal", "type": "refusal", "method": "xstest"},
+                           {"name": "length", "type": "length", "max_len": 16, "cache": 8, "unit": "characters"},
+                           {"name": "total", "type": "composite",
+                            "terms": [{"reward": "refusal", "weight": 1.0, "when": "harmful"},
+                                      {"reward": "length", "weight": 1.0}]}]}
+    grpo = {"model": f"{w}/model", "rewards": rewards, "data": {"train": f"{w}/prompts.jsonl"},
+            "rollout": {"num_generations": 4, "max_completion_length": 12},
+            "optim": {"lr": 1e-4, "schedule": "cosine", "warmup_steps": 1},
+            "checkpoint": {"every": 2, "keep_last": 2}, "log": {"tensorboard": False}}
+    settings = {
+        # dapo: token mean over the whole generation batch; std over the batch; reference KL; 2 updates a round
+        "dapo": {"loss": {"beta": 0.04, "loss_type": "dapo"}, "advantage": {"scale_rewards": "batch"},
+                 "train": {"steps": 4, "prompts_per_step": 4, "micro_batch_size": 4, "num_iterations": 2, "seed": 3}},
+        # 3 prompts -> 2 + 1 per rank, 3 micro-batches -> 2 + 1; dynamic sampling refills; entropy bonus
+        "bnpo": {"loss": {"beta": 0.0, "loss_type": "bnpo", "entropy_coef": 0.01},
+                 "advantage": {"scale_rewards": "group", "dynamic_sampling": True},
+                 "train": {"steps": 4, "prompts_per_step": 3, "micro_batch_size": 4, "num_iterations": 1, "seed": 5}},
+    }
+    for name, extra in settings.items():
+        cfg = dict(grpo, **extra)
+        json.dump(cfg, open(f"{w}/grpo_{name}.json", "w"))
+        t0 = time.time()
+        sh([a.cada, "train", "--config", f"{w}/grpo_{name}.json", f"output_dir={w}/grpo_{name}_1"])
+        t1 = time.time()
+        torchrun(a.cada, 2, ["train", "--config", f"{w}/grpo_{name}.json", f"output_dir={w}/grpo_{name}_2"])
+        t2 = time.time()
+        d = max_diff(f"{w}/grpo_{name}_1/checkpoint-4/model.safetensors", f"{w}/grpo_{name}_2/checkpoint-4/model.safetensors")
+        m1 = [json.loads(l) for l in open(f"{w}/grpo_{name}_1/metrics.jsonl")]
+        m2 = [json.loads(l) for l in open(f"{w}/grpo_{name}_2/metrics.jsonl")]
+        assert [m["train/reward"] for m in m1] == [m["train/reward"] for m in m2], (m1, m2)
+        assert all(m["dist/world_size"] == 2 for m in m2)
+        print(f"GRPO {name}: 2 processes vs 1, max |param diff| after 4 steps {d:.2e}; same rewards every step "
+              f"({t1 - t0:.1f} s vs {t2 - t1:.1f} s)")
+        assert d <= 1e-6, f"GRPO {name}: 2-process parameters differ from 1 process by {d}"
+
+    with open(f"{w}/sft.jsonl", "w") as f:
+        for line in open(f"{ROOT}/data/tiny-world/preferences.jsonl").readlines()[:64]:
+            r = json.loads(line)
+            f.write(json.dumps({"prompt": r["prompt"], "completion": r["chosen"]}) + "\n")
+    sft = {"model": f"{w}/model", "data": f"{w}/sft.jsonl", "max_length": 96, "steps": 4, "batch_size": 8,
+           "micro_batch_size": 2, "eval_fraction": 0.2, "tensorboard": False, "seed": 2,
+           "optim": {"lr": 1e-4, "warmup_steps": 1}, "checkpoint": {"every": 2, "keep_last": 1}}
+    json.dump(sft, open(f"{w}/sft.json", "w"))
+    sh([a.cada, "sft", "--config", f"{w}/sft.json", f"output_dir={w}/sft_1"])
+    torchrun(a.cada, 2, ["sft", "--config", f"{w}/sft.json", f"output_dir={w}/sft_2"])
+    d = max_diff(f"{w}/sft_1/final/model.safetensors", f"{w}/sft_2/final/model.safetensors")
+    e1 = [json.loads(l) for l in open(f"{w}/sft_1/metrics.jsonl")][-1]
+    e2 = [json.loads(l) for l in open(f"{w}/sft_2/metrics.jsonl")][-1]
+    print(f"SFT: 2 processes vs 1, max |param diff| {d:.2e}; held-out loss {e1['eval/loss']:.6f} vs {e2['eval/loss']:.6f}")
+    assert d <= 1e-6 and abs(e1["eval/loss"] - e2["eval/loss"]) < 1e-5 and abs(e1["train/loss"] - e2["train/loss"]) < 1e-5
+
+    with open(f"{w}/prefs.jsonl", "w") as f:
+        for line in open(f"{ROOT}/data/tiny-world/preferences.jsonl").readlines()[::20]:
+            f.write(line)
+    rm = {"model": f"{w}/model", "data": f"{w}/prefs.jsonl", "steps": 4, "batch_size": 7, "eval_every": 2,
+          "max_length": 96, "tensorboard": False, "optim": {"lr": 1e-4, "warmup_steps": 1},
+          "checkpoint": {"every": 2, "keep_last": 1}}
+    json.dump(rm, open(f"{w}/rm.json", "w"))
+    sh([a.cada, "train-rm", "--config", f"{w}/rm.json", f"output_dir={w}/rm_1"])
+    torchrun(a.cada, 2, ["train-rm", "--config", f"{w}/rm.json", f"output_dir={w}/rm_2"])
+    d = max_diff(f"{w}/rm_1/final/model.safetensors", f"{w}/rm_2/final/model.safetensors")
+    r1 = [json.loads(l) for l in open(f"{w}/rm_1/metrics.jsonl")]
+    r2 = [json.loads(l) for l in open(f"{w}/rm_2/metrics.jsonl")]
+    assert all(abs(x["train/loss"] - y["train/loss"]) < 1e-5 for x, y in zip(r1, r2))
+    assert [x.get("eval/accuracy") for x in r1] == [y.get("eval/accuracy") for y in r2]
+    print(f"reward model (batch 7 -> 4 + 3 rows): 2 processes vs 1, max |param diff| {d:.2e}")
+    assert d <= 1e-6
+
+    # ---- 2. a frozen rank, a killed rank, and resume
+    fail = dict(grpo, **settings["dapo"])
+    fail["train"] = dict(fail["train"], steps=6)
+    json.dump(fail, open(f"{w}/grpo_fail.json", "w"))
+    torchrun(a.cada, 2, ["train", "--config", f"{w}/grpo_fail.json", f"output_dir={w}/straight"])
+    timeout = 6
+    args = ["train", "--config", f"{w}/grpo_fail.json", f"output_dir={w}/broken"]
+    procs = launch_by_hand(a.cada, args, {"CADA_DIST_TIMEOUT": str(timeout)})
+    wait_for(f"{w}/broken/checkpoint-2/trainer_state.json", procs)
+    os.kill(procs[1].pid, signal.SIGSTOP)
+    t0 = time.time()
+    try:
+        out, err = procs[0].communicate(timeout=timeout + 60)
+    finally:
+        os.kill(procs[1].pid, signal.SIGKILL)
+        procs[1].communicate()
+    waited = time.time() - t0
+    assert procs[0].returncode == 1, f"rank 0 exited with {procs[0].returncode}: {err[-2000:]}"
+    msg = [l for l in err.splitlines() if "error:" in l]
+    assert msg and "rank 0 of 2" in msg[-1] and "--resume" in msg[-1], err[-2000:]
+    print(f"rank 1 frozen: rank 0 stopped after {waited:.1f} s (timeout {timeout} s): {msg[-1][:160]}...")
+    assert waited < timeout + 30
+    assert os.path.exists(f"{w}/broken/checkpoint-2/model.safetensors")
+    torchrun(a.cada, 2, args + ["--resume"])
+    d = max_diff(f"{w}/straight/checkpoint-6/model.safetensors", f"{w}/broken/checkpoint-6/model.safetensors")
+    assert d == 0, f"resumed run differs from the uninterrupted one by {d}"
+    steps = [json.loads(l)["step"] for l in open(f"{w}/broken/metrics.jsonl")]
+    assert steps == [1, 2, 3, 4, 5, 6], steps
+    print("2-process --resume from the last checkpoint gives the uninterrupted run's parameters bitwise")
+
+    shutil.rmtree(f"{w}/broken")
+    procs = launch_by_hand(a.cada, args, {"CADA_DIST_TIMEOUT": "120"})
+    wait_for(f"{w}/broken/checkpoint-2/trainer_state.json", procs)
+    procs[1].kill()
+    t0 = time.time()
+    out, err = procs[0].communicate(timeout=150)
+    procs[1].communicate()
+    waited = time.time() - t0
+    msg = [l for l in err.splitlines() if "error:" in l]
+    assert procs[0].returncode == 1 and msg and "rank 0 of 2" in msg[-1], err[-2000:]
+    print(f"rank 1 killed: rank 0 stopped after {waited:.1f} s with: {msg[-1][:120]}...")
+    assert waited < 60, "a dead peer should be noticed well before the timeout"
+
+
+if __name__ == "__main__":
+    main()
