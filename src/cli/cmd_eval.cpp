@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "cada/dist/comm.h"
 #include "cada/eval/eval.h"
 #include "cada/eval/report.h"
 #include "cada/io/files.h"
@@ -28,8 +29,12 @@ int run(const Opts& o) {
   CADA_CHECK(!o.config.empty(), "--config is required (or --print-defaults)");
   CADA_CHECK(!(o.generate_only && !o.generations.empty()), "--generate-only and --generations exclude each other");
   auto cfg = eval::load_config(o.config, o.overrides);
+  // Several processes (torchrun, mpirun, srun) share the generation and judging; rank 0 writes.
+  auto& comm = dist::init_from_env(cfg.device);
+  dist::check_same(comm, config::to_json(cfg).dump(), "eval config");
   io::make_dirs(cfg.output_dir);
-  io::atomic_write_file(io::join_path(cfg.output_dir, "eval_config.json"), config::to_json(cfg).dump(2) + "\n");
+  if (comm.is_main())
+    io::atomic_write_file(io::join_path(cfg.output_dir, "eval_config.json"), config::to_json(cfg).dump(2) + "\n");
   eval::EvalRunner runner(cfg, o.config);
   std::string gens = o.generations;
   if (gens.empty()) {
@@ -38,6 +43,7 @@ int run(const Opts& o) {
     if (o.generate_only) return 0;
   }
   auto report = runner.judge(gens, cfg.output_dir);
+  if (!comm.is_main()) return 0;
   std::cout << eval::report_markdown(report);
   std::cout.flush();
   return 0;

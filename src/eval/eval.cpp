@@ -13,6 +13,7 @@
 #include "cada/eval/bon.h"
 #include "cada/eval/jailbreaks.h"
 #include "cada/eval/report.h"
+#include "cada/dist/comm.h"
 #include "cada/io/files.h"
 #include "cada/io/jsonl.h"
 #include "cada/model/loader.h"
@@ -404,14 +405,19 @@ size_t EvalRunner::generate(const std::string& out_path) {
   CADA_INFO(units.size(), " (prompt, jailbreak) units x ", n, " completion(s) with ", jailbreaks.size(),
             " jailbreak(s)");
 
-  // 3. Generation.
+  // 3. Generation. With several processes each generates (and scores, below) its contiguous
+  // share of the units; the results are gathered in unit order and rank 0 writes the file.
+  auto& comm = dist::init_from_env(cfg_.device);
+  const auto mine = dist::shard(static_cast<int64_t>(units.size()), comm.rank(), comm.world());
   auto net = model::load_model(cfg_.model, {cfg_.device, cfg_.dtype});
   net->eval();
   rollout::Generator gen(*net, tok.get(), {cfg_.sampling.batch_rows});
-  std::vector<std::vector<rollout::Completion>> results;
+  std::vector<std::vector<rollout::Completion>> results(units.size());
   {
-    Progress bar("eval generate", budget, "tok");
-    results = gen.generate(reqs, [&](int64_t k) { bar.advance(k); });
+    std::vector<rollout::Request> my_reqs(reqs.begin() + mine.begin, reqs.begin() + mine.end);
+    Progress bar("eval generate", budget * mine.size() / std::max<int64_t>(1, static_cast<int64_t>(units.size())), "tok");
+    auto got = gen.generate(my_reqs, [&](int64_t k) { bar.advance(k); });
+    for (int64_t k = 0; k < mine.size(); ++k) results[mine.begin + k] = std::move(got[k]);
     const auto& st = gen.stats();
     const double secs = st.prefill_s + st.decode_s;
     char line[160];
@@ -500,6 +506,40 @@ size_t EvalRunner::generate(const std::string& out_path) {
     }
   }
 
+  if (comm.world() > 1) {
+    // Everyone's completions and selector scores, in unit order.
+    json part = json::array();
+    for (int64_t k = mine.begin; k < mine.end; ++k) {
+      json cs = json::array();
+      for (size_t c = 0; c < results[k].size(); ++c) {
+        const auto& x = results[k][c];
+        json sc = json::object();
+        if (n > 1)
+          for (const auto& [name, v] : sel_scores[k][c]) sc[name] = num_or_null(v);
+        cs.push_back({{"text", x.text}, {"ids", x.ids}, {"finish_reason", x.finish_reason}, {"sel", sc}});
+      }
+      part.push_back(cs);
+    }
+    const auto bytes = json::to_msgpack(part);
+    const auto parts = comm.allgather(std::string(bytes.begin(), bytes.end()));
+    size_t k = 0;
+    for (const auto& p : parts)
+      for (const auto& cs : json::from_msgpack(std::vector<uint8_t>(p.begin(), p.end()))) {
+        results[k].clear();
+        for (size_t c = 0; c < cs.size(); ++c) {
+          rollout::Completion x;
+          x.text = cs[c]["text"].get<std::string>();
+          x.ids = cs[c]["ids"].get<std::vector<int32_t>>();
+          x.finish_reason = cs[c]["finish_reason"].get<std::string>();
+          results[k].push_back(std::move(x));
+          for (auto it = cs[c]["sel"].begin(); it != cs[c]["sel"].end(); ++it)
+            sel_scores[k][c][it.key()] = it.value().is_null() ? std::nan("") : it.value().get<double>();
+        }
+        ++k;
+      }
+    CADA_CHECK(k == units.size(), "data parallel: gathered ", k, " of ", units.size(), " evaluation units");
+  }
+
   // 5. The generation file.
   json sampling = config::to_json(cfg_.sampling);
   sampling["n"] = n;
@@ -561,8 +601,11 @@ size_t EvalRunner::generate(const std::string& out_path) {
     j["base_model"] = base_info;
     out += j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   }
-  io::atomic_write_file(out_path, out);
-  CADA_INFO("wrote ", units.size(), " generation records to ", out_path);
+  if (comm.is_main()) {
+    io::atomic_write_file(out_path, out);
+    CADA_INFO("wrote ", units.size(), " generation records to ", out_path);
+  }
+  comm.barrier();  // the judge stage of every rank reads the file
   return units.size();
 }
 
@@ -638,16 +681,41 @@ json EvalRunner::judge(const std::string& generations, const std::string& out_di
   std::vector<int64_t> failures_before;  // parse failures are counted per judge since it was built
   for (const auto& r : set.rewards()) failures_before.push_back(r->failures());
   std::vector<reward::Values> values(R, reward::Values(samples.size()));
+  // With several processes each judges its contiguous share of the responses.
+  auto& comm = dist::init_from_env(cfg_.device);
+  const auto mine = dist::shard(static_cast<int64_t>(samples.size()), comm.rank(), comm.world());
   {
-    Progress bar("eval judge", static_cast<int64_t>(samples.size()), "responses");
-    for (size_t s = 0; s < samples.size(); s += static_cast<size_t>(cfg_.chunk)) {
-      const size_t e = std::min(samples.size(), s + static_cast<size_t>(cfg_.chunk));
+    Progress bar("eval judge", mine.size(), "responses");
+    for (size_t s = mine.begin; s < static_cast<size_t>(mine.end); s += static_cast<size_t>(cfg_.chunk)) {
+      const size_t e = std::min<size_t>(mine.end, s + static_cast<size_t>(cfg_.chunk));
       std::vector<reward::Sample> part(samples.begin() + s, samples.begin() + e);
       auto scored = set.score(part);
       for (size_t r = 0; r < R; ++r) std::copy(scored[r].second.begin(), scored[r].second.end(), values[r].begin() + s);
       bar.advance(static_cast<int64_t>(e - s));
     }
     bar.finish();
+  }
+  std::vector<int64_t> failures(R);
+  for (size_t r = 0; r < R; ++r) failures[r] = set.rewards()[r]->failures() - failures_before[r];
+  if (comm.world() > 1) {
+    // Values travel as float64 with NaN for "no value" (both count as missing below).
+    std::vector<double> flat;
+    for (size_t r = 0; r < R; ++r)
+      for (int64_t k = mine.begin; k < mine.end; ++k) flat.push_back(values[r][k] ? *values[r][k] : std::nan(""));
+    const auto parts = comm.allgather(std::string(reinterpret_cast<const char*>(flat.data()), flat.size() * sizeof(double)));
+    for (int q = 0; q < comm.world(); ++q) {
+      const auto other = dist::shard(static_cast<int64_t>(samples.size()), q, comm.world());
+      CADA_CHECK(parts[q].size() == R * other.size() * sizeof(double), "data parallel: rank ", q,
+                 " sent judge values of another size");
+      const double* v = reinterpret_cast<const double*>(parts[q].data());
+      for (size_t r = 0; r < R; ++r)
+        for (int64_t k = other.begin; k < other.end; ++k, ++v)
+          values[r][k] = std::isnan(*v) ? std::nullopt : std::optional<double>(*v);
+    }
+    std::vector<double> f(failures.begin(), failures.end());
+    f = dist::allreduce_sum(comm, f);
+    for (size_t r = 0; r < R; ++r) failures[r] = static_cast<int64_t>(f[r]);
+    if (!comm.is_main()) return json();  // rank 0 writes the scores and reports
   }
 
   // 3. Units and the scored file.
@@ -723,7 +791,7 @@ json EvalRunner::judge(const std::string& generations, const std::string& out_di
     for (const auto& a : spec.asr)
       if (a.reward == rw->name()) role += "asr ";
     if (!role.empty()) role.pop_back();
-    const int64_t failed = rw->failures() - failures_before[r];
+    const int64_t failed = failures[r];
     rj[rw->name()] = {{"type", rw->type()}, {"role", role}, {"values", nn}, {"nulls", nulls},
                       {"parse_failures", failed}};
     if (failed > 0)

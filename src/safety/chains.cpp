@@ -9,8 +9,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <set>
 
+#include "cada/dist/comm.h"
 #include "cada/io/files.h"
 #include "cada/io/jsonl.h"
 #include "cada/model/config.h"
@@ -296,6 +298,29 @@ std::vector<int32_t> generation_stop_ids(const std::string& model_dir) {
 
 }  // namespace
 
+// Data parallel: every rank's scored samples of its part of a round, for all ranks, in prompt order.
+static std::vector<std::vector<ScoredSample>> exchange_round(dist::Comm& comm,
+                                                             const std::vector<std::vector<ScoredSample>>& mine,
+                                                             const std::map<std::string, size_t>& index_of) {
+  json part = json::array();
+  for (const auto& v : mine) {
+    json a = json::array();
+    for (const auto& x : v) a.push_back(sample_to_json(x));
+    part.push_back(std::move(a));
+  }
+  const auto bytes = json::to_msgpack(part);
+  std::vector<std::vector<ScoredSample>> all;
+  for (const auto& p : comm.allgather(std::string(bytes.begin(), bytes.end())))
+    for (const auto& a : json::from_msgpack(std::vector<uint8_t>(p.begin(), p.end()))) {
+      all.emplace_back();
+      for (const auto& j : a) {
+        all.back().push_back(sample_from_json(j, "data-parallel exchange"));
+        CADA_CHECK(index_of.count(all.back().back().prompt_id), "data parallel: a rank sent an unknown prompt id");
+      }
+    }
+  return all;
+}
+
 ChainsSummary run_generate_chains(const ChainsConfig& cfg, const std::string& source, bool resume) {
   const Paths paths(cfg.output_dir);
   auto spec = spec_of(cfg);
@@ -344,6 +369,13 @@ ChainsSummary run_generate_chains(const ChainsConfig& cfg, const std::string& so
                    {"sampling", sampling}};
   const json ident = identity(cfg, rewards_resolved, run_info);
 
+  // Several processes (torchrun, mpirun, srun) share the prompts: each generates and scores its
+  // part of every round, all receive everything, and rank 0 writes the files, exactly as one
+  // process would (so a run can be resumed with any number of processes).
+  auto& comm = dist::init_from_env(cfg.runtime.device);
+  const bool main_rank = comm.is_main();
+  dist::check_same(comm, ident.dump(), "generate-chains config");
+
   // ---- the run folder: fresh, or resumed after checks
   const bool has_run = io::file_exists(paths.samples) || io::file_exists(paths.progress) || io::file_exists(paths.chains);
   if (!resume) {
@@ -364,15 +396,23 @@ ChainsSummary run_generate_chains(const ChainsConfig& cfg, const std::string& so
   } else if (has_run) {
     CADA_FAIL(paths.dir, ": the run has samples but no config.json; it cannot be resumed safely");
   }
-  io::make_dirs(paths.dir);
-  io::atomic_write_file(paths.config,
-                        json{{"identity", ident}, {"config", config::to_json(cfg)}, {"run", run_info}}.dump(2) + "\n");
+  comm.barrier();  // every rank has looked at the folder before rank 0 writes to it
+  if (main_rank) {
+    io::make_dirs(paths.dir);
+    io::atomic_write_file(paths.config,
+                          json{{"identity", ident}, {"config", config::to_json(cfg)}, {"run", run_info}}.dump(2) + "\n");
+  }
 
   // ---- what is already done: finished prompt ids, and their samples
   std::vector<std::vector<ScoredSample>> by_prompt(prompts.size());
   std::vector<char> finished(prompts.size(), 0);
   if (resume) {
-    io::truncate_partial_last_line(paths.progress);
+    size_t dropped = 0;
+    if (main_rank) {
+      io::truncate_partial_last_line(paths.progress);
+      dropped = io::truncate_partial_last_line(paths.samples) > 0 ? 1 : 0;
+    }
+    comm.barrier();
     if (io::file_exists(paths.progress)) {
       io::JsonlReader r(paths.progress);
       json j;
@@ -385,7 +425,6 @@ ChainsSummary run_generate_chains(const ChainsConfig& cfg, const std::string& so
         finished[it->second] = 1;
       }
     }
-    size_t dropped = io::truncate_partial_last_line(paths.samples) > 0 ? 1 : 0;
     if (io::file_exists(paths.samples)) {
       io::JsonlReader r(paths.samples);
       json j;
@@ -409,7 +448,7 @@ ChainsSummary run_generate_chains(const ChainsConfig& cfg, const std::string& so
                  "but has ", v.size(), " sample line(s) instead of ", K);
     }
     // Rewrite samples.jsonl with the finished prompts' lines only (also cuts a partial last line).
-    if (dropped > 0) {
+    if (dropped > 0 && main_rank) {
       std::string out;
       for (size_t i = 0; i < prompts.size(); ++i)
         if (finished[i])
@@ -474,14 +513,20 @@ ChainsSummary run_generate_chains(const ChainsConfig& cfg, const std::string& so
 
     auto net = model::load_model(cfg.model, {cfg.runtime.device, cfg.runtime.dtype});
     rollout::Generator gen(*net, txt.tokenizer.get(), {cfg.runtime.batch_rows});
-    io::JsonlWriter samples_w(paths.samples, io::JsonlWriter::Mode::kAppend);
-    io::JsonlWriter progress_w(paths.progress, io::JsonlWriter::Mode::kAppend);
+    std::unique_ptr<io::JsonlWriter> samples_w, progress_w;
+    if (main_rank) {
+      samples_w = std::make_unique<io::JsonlWriter>(paths.samples, io::JsonlWriter::Mode::kAppend);
+      progress_w = std::make_unique<io::JsonlWriter>(paths.progress, io::JsonlWriter::Mode::kAppend);
+    }
     const KillHook hook;
     int64_t written = 0;
     Progress bar("generate-chains", static_cast<int64_t>(pending.size()), "prompts");
-    const size_t per = static_cast<size_t>(cfg.runtime.prompts_per_batch);
-    for (size_t b = 0; b < pending.size() && !full; b += per) {
-      const size_t e = std::min(pending.size(), b + per);
+    // A round is prompts_per_batch prompts per process; rank r takes its contiguous part.
+    const size_t per = static_cast<size_t>(cfg.runtime.prompts_per_batch) * static_cast<size_t>(comm.world());
+    for (size_t b0 = 0; b0 < pending.size() && !full; b0 += per) {
+      const size_t round_end = std::min(pending.size(), b0 + per);
+      const auto mine = dist::shard(static_cast<int64_t>(round_end - b0), comm.rank(), comm.world());
+      const size_t b = b0 + mine.begin, e = b0 + mine.end;
       std::vector<rollout::Request> reqs;
       for (size_t q = b; q < e; ++q) {
         const size_t i = pending[q];
@@ -492,7 +537,7 @@ ChainsSummary run_generate_chains(const ChainsConfig& cfg, const std::string& so
         r.seed = derive_seed(cfg.sampling.seed, prompts[i].id);
         reqs.push_back(std::move(r));
       }
-      auto results = gen.generate(reqs);
+      auto results = reqs.empty() ? std::vector<std::vector<rollout::Completion>>{} : gen.generate(reqs);
       // Parse and score the batch in one call to the rewards.
       std::vector<std::vector<ScoredSample>> batch(e - b);
       std::vector<reward::Sample> rs;
@@ -524,16 +569,19 @@ ChainsSummary run_generate_chains(const ChainsConfig& cfg, const std::string& so
           batch[q - b].push_back(std::move(s));
         }
       }
-      for (auto& [name, values] : rewards.score(rs))
-        for (size_t q = 0; q < batch.size(); ++q)
-          for (size_t k = 0; k < batch[q].size(); ++k) batch[q][k].scores[name] = values[q * K + k];
+      if (!rs.empty())
+        for (auto& [name, values] : rewards.score(rs))
+          for (size_t q = 0; q < batch.size(); ++q)
+            for (size_t k = 0; k < batch[q].size(); ++k) batch[q][k].scores[name] = values[q * K + k];
+      if (comm.world() > 1) batch = exchange_round(comm, batch, index_of);
       // Write prompt by prompt: its samples, then its progress line.
-      for (size_t q = b; q < e; ++q) {
+      for (size_t q = b0; q < round_end; ++q) {
         const size_t i = pending[q];
-        auto& v = batch[q - b];
+        auto& v = batch[q - b0];
         filter_prompt(v, cfg.filter);
         ++written;
         for (size_t k = 0; k < v.size(); ++k) {
+          if (!main_rank) continue;
           if (k == 0 && hook.at("partial", written)) {
             const std::string line = sample_to_json(v[k]).dump();
             std::FILE* f = std::fopen(paths.samples.c_str(), "ab");
@@ -543,11 +591,13 @@ ChainsSummary run_generate_chains(const ChainsConfig& cfg, const std::string& so
             }
             ::raise(SIGKILL);
           }
-          samples_w.write(sample_to_json(v[k]));
+          samples_w->write(sample_to_json(v[k]));
         }
-        if (hook.at("samples", written)) ::raise(SIGKILL);
-        progress_w.write({{"id", prompts[i].id}, {"index", i}});
-        if (hook.at("progress", written)) ::raise(SIGKILL);
+        if (main_rank) {
+          if (hook.at("samples", written)) ::raise(SIGKILL);
+          progress_w->write({{"id", prompts[i].id}, {"index", i}});
+          if (hook.at("progress", written)) ::raise(SIGKILL);
+        }
         if (hook.delay_ms > 0) ::usleep(static_cast<useconds_t>(hook.delay_ms) * 1000);
         by_prompt[i] = std::move(v);
         finished[i] = 1;
@@ -561,8 +611,10 @@ ChainsSummary run_generate_chains(const ChainsConfig& cfg, const std::string& so
         }
       }
     }
-    samples_w.flush();
-    progress_w.flush();
+    if (main_rank) {
+      samples_w->flush();
+      progress_w->flush();
+    }
     const auto& st = gen.stats();
     const double secs = st.prefill_s + st.decode_s;
     char line[200];
@@ -609,7 +661,7 @@ ChainsSummary run_generate_chains(const ChainsConfig& cfg, const std::string& so
     by_label[s.label] += 1;
     harmful += s.label == "harmful";
   }
-  io::atomic_write_file(paths.chains, out);
+  if (main_rank) io::atomic_write_file(paths.chains, out);
   sum.samples = n_samples;
   json means = json::object();
   for (const auto& [k, v] : score_sum) means[k] = v.second ? v.first / v.second : 0.0;
@@ -629,7 +681,8 @@ ChainsSummary run_generate_chains(const ChainsConfig& cfg, const std::string& so
               {"chains_by_label", by_label},
               {"harmful_fraction", sum.chains ? double(harmful) / sum.chains : 0.0},
               {"stopped_early", sum.stopped_early}};
-  io::atomic_write_file(paths.summary, sum.json.dump(2) + "\n");
+  if (main_rank) io::atomic_write_file(paths.summary, sum.json.dump(2) + "\n");
+  comm.barrier();
   return sum;
 }
 

@@ -5,7 +5,9 @@
    the parameters of 1 process running the same global batch, within 1e-6 (the only difference
    is the float summation order of the gradient sum). Every checkpoint checks that the ranks
    hold bitwise identical parameters (the run fails otherwise).
-2. Failure: a GRPO run started by hand (RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT, as any
+2. generate-chains sharded over 2 processes writes byte-identical files; eval the same
+   completions, judge scores and report (Best-of-N selector scores equal to float precision).
+3. Failure: a GRPO run started by hand (RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT, as any
    launcher sets them) whose rank 1 is frozen (SIGSTOP) after the first checkpoint: rank 0
    exits within CADA_DIST_TIMEOUT with a clear error; rank 1 is then killed (SIGKILL), and a
    2-process `--resume` from the last checkpoint ends bitwise equal to an uninterrupted run.
@@ -86,7 +88,7 @@ def main():
     os.makedirs(w)
     assert os.path.exists(TORCHRUN), f"torchrun not found next to {sys.executable}"
     json.dump({"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
-               "num_key_value_heads": 2, "max_position_embeddings": 512, "tie_word_embeddings": True},
+               "num_key_value_heads": 2, "max_position_embeddings": 1024, "tie_word_embeddings": True},
               open(f"{w}/arch.json", "w"))
     sh([a.cada, "init-model", "--config", f"{w}/arch.json", "--train-tokenizer", f"{ROOT}/data/tiny-world/corpus.jsonl",
         "--vocab-size", "400", "--out", f"{w}/model", "--seed", "1"])
@@ -164,7 +166,59 @@ def main():
     print(f"reward model (batch 7 -> 4 + 3 rows): 2 processes vs 1, max |param diff| {d:.2e}")
     assert d <= 1e-6
 
-    # ---- 2. a frozen rank, a killed rank, and resume
+    # ---- 2. generate-chains and eval sharded over 2 processes: the same files as 1 process
+    recs = [json.loads(l) for l in open(f"{ROOT}/data/tiny-world/prompts.jsonl")]
+    with open(f"{w}/chain_prompts.jsonl", "w") as f:
+        for r in [r for r in recs if r["split"] == "train"][:9]:
+            f.write(json.dumps({k: r[k] for k in ("id", "split", "label", "kind", "category", "prompt")}) + "\n")
+    chains = {"model": f"{w}/model", "setting": "cases", "spec": f"{ROOT}/data/specs/cases.json",
+              "prompt": {"style": "think", "response_prefix": "<think>\n"},
+              "data": {"prompts": f"{w}/chain_prompts.jsonl", "split": "train"},
+              "sampling": {"num_samples": 3, "temperature": 1.0, "max_new_tokens": 8, "seed": 11},
+              "rewards": {"rewards": [{"name": "short", "type": "length", "max_len": 40, "cache": 30,
+                                       "unit": "characters"}]},
+              "filter": {"require_format": False, "best_of": "short", "keep_per_prompt": 2},
+              "runtime": {"prompts_per_batch": 2}}
+    json.dump(chains, open(f"{w}/chains.json", "w"))
+    sh([a.cada, "generate-chains", "--config", f"{w}/chains.json", f"output_dir={w}/chains_1"])
+    torchrun(a.cada, 2, ["generate-chains", "--config", f"{w}/chains.json", f"output_dir={w}/chains_2"])
+    for name in ("samples.jsonl", "progress.jsonl", "chains.jsonl", "summary.json"):
+        one, two = open(f"{w}/chains_1/{name}").read(), open(f"{w}/chains_2/{name}").read()
+        assert one == two, f"generate-chains {name} differs between 1 and 2 processes"
+    n_chains = len(open(f"{w}/chains_1/chains.jsonl").readlines())
+    print(f"generate-chains: 2 processes write byte-identical samples, progress, chains ({n_chains}) and summary")
+
+    ev = {"model": f"{w}/model", "base_model": f"{w}/model",
+          "datasets": [{"name": "tw", "path": f"{w}/chain_prompts.jsonl"}],
+          "jailbreaks": ["none", "prefix_injection"],
+          "sampling": {"temperature": 0.8, "max_new_tokens": 8, "seed": 1},
+          "bon": {"n": 2, "selector": ["random", "perplexity", "kl"], "layer": 1},
+          "rewards": {"rewards": [{"name": "refusal", "type": "refusal", "method": "xstest"}]},
+          "judges": {"refusal": "refusal"}, "metrics": {"bootstrap": 50}}
+    json.dump(ev, open(f"{w}/eval.json", "w"))
+    sh([a.cada, "eval", "--config", f"{w}/eval.json", f"output_dir={w}/eval_1"])
+    torchrun(a.cada, 2, ["eval", "--config", f"{w}/eval.json", f"output_dir={w}/eval_2"])
+    # Completions are identical; Best-of-N selector scores are computed in batches of another
+    # composition, so they agree to float precision.
+    def strip_scores(path):
+        recs, vals = [], []
+        for line in open(path):
+            r = json.loads(line)
+            for c in r["completions"]:
+                vals += [c.pop("selector_scores", {}).get(k) for k in ("perplexity", "self_certainty", "kl")]
+            recs.append(r)
+        return recs, np.array(vals, dtype=np.float64)
+    for name in ("generations.jsonl", "scores.jsonl"):
+        r1, v1 = strip_scores(f"{w}/eval_1/{name}")
+        r2, v2 = strip_scores(f"{w}/eval_2/{name}")
+        assert r1 == r2, f"eval {name} differs between 1 and 2 processes"
+        assert np.allclose(v1, v2, rtol=1e-4, atol=1e-6, equal_nan=True), f"eval {name}: selector scores differ beyond float precision"
+    rep1 = open(f"{w}/eval_1/report.md").read().replace(f"{w}/eval_1", "X")
+    rep2 = open(f"{w}/eval_2/report.md").read().replace(f"{w}/eval_2", "X")
+    assert rep1 == rep2, "eval report differs between 1 and 2 processes"
+    print(f"eval: 2 processes write the same {len(r1)} generation records, judge scores and report")
+
+    # ---- 3. a frozen rank, a killed rank, and resume
     fail = dict(grpo, **settings["dapo"])
     fail["train"] = dict(fail["train"], steps=6)
     json.dump(fail, open(f"{w}/grpo_fail.json", "w"))
