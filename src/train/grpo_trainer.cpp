@@ -336,6 +336,10 @@ GrpoSummary run_grpo(const GrpoConfig& cfg, const RewardFn& reward, bool resume,
     const int64_t mb = cfg.train.micro_batch_size;
     const int64_t n_batches = (N + mb - 1) / mb;
     const auto my_batches = dist::shard(n_batches, rank, world);
+    if (main_rank && n_batches < world && step == start_step)
+      CADA_WARN("data parallel: ", N, " sequences make ", n_batches, " micro-batch(es) of train.micro_batch_size = ", mb,
+                " for ", world, " processes, so some processes idle in the update; a micro_batch_size of at most ",
+                std::max<int64_t>(1, N / world), " uses them all");
     std::vector<SeqBatch> batches;
     std::vector<at::Tensor> advs, olds, refs;
     for (int64_t s = my_batches.begin * mb; s < std::min(N, my_batches.end * mb); s += mb) {

@@ -176,10 +176,10 @@ LmTrainSummary run_loop(const LoopInputs& in, bool resume, bool dry_run) {
     net->eval();
     double nll = 0;
     int64_t n = 0;
-    const auto mine = dist::shard((static_cast<int64_t>(eval.size()) + mb - 1) / mb, rank, world);
-    for (size_t s = mine.begin * mb; s < std::min<size_t>(eval.size(), mine.end * mb); s += mb) {
+    const auto mine = dist::shard(static_cast<int64_t>(eval.size()), rank, world);
+    for (size_t s = mine.begin; s < static_cast<size_t>(mine.end); s += mb) {
       std::vector<const LmExample*> rows;
-      for (size_t i = s; i < std::min(eval.size(), s + mb); ++i) rows.push_back(&eval[i]);
+      for (size_t i = s; i < std::min<size_t>(mine.end, s + mb); ++i) rows.push_back(&eval[i]);
       Autocast ac(autocast);
       auto o = micro_nll(*net, rows, dev);
       nll += o.nll_sum.item<double>();
@@ -217,9 +217,11 @@ LmTrainSummary run_loop(const LoopInputs& in, bool resume, bool dry_run) {
     optimizer->zero_grad();
     double nll = 0;
     int64_t tokens = 0;
-    const auto mine = dist::shard((static_cast<int64_t>(batch.size()) + mb - 1) / mb, rank, world);
-    for (size_t s = mine.begin * mb; s < std::min<size_t>(batch.size(), mine.end * mb); s += mb) {
-      std::vector<const LmExample*> rows(batch.begin() + s, batch.begin() + std::min(batch.size(), s + mb));
+    // The loss is a sum over target tokens divided by the global count, so any split of the
+    // rows gives the same gradient: each rank takes a contiguous share of the rows.
+    const auto mine = dist::shard(static_cast<int64_t>(batch.size()), rank, world);
+    for (size_t s = mine.begin; s < static_cast<size_t>(mine.end); s += mb) {
+      std::vector<const LmExample*> rows(batch.begin() + s, batch.begin() + std::min<size_t>(mine.end, s + mb));
       Autocast ac(autocast);
       auto o = micro_nll(*net, rows, dev);
       (o.nll_sum / denom).backward();
