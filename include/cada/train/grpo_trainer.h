@@ -7,8 +7,10 @@
 // Everything between rounds is deterministic given the seed, so `--resume` continues
 // exactly (bitwise on CPU).
 //
-// Data parallelism slots in at two places: prompts are taken by index from one permutation
-// (a rank takes every world-th), and gradients are summed before clipping.
+// Data parallel (cada/dist, docs/distributed.md): every rank walks the same prompt order and
+// generates its contiguous share of a round; completions and rewards are exchanged so that the
+// advantages, micro-batches and loss normalisers are those of one process; each rank runs its
+// share of the micro-batches and gradients are summed before clipping.
 #pragma once
 
 #include <nlohmann/json.hpp>
