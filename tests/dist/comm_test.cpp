@@ -160,6 +160,28 @@ TEST(Dist, DifferentValuesAreNamed) {
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
+TEST(Dist, DivergedParametersAreCaught) {
+  CADA_NEEDS_FRESH_PROCESS();
+  int st = 0;
+  run_pair(
+      [](int rank, int port) {
+        auto& c = init(launch(rank, 2, port), opts(30));
+        std::vector<at::Tensor> same{at::arange(6, at::kFloat), at::ones({2, 2})};
+        check_parameters_agree(c, same);  // equal: no error
+        std::vector<at::Tensor> differ{at::arange(6, at::kFloat), at::ones({2, 2})};
+        if (rank == 1) differ[1][0][1] = 1.0f + 1e-7f;  // one ulp-sized change in the second tensor
+        try {
+          check_parameters_agree(c, differ);
+          ADD_FAILURE() << "diverged parameters passed";
+        } catch (const Error& e) {
+          EXPECT_NE(std::string(e.what()).find("rank 1 holds different parameters than rank 0 (tensor 1)"),
+                    std::string::npos) << e.what();
+        }
+      },
+      &st);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 TEST(Dist, DeadPeerIsAClearErrorNotAHang) {
   CADA_NEEDS_FRESH_PROCESS();
   int st = 0;
