@@ -10,7 +10,9 @@
 3. Failure: a GRPO run started by hand (RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT, as any
    launcher sets them) whose rank 1 is frozen (SIGSTOP) after the first checkpoint: rank 0
    exits within CADA_DIST_TIMEOUT with a clear error; rank 1 is then killed (SIGKILL), and a
-   2-process `--resume` from the last checkpoint ends bitwise equal to an uninterrupted run.
+   2-process `--resume` from the last checkpoint ends bitwise equal to an uninterrupted run (and
+   a 1-process resume within 1e-6; generate-chains killed with 2 processes resumes with 1 to
+   the same files).
    A rank killed outright makes the other exit at once with the same clear error.
 """
 import argparse
@@ -187,6 +189,23 @@ def main():
         assert one == two, f"generate-chains {name} differs between 1 and 2 processes"
     n_chains = len(open(f"{w}/chains_1/chains.jsonl").readlines())
     print(f"generate-chains: 2 processes write byte-identical samples, progress, chains ({n_chains}) and summary")
+    # Killed mid-run with 2 processes, resumed by 1: the same files again.
+    procs = launch_by_hand(a.cada, ["generate-chains", "--config", f"{w}/chains.json", f"output_dir={w}/chains_k"],
+                           {"CADA_TEST_CHAINS_DELAY_MS": "300"})
+    t0 = time.time()
+    while not (os.path.exists(f"{w}/chains_k/progress.jsonl") and
+               len(open(f"{w}/chains_k/progress.jsonl").readlines()) >= 3):
+        assert time.time() - t0 < 120 and all(p.poll() is None for p in procs), "the 2-process chains run ended early"
+        time.sleep(0.02)
+    for p in procs:
+        p.kill()
+        p.communicate()
+    done = len(open(f"{w}/chains_k/progress.jsonl").readlines())
+    assert done < 9, "the run finished before it was killed"
+    sh([a.cada, "generate-chains", "--config", f"{w}/chains.json", f"output_dir={w}/chains_k", "--resume"])
+    for name in ("samples.jsonl", "progress.jsonl", "chains.jsonl"):
+        assert open(f"{w}/chains_1/{name}").read() == open(f"{w}/chains_k/{name}").read(), name
+    print(f"generate-chains killed after {done} of 9 prompts with 2 processes, resumed by 1: the same files")
 
     ev = {"model": f"{w}/model", "base_model": f"{w}/model",
           "datasets": [{"name": "tw", "path": f"{w}/chain_prompts.jsonl"}],
@@ -241,12 +260,18 @@ def main():
     print(f"rank 1 frozen: rank 0 stopped after {waited:.1f} s (timeout {timeout} s): {msg[-1][:160]}...")
     assert waited < timeout + 30
     assert os.path.exists(f"{w}/broken/checkpoint-2/model.safetensors")
+    shutil.copytree(f"{w}/broken", f"{w}/broken_1")
     torchrun(a.cada, 2, args + ["--resume"])
     d = max_diff(f"{w}/straight/checkpoint-6/model.safetensors", f"{w}/broken/checkpoint-6/model.safetensors")
     assert d == 0, f"resumed run differs from the uninterrupted one by {d}"
     steps = [json.loads(l)["step"] for l in open(f"{w}/broken/metrics.jsonl")]
     assert steps == [1, 2, 3, 4, 5, 6], steps
     print("2-process --resume from the last checkpoint gives the uninterrupted run's parameters bitwise")
+    # Checkpoints hold no per-rank state: one process resumes the 2-process run.
+    sh([a.cada, "train", "--config", f"{w}/grpo_fail.json", f"output_dir={w}/broken_1", "--resume"])
+    d = max_diff(f"{w}/straight/checkpoint-6/model.safetensors", f"{w}/broken_1/checkpoint-6/model.safetensors")
+    print(f"1-process --resume of the 2-process run: max |param diff| to the uninterrupted run {d:.2e}")
+    assert d <= 1e-6
 
     shutil.rmtree(f"{w}/broken")
     procs = launch_by_hand(a.cada, args, {"CADA_DIST_TIMEOUT": "120"})
