@@ -1,5 +1,7 @@
-// PNG writer (stored deflate blocks), 3x5 bitmap font and a horizontal bar chart.
+// PNG writer (zlib-compressed), 3x5 bitmap font and a horizontal bar chart.
 #include "cada/util/png.h"
+
+#include <zlib.h>
 
 #include <algorithm>
 #include <cmath>
@@ -16,29 +18,7 @@ namespace cada::png {
 // ------------------------------------------------------------------ checksums
 
 uint32_t crc32(const void* data, size_t n, uint32_t crc) {
-  static const auto table = [] {
-    std::vector<uint32_t> t(256);
-    for (uint32_t i = 0; i < 256; ++i) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      t[i] = c;
-    }
-    return t;
-  }();
-  const auto* p = static_cast<const uint8_t*>(data);
-  crc = ~crc;
-  for (size_t i = 0; i < n; ++i) crc = table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
-  return ~crc;
-}
-
-uint32_t adler32(const void* data, size_t n, uint32_t adler) {
-  const auto* p = static_cast<const uint8_t*>(data);
-  uint32_t a = adler & 0xFFFF, b = adler >> 16;
-  for (size_t i = 0; i < n; ++i) {
-    a = (a + p[i]) % 65521u;
-    b = (b + a) % 65521u;
-  }
-  return (b << 16) | a;
+  return static_cast<uint32_t>(::crc32(crc, static_cast<const Bytef*>(data), static_cast<uInt>(n)));
 }
 
 // ------------------------------------------------------------------ image
@@ -215,21 +195,13 @@ std::string encode_png(const Image& img) {
     raw.push_back('\0');
     raw.append(reinterpret_cast<const char*>(px.data()) + static_cast<size_t>(y) * w * 3, static_cast<size_t>(w) * 3);
   }
-  // zlib: CMF 0x78 (deflate, 32K window), FLG 0x01 (no dictionary, fastest; 0x7801 % 31 == 0).
-  std::string z = {'\x78', '\x01'};
-  size_t pos = 0;
-  do {
-    const size_t len = std::min<size_t>(65535, raw.size() - pos);
-    const bool final = pos + len == raw.size();
-    z.push_back(final ? '\x01' : '\x00');  // BFINAL, BTYPE = 00 (stored)
-    z.push_back(static_cast<char>(len & 0xFF));
-    z.push_back(static_cast<char>(len >> 8));
-    z.push_back(static_cast<char>(~len & 0xFF));
-    z.push_back(static_cast<char>((~len >> 8) & 0xFF));
-    z.append(raw, pos, len);
-    pos += len;
-  } while (pos < raw.size());
-  put_u32(z, adler32(raw.data(), raw.size()));
+  // The IDAT payload is one zlib stream (deflate, Adler-32); charts of flat colours shrink ~50x.
+  uLongf zlen = compressBound(static_cast<uLong>(raw.size()));
+  std::string z(zlen, '\0');
+  const int rc = compress2(reinterpret_cast<Bytef*>(&z[0]), &zlen, reinterpret_cast<const Bytef*>(raw.data()),
+                           static_cast<uLong>(raw.size()), 6);
+  CADA_CHECK(rc == Z_OK, "PNG: zlib compress2 failed with code ", rc);
+  z.resize(zlen);
 
   std::string out = "\x89PNG\r\n\x1a\n";
   std::string ihdr;

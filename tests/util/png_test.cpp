@@ -10,6 +10,8 @@
 #include "cada/util/error.h"
 #include "cada/util/png.h"
 
+#include <zlib.h>
+
 namespace {
 
 uint32_t be32(const std::string& s, size_t i) {
@@ -33,7 +35,7 @@ struct Decoded {
   std::vector<std::string> chunks;
 };
 
-// A minimal reader for what the writer emits: checks every CRC, inflates stored blocks only.
+// A minimal reader for what the writer emits: checks every CRC and inflates with zlib.
 Decoded decode(const std::string& png) {
   Decoded d;
   EXPECT_EQ(png.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
@@ -55,22 +57,16 @@ Decoded decode(const std::string& png) {
     i += 12 + len;
   }
   EXPECT_EQ(i, png.size());
-  // zlib header, then stored blocks.
+  // One zlib stream: inflated by zlib itself, which checks the Adler-32 too.
   EXPECT_EQ(uint8_t(idat[0]), 0x78);
   EXPECT_EQ(((uint8_t(idat[0]) << 8) | uint8_t(idat[1])) % 31, 0);
-  std::string raw;
-  size_t p = 2;
-  bool final = false;
-  while (!final) {
-    const uint8_t hdr = uint8_t(idat[p]);
-    final = hdr & 1;
-    EXPECT_EQ((hdr >> 1) & 3, 0) << "stored block expected";
-    const uint16_t len = uint8_t(idat[p + 1]) | (uint8_t(idat[p + 2]) << 8);
-    const uint16_t nlen = uint8_t(idat[p + 3]) | (uint8_t(idat[p + 4]) << 8);
-    EXPECT_EQ(uint16_t(~len), nlen);
-    raw += idat.substr(p + 5, len);
-    p += 5 + len;
-  }
+  std::string raw(static_cast<size_t>(be32(png, 16)) * be32(png, 20) * 3 + be32(png, 20), '\0');
+  uLongf rawlen = raw.size();
+  EXPECT_EQ(uncompress(reinterpret_cast<Bytef*>(&raw[0]), &rawlen, reinterpret_cast<const Bytef*>(idat.data()),
+                       idat.size()),
+            Z_OK);
+  EXPECT_EQ(rawlen, raw.size());
+  const size_t p = idat.size() - 4;
   // Adler-32, computed here by its definition.
   uint32_t a = 1, b = 0;
   for (unsigned char c : raw) {
@@ -92,8 +88,6 @@ Decoded decode(const std::string& png) {
 TEST(Png, ChecksumsMatchKnownValues) {
   EXPECT_EQ(cada::png::crc32("123456789", 9), 0xCBF43926u);  // the CRC-32 check value
   EXPECT_EQ(cada::png::crc32("", 0), 0u);
-  EXPECT_EQ(cada::png::adler32("Wikipedia", 9), 0x11E60398u);
-  EXPECT_EQ(cada::png::adler32("", 0), 1u);
   // Incremental use equals one pass.
   EXPECT_EQ(cada::png::crc32("6789", 4, cada::png::crc32("12345", 5)), 0xCBF43926u);
 }

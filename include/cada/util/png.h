@@ -58,9 +58,8 @@ std::string encode_png(const Image& img);
 // Writes the PNG atomically (temp file, fsync, rename); the folder must exist.
 void write_png(const std::string& path, const Image& img);
 
-// Checksums used by the format (exposed for tests).
-uint32_t crc32(const void* data, size_t n, uint32_t crc = 0);  // zlib's crc32(crc, data, n)
-uint32_t adler32(const void* data, size_t n, uint32_t adler = 1);
+// The chunk checksum (zlib's crc32(crc, data, n); exposed for tests).
+uint32_t crc32(const void* data, size_t n, uint32_t crc = 0);
 
 // One bar of a horizontal bar chart: a value with an optional interval (NaN = none).
 struct Bar {
