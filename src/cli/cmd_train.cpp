@@ -12,12 +12,6 @@
 
 namespace {
 
-struct Opts {
-  std::string config;
-  std::vector<std::string> overrides;
-  bool resume = false;
-  bool print_defaults = false;
-};
 
 // `spec` of the GRPO config: the CADA setting with the specification in the rollout prompt.
 struct SpecRollout {
@@ -68,16 +62,11 @@ cada::reward::Sample to_sample(const cada::train::RewardInput& in) {
   return s;
 }
 
-int run(const Opts& o) {
+int run(const cada::cli::ConfigOptions& o) {
   using namespace cada;
-  if (o.print_defaults) {
-    for (const auto& line : config::describe(train::GrpoConfig{})) std::cout << line << "\n";
-    return 0;
-  }
-  CADA_CHECK(!o.config.empty(), "--config is required (or --print-defaults)");
-  auto j = config::load_file(o.config);
-  config::apply_overrides(j, o.overrides);
-  auto cfg = config::parse<train::GrpoConfig>(j, o.config);
+  auto loaded = cli::load_config_or_print_defaults<train::GrpoConfig>(o);
+  if (!loaded) return 0;
+  const auto& cfg = *loaded;
   CADA_CHECK(!cfg.rewards.is_null(), o.config, ": 'rewards' is required (an object or the path of a reward config)");
 
   // Rewards are validated and built before any training compute.
@@ -114,10 +103,7 @@ int run(const Opts& o) {
 CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
     "train", "GRPO reinforcement learning from a JSON config (rewards, rollout, loss, optimizer, checkpoints)",
     [](CLI::App& sub) -> cada::cli::Runner {
-      auto o = std::make_shared<Opts>();
-      sub.add_option("--config", o->config, "training config (JSON with comments); see `--print-defaults`");
-      sub.add_option("overrides", o->overrides, "key.sub=value overrides, e.g. optim.lr=1e-5 train.steps=10");
-      sub.add_flag("--resume", o->resume, "continue from the newest complete checkpoint in output_dir");
-      sub.add_flag("--print-defaults", o->print_defaults, "print every config key with its default and meaning");
+      auto o = std::make_shared<cada::cli::ConfigOptions>();
+      cada::cli::add_config_options(sub, *o, "training config", "optim.lr=1e-5 train.steps=10");
       return [o]() { return run(*o); };
     }});

@@ -9,8 +9,13 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "cada/util/config.h"
+#include "cada/util/error.h"
 
 namespace cada::cli {
 
@@ -25,6 +30,38 @@ struct CommandSpec {
 // Adds a subcommand; called from static initialisers in the cmd_*.cpp files.
 bool register_command(CommandSpec spec);
 const std::vector<CommandSpec>& commands();
+
+// What every config-driven command (train, sft, pretrain, train-rm) takes: --config FILE,
+// key.sub=value overrides, --resume and --print-defaults.
+struct ConfigOptions {
+  std::string config;
+  std::vector<std::string> overrides;
+  bool resume = false;
+  bool print_defaults = false;
+};
+
+// Declares those options; `what` names the config in --help, `example` shows two overrides.
+inline void add_config_options(CLI::App& sub, ConfigOptions& o, const std::string& what, const std::string& example) {
+  sub.add_option("--config", o.config, what + " (JSON with comments); see --print-defaults");
+  sub.add_option("overrides", o.overrides, "key.sub=value overrides, e.g. " + example);
+  sub.add_flag("--resume", o.resume, "continue from the newest complete checkpoint in output_dir");
+  sub.add_flag("--print-defaults", o.print_defaults, "print every config key with its default and meaning");
+}
+
+// With --print-defaults: prints every key of T with its default and meaning and returns
+// nothing. Otherwise: --config with the overrides applied, parsed into T (unknown keys and
+// wrong types rejected, every problem listed).
+template <class T>
+std::optional<T> load_config_or_print_defaults(const ConfigOptions& o) {
+  if (o.print_defaults) {
+    for (const auto& line : config::describe(T{})) std::cout << line << "\n";
+    return std::nullopt;
+  }
+  CADA_CHECK(!o.config.empty(), "--config is required (or --print-defaults)");
+  auto j = config::load_file(o.config);
+  config::apply_overrides(j, o.overrides);
+  return config::parse<T>(j, o.config);
+}
 
 }  // namespace cada::cli
 
