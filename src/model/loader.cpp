@@ -39,8 +39,15 @@ at::Device parse_device(const std::string& name) {
   try {
     at::Device d(name);
     CADA_CHECK(d.is_cpu() || d.is_cuda(), "device '", name, "' is not supported (expected cpu or cuda[:N])");
-    if (d.is_cuda())
+    if (d.is_cuda()) {
       CADA_CHECK(torch::cuda::is_available(), "device '", name, "' was requested but no CUDA device is available");
+      if (!d.has_index()) {
+        // In a multi-process launch "cuda" is this process's GPU on its node: LOCAL_RANK.
+        const int local = launch_from_env().local_rank;
+        const int n = static_cast<int>(torch::cuda::device_count());
+        d = at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(n > 0 ? local % n : 0));
+      }
+    }
     return d;
   } catch (const c10::Error&) {
     CADA_FAIL("unknown device '", name, "' (expected cpu, cuda or cuda:N)");

@@ -212,7 +212,7 @@ TEST(Dist, HungPeerTimesOut) {
       [](int rank, int port) {
         auto& c = init(launch(rank, 2, port), opts(3));
         if (rank == 1) {
-          std::this_thread::sleep_for(std::chrono::seconds(6));  // alive but silent
+          std::this_thread::sleep_for(std::chrono::seconds(10));  // alive but silent
           std::_Exit(0);
         }
         auto t0 = std::chrono::steady_clock::now();
@@ -220,7 +220,7 @@ TEST(Dist, HungPeerTimesOut) {
         EXPECT_THROW(c.allreduce_sum(t), Error);
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         EXPECT_GE(secs, 2.0);
-        EXPECT_LT(secs, 5.5);
+        EXPECT_LT(secs, 8.0);
       },
       &st);
 }

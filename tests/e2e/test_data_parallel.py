@@ -242,7 +242,7 @@ def main():
     fail["train"] = dict(fail["train"], steps=6)
     json.dump(fail, open(f"{w}/grpo_fail.json", "w"))
     torchrun(a.cada, 2, ["train", "--config", f"{w}/grpo_fail.json", f"output_dir={w}/straight"])
-    timeout = 6
+    timeout = 10
     args = ["train", "--config", f"{w}/grpo_fail.json", f"output_dir={w}/broken"]
     procs = launch_by_hand(a.cada, args, {"CADA_DIST_TIMEOUT": str(timeout)})
     wait_for(f"{w}/broken/checkpoint-2/trainer_state.json", procs)

@@ -16,6 +16,8 @@ struct LoadOptions {
 // "float32" | "fp32" | "bfloat16" | "bf16" | "float16" | "fp16" -> scalar type; error lists the valid names.
 at::ScalarType parse_dtype(const std::string& name);
 std::string dtype_to_hf(at::ScalarType t);  // "float32", "bfloat16", "float16"
+// "cpu" | "cuda" | "cuda:N"; plain "cuda" is cuda:LOCAL_RANK (mod the device count) so that the
+// processes of a multi-process launch each take their own GPU (cuda:0 in a single process).
 at::Device parse_device(const std::string& name);
 
 // Reads config.json and the weights, memory-mapped, converting to the requested dtype and
