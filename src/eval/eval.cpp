@@ -416,7 +416,8 @@ size_t EvalRunner::generate(const std::string& out_path) {
   {
     std::vector<rollout::Request> my_reqs(reqs.begin() + mine.begin, reqs.begin() + mine.end);
     Progress bar("eval generate", budget * mine.size() / std::max<int64_t>(1, static_cast<int64_t>(units.size())), "tok");
-    auto got = gen.generate(my_reqs, [&](int64_t k) { bar.advance(k); });
+    auto got = my_reqs.empty() ? std::vector<std::vector<rollout::Completion>>{}
+                               : gen.generate(my_reqs, [&](int64_t k) { bar.advance(k); });
     for (int64_t k = 0; k < mine.size(); ++k) results[mine.begin + k] = std::move(got[k]);
     const auto& st = gen.stats();
     const double secs = st.prefill_s + st.decode_s;
@@ -474,7 +475,7 @@ size_t EvalRunner::generate(const std::string& out_path) {
       }
       bar.finish();
     }
-    if (use_reward_selector) {
+    if (use_reward_selector && mine.size() > 0) {
       auto rw = rewards().get(cfg_.bon.reward);
       std::vector<reward::Sample> samples;
       for (size_t k = 0; k < units.size(); ++k)

@@ -301,7 +301,8 @@ GrpoSummary run_grpo(const GrpoConfig& cfg, const RewardFn& reward, bool resume,
           const size_t p = picked[mine.begin + k];
           rin.push_back({&records[p], prompt_texts[p], c.text, static_cast<int64_t>(c.ids.size())});
         }
-      auto rout = reward(rin);
+      // (A rank without prompts in this round, possible in a small refill round, scores nothing.)
+      RewardOutput rout = rin.empty() ? RewardOutput{} : reward(rin);
       CADA_CHECK(rout.total.size() == rin.size(), "the reward returned ", rout.total.size(), " values for ",
                  rin.size(), " completions");
       t_rew += since(t0);
