@@ -1,6 +1,7 @@
 """Data parallelism on c10d (Gloo on loopback), end to end with the real binary.
 
-1. GRPO (two loss/advantage settings, one with an uneven split of prompts and micro-batches),
+1. GRPO (three loss/advantage settings: an uneven split of prompts and micro-batches, and one
+   prompt per round so that one rank generates nothing),
    SFT and reward-model training launched as 2 processes with `torchrun --no-python` end with
    the parameters of 1 process running the same global batch, within 1e-6 (the only difference
    is the float summation order of the gradient sum). Every checkpoint checks that the ranks
@@ -117,6 +118,10 @@ def main():
         "bnpo": {"loss": {"beta": 0.0, "loss_type": "bnpo", "entropy_coef": 0.01},
                  "advantage": {"scale_rewards": "group", "dynamic_sampling": True},
                  "train": {"steps": 4, "prompts_per_step": 3, "micro_batch_size": 4, "num_iterations": 1, "seed": 5}},
+        # 1 prompt per round: rank 1 generates nothing and only trains on its micro-batch
+        "one_prompt": {"loss": {"beta": 0.04, "loss_type": "grpo"}, "advantage": {"dynamic_sampling": True},
+                       "train": {"steps": 4, "prompts_per_step": 1, "micro_batch_size": 2, "num_iterations": 1,
+                                 "seed": 7}},
     }
     for name, extra in settings.items():
         cfg = dict(grpo, **extra)
