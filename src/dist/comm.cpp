@@ -281,6 +281,14 @@ std::vector<double> allreduce_sum(Comm& comm, std::vector<double> values) {
 
 double allreduce_sum(Comm& comm, double value) { return allreduce_sum(comm, std::vector<double>{value})[0]; }
 
+std::vector<nlohmann::json> allgather_json(Comm& comm, const nlohmann::json& value) {
+  const auto bytes = nlohmann::json::to_msgpack(value);
+  std::vector<nlohmann::json> out;
+  for (const auto& p : comm.allgather(std::string(bytes.begin(), bytes.end())))
+    out.push_back(nlohmann::json::from_msgpack(std::vector<uint8_t>(p.begin(), p.end())));
+  return out;
+}
+
 void check_same(Comm& comm, const std::string& value, const std::string& what) {
   if (comm.world() <= 1) return;
   auto all = comm.allgather(value);

@@ -521,11 +521,9 @@ size_t EvalRunner::generate(const std::string& out_path) {
       }
       part.push_back(cs);
     }
-    const auto bytes = json::to_msgpack(part);
-    const auto parts = comm.allgather(std::string(bytes.begin(), bytes.end()));
     size_t k = 0;
-    for (const auto& p : parts)
-      for (const auto& cs : json::from_msgpack(std::vector<uint8_t>(p.begin(), p.end()))) {
+    for (const auto& p : dist::allgather_json(comm, part))
+      for (const auto& cs : p) {
         results[k].clear();
         for (size_t c = 0; c < cs.size(); ++c) {
           rollout::Completion x;

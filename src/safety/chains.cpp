@@ -308,10 +308,9 @@ static std::vector<std::vector<ScoredSample>> exchange_round(dist::Comm& comm,
     for (const auto& x : v) a.push_back(sample_to_json(x));
     part.push_back(std::move(a));
   }
-  const auto bytes = json::to_msgpack(part);
   std::vector<std::vector<ScoredSample>> all;
-  for (const auto& p : comm.allgather(std::string(bytes.begin(), bytes.end())))
-    for (const auto& a : json::from_msgpack(std::vector<uint8_t>(p.begin(), p.end()))) {
+  for (const auto& p : dist::allgather_json(comm, part))
+    for (const auto& a : p) {
       all.emplace_back();
       for (const auto& j : a) {
         all.back().push_back(sample_from_json(j, "data-parallel exchange"));

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "cada/io/files.h"
+#include "cada/io/jsonl.h"
 #include "cada/model/loader.h"
 #include "cada/util/error.h"
 #include "cada/util/log.h"
@@ -70,6 +71,30 @@ std::optional<std::string> latest_checkpoint(const std::string& run_dir) {
   auto steps = complete_steps(run_dir);
   if (steps.empty()) return std::nullopt;
   return run_dir + "/" + kPrefix + std::to_string(steps.back());
+}
+
+void truncate_metrics_after(const std::string& run_dir, int64_t step) {
+  const std::string path = run_dir + "/metrics.jsonl";
+  if (!io::file_exists(path)) return;
+  io::truncate_partial_last_line(path);
+  std::string kept;
+  for (const auto& r : io::read_jsonl(path))
+    if (r.value("step", int64_t(0)) <= step) kept += r.dump() + "\n";
+  io::atomic_write_file(path, kept);
+}
+
+void save_checkpoint(dist::Comm& comm, const std::string& run_dir, int64_t step, model::Transformer& model,
+                     torch::optim::Optimizer& optimizer, const nlohmann::json& state,
+                     const std::string& tokenizer_dir, int64_t keep_last) {
+  dist::check_parameters_agree(comm, model->parameters());
+  if (comm.is_main()) save_checkpoint(run_dir, step, model, optimizer, state, tokenizer_dir, keep_last);
+  comm.barrier();  // no rank runs ahead of a checkpoint that is not written yet
+}
+
+std::optional<std::string> latest_checkpoint(dist::Comm& comm, const std::string& run_dir) {
+  auto ck = latest_checkpoint(run_dir);
+  dist::check_same(comm, ck.value_or(""), "latest checkpoint in " + run_dir + " (a shared folder is needed)");
+  return ck;
 }
 
 nlohmann::json load_checkpoint(const std::string& dir, model::Transformer& model, torch::optim::Optimizer& optimizer) {

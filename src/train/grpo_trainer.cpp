@@ -113,13 +113,11 @@ void exchange_round(dist::Comm& comm, std::vector<std::vector<rollout::Completio
     auto& a = mine["comp"][name] = nlohmann::json::array();
     for (double v : vals) a.push_back(num(v));
   }
-  const auto bytes = nlohmann::json::to_msgpack(mine);
-  const auto parts = comm.allgather(std::string(bytes.begin(), bytes.end()));
+  const auto parts = dist::allgather_json(comm, mine);
   outs.clear();
   RewardOutput all;
   size_t before = 0;
-  for (const auto& p : parts) {
-    auto j = nlohmann::json::from_msgpack(std::vector<uint8_t>(p.begin(), p.end()));
+  for (const auto& j : parts) {
     const size_t n = j["ids"].size();
     CADA_CHECK(n % static_cast<size_t>(G) == 0, "data parallel: a rank sent ", n, " completions, not groups of ", G);
     for (size_t i = 0; i < n; ++i) {
@@ -223,9 +221,7 @@ GrpoSummary run_grpo(const GrpoConfig& cfg, const RewardFn& reward, bool resume,
   EpochOrder order{records.size(), cfg.train.seed, cfg.data.shuffle};
   int64_t start_step = 0, updates = 0;
   if (resume) {
-    auto ck = latest_checkpoint(cfg.output_dir);
-    dist::check_same(comm, ck.value_or(""), "latest checkpoint in " + cfg.output_dir + " (a shared folder is needed)");
-    if (ck) {
+    if (auto ck = latest_checkpoint(comm, cfg.output_dir)) {
       auto st = load_checkpoint(*ck, policy, *optimizer);
       start_step = st.at("step").get<int64_t>();
       updates = st.at("updates").get<int64_t>();
@@ -235,17 +231,7 @@ GrpoSummary run_grpo(const GrpoConfig& cfg, const RewardFn& reward, bool resume,
       CADA_INFO("no checkpoint in ", cfg.output_dir, " to resume from; starting fresh");
     }
   }
-  if (resume && main_rank) {
-    // Steps after the checkpoint will be logged again: drop their old lines.
-    const std::string mpath = cfg.output_dir + "/metrics.jsonl";
-    if (io::file_exists(mpath)) {
-      io::truncate_partial_last_line(mpath);
-      std::string kept;
-      for (const auto& r : io::read_jsonl(mpath))
-        if (r.value("step", int64_t(0)) <= start_step) kept += r.dump() + "\n";
-      io::atomic_write_file(mpath, kept);
-    }
-  }
+  if (resume && main_rank) truncate_metrics_after(cfg.output_dir, start_step);
   std::unique_ptr<MetricsLogger> metrics;
   if (main_rank) metrics = std::make_unique<MetricsLogger>(cfg.output_dir, cfg.log.tensorboard);
   rollout::Generator generator(*policy, tok.get(), {cfg.rollout.batch_rows});
@@ -470,9 +456,7 @@ GrpoSummary run_grpo(const GrpoConfig& cfg, const RewardFn& reward, bool resume,
     if (last || (cfg.checkpoint.every > 0 && (step + 1) % cfg.checkpoint.every == 0)) {
       nlohmann::json st = {{"updates", updates}, {"data", order.state()},
                            {"seed", cfg.train.seed}};
-      dist::check_parameters_agree(comm, params);
-      if (main_rank) save_checkpoint(cfg.output_dir, step + 1, policy, *optimizer, st, cfg.model, cfg.checkpoint.keep_last);
-      comm.barrier();  // no rank runs ahead of a checkpoint that is not written yet
+      save_checkpoint(comm, cfg.output_dir, step + 1, policy, *optimizer, st, cfg.model, cfg.checkpoint.keep_last);
       summary.last_checkpoint = cfg.output_dir + "/checkpoint-" + std::to_string(step + 1);
     }
     summary.steps_done = step + 1;

@@ -154,9 +154,7 @@ LmTrainSummary run_loop(const LoopInputs& in, bool resume, bool dry_run) {
     io::atomic_write_file(in.output_dir + "/config.json", in.config_json.dump(2) + "\n");
   }
   if (resume && !dry_run) {
-    auto ck = latest_checkpoint(in.output_dir);
-    dist::check_same(comm, ck.value_or(""), "latest checkpoint in " + in.output_dir + " (a shared folder is needed)");
-    if (ck) {
+    if (auto ck = latest_checkpoint(comm, in.output_dir)) {
       auto st = load_checkpoint(*ck, net, *optimizer);
       start = st.at("step").get<int64_t>();
       order.restore(st.at("data"));
@@ -289,9 +287,7 @@ LmTrainSummary run_loop(const LoopInputs& in, bool resume, bool dry_run) {
     if (last || (in.checkpoint->every > 0 && (step + 1) % in.checkpoint->every == 0)) {
       nlohmann::json st = {{"data", order.state()}, {"seed", loop.seed}, {"rows", static_cast<int64_t>(train.size())},
                            {"total_steps", total}};
-      dist::check_parameters_agree(comm, params);
-      if (main_rank) save_checkpoint(in.output_dir, step + 1, net, *optimizer, st, in.model_dir, in.checkpoint->keep_last);
-      comm.barrier();  // no rank runs ahead of a checkpoint that is not written yet
+      save_checkpoint(comm, in.output_dir, step + 1, net, *optimizer, st, in.model_dir, in.checkpoint->keep_last);
       summary.last_checkpoint = in.output_dir + "/checkpoint-" + std::to_string(step + 1);
     }
   }
@@ -481,16 +477,6 @@ std::string write_final_model(model::Transformer& model, const std::string& outp
   io::remove_tree(final_dir);
   io::rename_path(tmp, final_dir);
   return final_dir;
-}
-
-void truncate_metrics_after(const std::string& output_dir, int64_t step) {
-  const std::string path = output_dir + "/metrics.jsonl";
-  if (!io::file_exists(path)) return;
-  io::truncate_partial_last_line(path);
-  std::string kept;
-  for (const auto& r : io::read_jsonl(path))
-    if (r.value("step", int64_t(0)) <= step) kept += r.dump() + "\n";
-  io::atomic_write_file(path, kept);
 }
 
 // ---------------------------------------------------------------------------------------------

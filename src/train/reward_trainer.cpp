@@ -166,9 +166,7 @@ RewardTrainSummary run_reward_training(const RewardTrainConfig& cfg, bool resume
   ShuffledOrder order(train.size(), cfg.seed);
   int64_t start = 0;
   if (resume) {
-    auto ck = latest_checkpoint(cfg.output_dir);
-    dist::check_same(comm, ck.value_or(""), "latest checkpoint in " + cfg.output_dir + " (a shared folder is needed)");
-    if (ck) {
+    if (auto ck = latest_checkpoint(comm, cfg.output_dir)) {
       auto st = load_checkpoint(*ck, rm, *opt);
       start = st.at("step").get<int64_t>();
       order.restore(st.at("data"));
@@ -239,13 +237,9 @@ RewardTrainSummary run_reward_training(const RewardTrainConfig& cfg, bool resume
                   m.count("eval/accuracy") ? (" eval acc " + std::to_string(m["eval/accuracy"]).substr(0, 5)).c_str() : "");
     bar.advance(1, line);
     if (last) out.eval_accuracy = m["eval/accuracy"];
-    if (!last && cfg.checkpoint.every > 0 && (step + 1) % cfg.checkpoint.every == 0) {
-      dist::check_parameters_agree(comm, params);
-      if (main_rank)
-        save_checkpoint(cfg.output_dir, step + 1, rm, *opt, {{"data", order.state()}}, cfg.model,
-                        cfg.checkpoint.keep_last);
-      comm.barrier();
-    }
+    if (!last && cfg.checkpoint.every > 0 && (step + 1) % cfg.checkpoint.every == 0)
+      save_checkpoint(comm, cfg.output_dir, step + 1, rm, *opt, {{"data", order.state()}}, cfg.model,
+                      cfg.checkpoint.keep_last);
   }
   bar.finish();
   out.eval_examples = static_cast<int64_t>(eval.size());

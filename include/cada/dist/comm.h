@@ -16,6 +16,7 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
 
 #include <memory>
 #include <string>
@@ -71,6 +72,8 @@ void allreduce_gradients(Comm& comm, const std::vector<at::Tensor>& params, doub
 // Sums doubles over ranks (float64 on the wire, so counts and sums stay exact).
 std::vector<double> allreduce_sum(Comm& comm, std::vector<double> values);
 double allreduce_sum(Comm& comm, double value);
+// Every rank's JSON value, in rank order (sent as MessagePack).
+std::vector<nlohmann::json> allgather_json(Comm& comm, const nlohmann::json& value);
 // Checks that every rank holds the same value (e.g. a config hash); the message names `what`.
 void check_same(Comm& comm, const std::string& value, const std::string& what);
 

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "cada/dist/comm.h"
 #include "cada/model/transformer.h"
 
 namespace cada::train {
@@ -36,6 +37,18 @@ void save_checkpoint(const std::string& run_dir, int64_t step, model::Transforme
 
 // The newest complete checkpoint folder in run_dir, if any (incomplete temporaries ignored).
 std::optional<std::string> latest_checkpoint(const std::string& run_dir);
+
+// Data parallel: every rank must hold the same parameters (checked), rank 0 writes, and all
+// ranks wait until the write is complete. One process: save_checkpoint above.
+void save_checkpoint(dist::Comm& comm, const std::string& run_dir, int64_t step, model::Transformer& model,
+                     torch::optim::Optimizer& optimizer, const nlohmann::json& state,
+                     const std::string& tokenizer_dir, int64_t keep_last);
+// The newest complete checkpoint, which every rank must see (a shared run folder).
+std::optional<std::string> latest_checkpoint(dist::Comm& comm, const std::string& run_dir);
+
+// On resume: drops the metrics.jsonl lines after `step` (they will be logged again) and a
+// partial last line.
+void truncate_metrics_after(const std::string& run_dir, int64_t step);
 
 // Loads weights and optimizer state into existing objects; returns trainer_state.json.
 nlohmann::json load_checkpoint(const std::string& ckpt_dir, model::Transformer& model,
