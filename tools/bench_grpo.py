@@ -94,6 +94,8 @@ def main():
     ap.add_argument("--beta", type=float, default=0.04)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--out", default="")
+    ap.add_argument("--share-prompt-prefix", choices=["true", "false"],
+                    help="cada's train.share_prompt_prefix (default: cada's default, true)")
     ap.add_argument("--trl-worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--model", help=argparse.SUPPRESS)
     ap.add_argument("--prompts", help=argparse.SUPPRESS)
@@ -128,11 +130,15 @@ def main():
                "train": {"steps": a.steps, "prompts_per_step": a.prompts_per_step,
                          "micro_batch_size": a.prompts_per_step * a.G, "threads": a.threads},
                "log": {"tensorboard": False}}
+        if a.share_prompt_prefix is not None:
+            cfg["train"]["share_prompt_prefix"] = a.share_prompt_prefix == "true"
         json.dump(cfg, open(f"{w}/cada.json", "w"))
         cada_rss, _ = peak_rss_of([a.cada, "--log-level", "warn", "train", "--config", f"{w}/cada.json"])
         ms = [json.loads(l) for l in open(f"{w}/cada/metrics.jsonl")]
         cada_step = sum(m["time/step_s"] for m in ms[1:]) / max(1, len(ms) - 1)
         cada_len = sum(m["train/completion_length"] for m in ms) / len(ms)
+        stages = {k: sum(m[f"time/{k}_s"] for m in ms[1:]) / max(1, len(ms) - 1)
+                  for k in ("generate", "reward", "ref_logprobs", "update")}
     rows = [
         "| | TRL GRPOTrainer | cada | TRL / cada |",
         "|---|---|---|---|",
@@ -143,7 +149,10 @@ def main():
     head = (f"GRPO on CPU ({platform.machine()}, {a.threads} threads): tiny ~5M Llama from `cada init-model --preset tiny`, "
             f"G={a.G}, {a.prompts_per_step} prompts/step, max {a.completion_len} new tokens, beta={a.beta} (reference "
             f"model), loss dapo, fp32, {a.steps} steps (first excluded from the mean).")
-    table = head + "\n\n" + "\n".join(rows)
+    split = ", ".join(f"{k} {v:.3f} s" for k, v in stages.items())
+    table = head + "\n\n" + "\n".join(rows) + f"\n\ncada's step by stage (mean): {split}."
+    if a.share_prompt_prefix is not None:
+        table += f" `train.share_prompt_prefix` = {a.share_prompt_prefix}."
     print(table)
     if a.out:
         open(a.out, "w").write("# GRPO step time: cada vs TRL\n\nMeasured by `python tools/bench_grpo.py --cada "

@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "cada/kernels/gemm.h"
 #include "cada/util/log.h"
 
 #include "cada/io/checkpoint.h"
@@ -199,6 +200,7 @@ int configure_threads(int requested) {
     if (local > 1) n = std::max(1, n / local);
   }
   at::set_num_threads(n);
+  CADA_DEBUG("intra-op threads: ", n, "; CPU float32 matrix products: ", kernels::cpu_gemm_backend());
   return n;
 }
 

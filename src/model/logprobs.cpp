@@ -1,6 +1,7 @@
 #include "cada/model/logprobs.h"
 
 #include <algorithm>
+#include <map>
 #include <numeric>
 
 #include "cada/util/error.h"
@@ -60,6 +61,112 @@ TokenStats token_stats(TransformerImpl& model, const at::Tensor& hidden, const a
   out.logprobs = lps.empty() ? empty : at::cat(lps);
   if (want_entropy) out.entropy = ents.empty() ? empty : at::cat(ents);
   return out;
+}
+
+CompletionBatch make_completion_batch(const std::vector<const std::vector<int32_t>*>& prompts,
+                                      const std::vector<const std::vector<int32_t>*>& completions,
+                                      bool share_prefix, const ModelConfig& cfg, const at::Device& device) {
+  CADA_CHECK(prompts.size() == completions.size(), "completion batch: ", prompts.size(), " prompts but ",
+             completions.size(), " completions");
+  CompletionBatch b;
+  b.B = static_cast<int64_t>(prompts.size());
+  // Distinct prompts, in order of first appearance.
+  std::map<std::vector<int32_t>, int64_t> index;
+  std::vector<int64_t> row_prompt(b.B);
+  std::vector<const std::vector<int32_t>*> uniq;
+  int64_t P = 0, L = 0;
+  for (int64_t i = 0; i < b.B; ++i) {
+    CADA_CHECK(!prompts[i]->empty(), "completion batch: row ", i, " has an empty prompt");
+    auto [it, fresh] = index.emplace(*prompts[i], static_cast<int64_t>(uniq.size()));
+    if (fresh) uniq.push_back(prompts[i]);
+    row_prompt[i] = it->second;
+    b.T = std::max<int64_t>(b.T, completions[i]->size());
+    P = std::max<int64_t>(P, prompts[i]->size());
+    L = std::max<int64_t>(L, prompts[i]->size() + completions[i]->size());
+  }
+  b.T = std::max<int64_t>(b.T, 1);
+  const int64_t U = static_cast<int64_t>(uniq.size());
+  const int64_t window = cfg.sliding_window.value_or(0);
+  b.shared = share_prefix && U < b.B && !(window > 0 && P + b.T > window);
+
+  auto mask = at::zeros({b.B, b.T}, at::kFloat);
+  auto ma = mask.accessor<float, 2>();
+  std::vector<int64_t> rows, targets, scatter;
+  if (!b.shared) {
+    auto ids = at::zeros({b.B, L}, at::kLong);
+    auto ia = ids.accessor<int64_t, 2>();
+    for (int64_t i = 0; i < b.B; ++i) {
+      int64_t t = 0;
+      for (int32_t x : *prompts[i]) ia[i][t++] = x;
+      const int64_t Pi = static_cast<int64_t>(prompts[i]->size());
+      for (size_t c = 0; c < completions[i]->size(); ++c) {
+        ia[i][t++] = (*completions[i])[c];
+        rows.push_back(i * L + Pi - 1 + static_cast<int64_t>(c));
+      }
+    }
+    b.ids = ids.to(device);
+  } else {
+    // Flattened hidden states: the U x P prompt positions, then the B x T completion positions.
+    auto pids = at::zeros({U, P}, at::kLong);
+    auto pa = pids.accessor<int64_t, 2>();
+    for (int64_t u = 0; u < U; ++u)
+      for (size_t t = 0; t < uniq[u]->size(); ++t) pa[u][t] = (*uniq[u])[t];
+    auto ids = at::zeros({b.B, b.T}, at::kLong);
+    auto pos = at::zeros({b.B, b.T}, at::kLong);
+    auto km = at::ones({b.B, P + b.T}, at::kBool);
+    auto ia = ids.accessor<int64_t, 2>();
+    auto po = pos.accessor<int64_t, 2>();
+    auto ka = km.accessor<bool, 2>();
+    for (int64_t i = 0; i < b.B; ++i) {
+      const int64_t u = row_prompt[i];
+      const int64_t Pi = static_cast<int64_t>(prompts[i]->size());
+      for (int64_t j = Pi; j < P; ++j) ka[i][j] = false;
+      for (int64_t t = 0; t < b.T; ++t) po[i][t] = Pi + t;
+      for (size_t c = 0; c < completions[i]->size(); ++c) {
+        ia[i][c] = (*completions[i])[c];
+        rows.push_back(c == 0 ? u * P + Pi - 1 : U * P + i * b.T + static_cast<int64_t>(c) - 1);
+      }
+    }
+    b.ids = ids.to(device);
+    b.prompt_ids = pids.to(device);
+    b.row_prompt = at::tensor(row_prompt, at::kLong).to(device);
+    b.positions = pos.to(device);
+    b.key_mask = km.to(device);
+  }
+  for (int64_t i = 0; i < b.B; ++i)
+    for (size_t c = 0; c < completions[i]->size(); ++c) {
+      targets.push_back((*completions[i])[c]);
+      scatter.push_back(i * b.T + static_cast<int64_t>(c));
+      ma[i][c] = 1.0f;
+    }
+  b.mask = mask.to(device);
+  b.rows = at::tensor(rows, at::kLong).to(device);
+  b.targets = at::tensor(targets, at::kLong).to(device);
+  b.scatter = at::tensor(scatter, at::kLong).to(device);
+  return b;
+}
+
+at::Tensor completion_hidden(TransformerImpl& model, const CompletionBatch& b) {
+  if (!b.shared) {
+    ForwardInput in;
+    in.input_ids = b.ids;
+    auto h = model.forward(in).hidden;
+    return h.reshape({-1, h.size(-1)}).index_select(0, b.rows);
+  }
+  auto cache = KVCache::growing(model.config());
+  ForwardInput pin;
+  pin.input_ids = b.prompt_ids;
+  pin.cache = &cache;
+  auto hp = model.forward(pin).hidden;  // (U,P,C)
+  cache.select_rows(b.row_prompt);      // every row gets its prompt's keys and values
+  ForwardInput cin;
+  cin.input_ids = b.ids;
+  cin.position_ids = b.positions;
+  cin.key_mask = b.key_mask;
+  cin.cache = &cache;
+  auto hc = model.forward(cin).hidden;  // (B,T,C)
+  const int64_t C = hp.size(-1);
+  return at::cat({hp.reshape({-1, C}), hc.reshape({-1, C})}).index_select(0, b.rows);
 }
 
 std::vector<CompletionLogprobs> completion_logprobs(TransformerImpl& model,

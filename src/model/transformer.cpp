@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "cada/kernels/fused.h"
+#include "cada/kernels/gemm.h"
 #include "cada/util/error.h"
 
 namespace cada::model {
@@ -18,6 +20,14 @@ KVCache KVCache::allocate(const ModelConfig& cfg, int64_t batch, int64_t capacit
     c.k.push_back(at::empty({batch, cfg.num_key_value_heads, capacity, cfg.head_dim}, options));
     c.v.push_back(at::empty({batch, cfg.num_key_value_heads, capacity, cfg.head_dim}, options));
   }
+  return c;
+}
+
+KVCache KVCache::growing(const ModelConfig& cfg) {
+  KVCache c;
+  c.grows = true;
+  c.k.resize(cfg.num_hidden_layers);
+  c.v.resize(cfg.num_hidden_layers);
   return c;
 }
 
@@ -50,26 +60,21 @@ at::Tensor rope_inv_freq(const ModelConfig& cfg) {
   return inv_freq.to(at::kFloat);
 }
 
-static at::Tensor rotate_half(const at::Tensor& x) {
-  const int64_t half = x.size(-1) / 2;
-  return at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
-}
-
 // ---------------------------------------------------------------- layers
 
 RMSNormImpl::RMSNormImpl(int64_t dim, double eps_) : eps(eps_) {
   weight = register_parameter("weight", at::ones({dim}));
 }
 
-at::Tensor RMSNormImpl::forward(const at::Tensor& x) {
-  auto h = x.to(at::kFloat);
-  auto var = h.pow(2).mean(-1, /*keepdim=*/true);
-  h = h * at::rsqrt(var + eps);
-  return weight * h.to(x.scalar_type());
-}
+at::Tensor RMSNormImpl::forward(const at::Tensor& x) { return kernels::rms_norm(x, weight, eps); }
 
 static torch::nn::Linear linear(int64_t in, int64_t out, bool bias) {
   return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
+}
+
+// Every projection runs through kernels::linear (the faster CPU GEMM where there is one).
+static at::Tensor proj(const torch::nn::Linear& l, const at::Tensor& x) {
+  return kernels::linear(x, l->weight, l->bias);
 }
 
 AttentionImpl::AttentionImpl(const ModelConfig& cfg)
@@ -83,15 +88,19 @@ AttentionImpl::AttentionImpl(const ModelConfig& cfg)
 
 at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                                   const at::Tensor& bias, at::Tensor* cache_k, at::Tensor* cache_v,
-                                  int64_t past) {
+                                  int64_t past, bool grow) {
   const int64_t B = x.size(0), T = x.size(1);
-  auto q = q_proj(x).view({B, T, n_heads, head_dim}).transpose(1, 2);      // (B,H,T,D)
-  auto k = k_proj(x).view({B, T, n_kv_heads, head_dim}).transpose(1, 2);   // (B,Hk,T,D)
-  auto v = v_proj(x).view({B, T, n_kv_heads, head_dim}).transpose(1, 2);   // (B,Hk,T,D)
-  auto c = cos.unsqueeze(1), s = sin.unsqueeze(1);                         // (B,1,T,D)
-  q = q * c + rotate_half(q) * s;
-  k = k * c + rotate_half(k) * s;
-  if (cache_k) {
+  auto q = kernels::rotary(proj(q_proj, x).view({B, T, n_heads, head_dim}), cos, sin).transpose(1, 2);     // (B,H,T,D)
+  auto k = kernels::rotary(proj(k_proj, x).view({B, T, n_kv_heads, head_dim}), cos, sin).transpose(1, 2);  // (B,Hk,T,D)
+  auto v = proj(v_proj, x).view({B, T, n_kv_heads, head_dim}).transpose(1, 2);                             // (B,Hk,T,D)
+  if (cache_k && grow) {
+    if (cache_k->defined()) {
+      k = at::cat({*cache_k, k}, 2);
+      v = at::cat({*cache_v, v}, 2);
+    }
+    *cache_k = k;
+    *cache_v = v;
+  } else if (cache_k) {
     CADA_CHECK(past + T <= cache_k->size(2), "KV cache overflow: ", past + T, " positions, capacity ",
                cache_k->size(2));
     cache_k->narrow(2, past, T).copy_(k);
@@ -107,7 +116,7 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, co
     auto qg = q.reshape({B, n_kv_heads, rep, head_dim});                   // (B,Hk,rep,D)
     auto out = at::scaled_dot_product_attention(qg, k, v, bias.defined() ? c10::optional<at::Tensor>(bias) : c10::nullopt,
                                                 0.0, false);                // (B,Hk,rep,D)
-    return o_proj(out.reshape({B, 1, n_heads * head_dim}));
+    return proj(o_proj, out.reshape({B, 1, n_heads * head_dim}));
   }
   if (n_kv_heads != n_heads) {  // grouped-query attention: share each kv head across rep query heads
     const int64_t rep = n_heads / n_kv_heads;
@@ -118,7 +127,7 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, co
   auto out = at::scaled_dot_product_attention(q, k, v, bias.defined() ? c10::optional<at::Tensor>(bias) : c10::nullopt,
                                               0.0, causal);                  // (B,H,T,D)
   out = out.transpose(1, 2).reshape({B, T, n_heads * head_dim});
-  return o_proj(out);
+  return proj(o_proj, out);
 }
 
 MLPImpl::MLPImpl(const ModelConfig& cfg) {
@@ -129,7 +138,7 @@ MLPImpl::MLPImpl(const ModelConfig& cfg) {
 }
 
 at::Tensor MLPImpl::forward(const at::Tensor& x) {
-  return down_proj(at::silu(gate_proj(x)) * up_proj(x));
+  return proj(down_proj, kernels::silu_mul(proj(gate_proj, x), proj(up_proj, x)));
 }
 
 DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& cfg) {
@@ -142,8 +151,8 @@ DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& cfg) {
 
 at::Tensor DecoderLayerImpl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                                      const at::Tensor& bias, at::Tensor* cache_k, at::Tensor* cache_v,
-                                     int64_t past) {
-  auto h = x + self_attn(input_layernorm(x), cos, sin, bias, cache_k, cache_v, past);
+                                     int64_t past, bool grow) {
+  auto h = x + self_attn(input_layernorm(x), cos, sin, bias, cache_k, cache_v, past, grow);
   return h + mlp(post_attention_layernorm(h));
 }
 
@@ -161,6 +170,15 @@ at::Tensor make_attention_bias(const at::Tensor& key_mask, int64_t B, int64_t T,
   const int64_t S = past + T;
   const bool windowed = window > 0 && S > window;
   if (!key_mask.defined() && !windowed && (past == 0 || T == 1)) return {};
+  if (T == 1 && !windowed && key_mask.defined() && key_mask.dim() == 2 && key_mask.size(0) == B &&
+      key_mask.size(1) == S) {
+    // Decoding one token: every real past key is visible, and the token itself always is.
+    auto hidden = key_mask.to(device).to(at::kBool).logical_not().view({B, 1, 1, S});
+    auto bias = at::zeros({B, 1, 1, S}, at::TensorOptions().dtype(dtype).device(device))
+                    .masked_fill_(hidden, -std::numeric_limits<float>::infinity());
+    bias.select(3, S - 1).zero_();
+    return bias;
+  }
   auto qpos = at::arange(past, S, at::TensorOptions().dtype(at::kLong).device(device)).view({T, 1});
   auto kpos = at::arange(0, S, at::TensorOptions().dtype(at::kLong).device(device)).view({1, S});
   auto allowed = kpos <= qpos;                                   // (T,S)
@@ -211,10 +229,13 @@ ForwardOutput TransformerImpl::forward(const ForwardInput& in) {
     auto layer = model->layers[l]->as<DecoderLayerImpl>();
     at::Tensor* ck = in.cache ? &in.cache->k[l] : nullptr;
     at::Tensor* cv = in.cache ? &in.cache->v[l] : nullptr;
-    h = layer->forward(h, cos, sin, bias, ck, cv, past);
+    h = layer->forward(h, cos, sin, bias, ck, cv, past, in.cache && in.cache->grows);
     if (in.output_hidden_layer == l + 1 && l + 1 < cfg_.num_hidden_layers) out.layer_hidden = h;
   }
-  if (in.cache) in.cache->length = past + T;
+  if (in.cache) {
+    in.cache->length = past + T;
+    if (in.cache->grows) in.cache->capacity = past + T;
+  }
   out.hidden = model->norm(h);
   // transformers' hidden_states[num_layers] is the final normed output.
   if (in.output_hidden_layer == cfg_.num_hidden_layers) out.layer_hidden = out.hidden;
@@ -227,8 +248,8 @@ at::Tensor TransformerImpl::lm_head_weight() {
 }
 
 at::Tensor TransformerImpl::head(const at::Tensor& hidden) {
-  if (score) return score(hidden);
-  return at::matmul(hidden, lm_head_weight().t());
+  if (score) return proj(score, hidden);
+  return kernels::linear(hidden, lm_head_weight());
 }
 
 std::vector<std::pair<std::string, at::Tensor>> TransformerImpl::hf_named_parameters() {

@@ -31,63 +31,18 @@ namespace {
 
 using namespace detail;
 
-// A batch of sequences (prompt + completion) for the loss, right-padded.
+// A completion to learn from.
 struct Sample {
   size_t prompt;                    // index into the dataset
   std::vector<int32_t> completion;  // generated ids
   double reward = 0, advantage = 0;
 };
 
-struct SeqBatch {
-  at::Tensor ids;        // (B,L) int64
-  at::Tensor rows;       // (Ntok) flat indices b*L + position whose next token is scored
-  at::Tensor targets;    // (Ntok)
-  at::Tensor scatter;    // (Ntok) flat indices into (B,T)
-  at::Tensor mask;       // (B,T) float
-  int64_t B = 0, T = 0, L = 0;
-};
-
-SeqBatch make_batch(const std::vector<const std::vector<int32_t>*>& prompts,
-                    const std::vector<const std::vector<int32_t>*>& comps, const at::Device& dev) {
-  SeqBatch b;
-  b.B = static_cast<int64_t>(prompts.size());
-  for (int64_t i = 0; i < b.B; ++i) {
-    b.L = std::max<int64_t>(b.L, prompts[i]->size() + comps[i]->size());
-    b.T = std::max<int64_t>(b.T, comps[i]->size());
-  }
-  b.T = std::max<int64_t>(b.T, 1);
-  auto ids = at::zeros({b.B, b.L}, at::kLong);
-  auto mask = at::zeros({b.B, b.T}, at::kFloat);
-  auto ia = ids.accessor<int64_t, 2>();
-  auto ma = mask.accessor<float, 2>();
-  std::vector<int64_t> rows, targets, scatter;
-  for (int64_t i = 0; i < b.B; ++i) {
-    int64_t t = 0;
-    for (int32_t x : *prompts[i]) ia[i][t++] = x;
-    const int64_t P = static_cast<int64_t>(prompts[i]->size());
-    for (size_t c = 0; c < comps[i]->size(); ++c) {
-      ia[i][t++] = (*comps[i])[c];
-      rows.push_back(i * b.L + P - 1 + static_cast<int64_t>(c));
-      targets.push_back((*comps[i])[c]);
-      scatter.push_back(i * b.T + static_cast<int64_t>(c));
-      ma[i][c] = 1.0f;
-    }
-  }
-  b.ids = ids.to(dev);
-  b.mask = mask.to(dev);
-  b.rows = at::tensor(rows, at::kLong).to(dev);
-  b.targets = at::tensor(targets, at::kLong).to(dev);
-  b.scatter = at::tensor(scatter, at::kLong).to(dev);
-  return b;
-}
-
 // Per-token log-probs (B,T) (and entropies) of the batch's completions under `model`.
-std::pair<at::Tensor, at::Tensor> batch_logps(model::TransformerImpl& model, const SeqBatch& b, double temperature,
-                                              bool want_entropy, bool entropy_grad) {
-  model::ForwardInput in;
-  in.input_ids = b.ids;
-  auto hidden = model.forward(in).hidden.reshape({b.B * b.L, -1});
-  auto st = model::token_stats(model, hidden.index_select(0, b.rows), b.targets, temperature, want_entropy, entropy_grad);
+std::pair<at::Tensor, at::Tensor> batch_logps(model::TransformerImpl& model, const model::CompletionBatch& b,
+                                              double temperature, bool want_entropy, bool entropy_grad) {
+  auto st = model::token_stats(model, model::completion_hidden(model, b), b.targets, temperature, want_entropy,
+                               entropy_grad);
   auto lp = at::zeros({b.B * b.T}, st.logprobs.options()).index_put({b.scatter}, st.logprobs).view({b.B, b.T});
   at::Tensor ent;
   if (want_entropy) ent = at::zeros({b.B * b.T}, st.entropy.options()).index_put({b.scatter}, st.entropy).view({b.B, b.T});
@@ -327,7 +282,7 @@ GrpoSummary run_grpo(const GrpoConfig& cfg, const RewardFn& reward, bool resume,
       CADA_WARN("data parallel: ", N, " sequences make ", n_batches, " micro-batch(es) of train.micro_batch_size = ", mb,
                 " for ", world, " processes, so some processes idle in the update; a micro_batch_size of at most ",
                 std::max<int64_t>(1, N / world), " uses them all");
-    std::vector<SeqBatch> batches;
+    std::vector<model::CompletionBatch> batches;
     std::vector<at::Tensor> advs, olds, refs;
     for (int64_t s = my_batches.begin * mb; s < std::min(N, my_batches.end * mb); s += mb) {
       std::vector<const std::vector<int32_t>*> p, c;
@@ -337,7 +292,7 @@ GrpoSummary run_grpo(const GrpoConfig& cfg, const RewardFn& reward, bool resume,
         c.push_back(&samples[i].completion);
         a.push_back(static_cast<float>(samples[i].advantage));
       }
-      batches.push_back(make_batch(p, c, dev));
+      batches.push_back(model::make_completion_batch(p, c, cfg.train.share_prompt_prefix, policy->config(), dev));
       advs.push_back(at::tensor(a).to(dev));
     }
     if (cfg.train.num_iterations > 1) {
@@ -407,11 +362,21 @@ GrpoSummary run_grpo(const GrpoConfig& cfg, const RewardFn& reward, bool resume,
     for (const auto& s : samples) mean_len += s.completion.size();
     mean_len /= std::max<int64_t>(1, N);
     const double secs = since(t_step);
-    int64_t prompt_tok = 0;
-    for (const auto& s : samples) prompt_tok += prompts[s.prompt].size();
-    const double seq_tokens = prompt_tok + num_items;
-    const double flops = 2 * n_params * seq_tokens * (1 + (ref ? 1 : 0) + (cfg.train.num_iterations > 1 ? 1 : 0)) +
-                         6 * n_params * seq_tokens * cfg.train.num_iterations;
+    int64_t prompt_tok = 0, train_prompt_tok = 0;  // the training forwards compute a shared prompt once
+    for (int64_t s = 0; s < N; s += mb) {
+      std::vector<size_t> seen;
+      for (int64_t i = s; i < std::min(N, s + mb); ++i) {
+        const size_t len = prompts[samples[i].prompt].size();
+        prompt_tok += len;
+        const bool again = std::find(seen.begin(), seen.end(), samples[i].prompt) != seen.end();
+        if (!cfg.train.share_prompt_prefix || !again) train_prompt_tok += len;
+        seen.push_back(samples[i].prompt);
+      }
+    }
+    const double seq_tokens = prompt_tok + num_items, train_tokens = train_prompt_tok + num_items;
+    const double flops = 2 * n_params * seq_tokens +
+                         2 * n_params * train_tokens * ((ref ? 1 : 0) + (cfg.train.num_iterations > 1 ? 1 : 0)) +
+                         6 * n_params * train_tokens * cfg.train.num_iterations;
     m["train/reward"] = mean_r;
     m["train/reward_std"] = std::sqrt(var_r / std::max<size_t>(1, all_rewards.size() - 1));
     for (auto& [name, vals] : comp_sums) {

@@ -187,3 +187,56 @@ TEST(Loader, SaveLoadRoundTripAndShapeMismatch) {
   }
   for (const auto& f : cada::io::list_dir(dir)) cada::io::remove_file(dir + "/" + f);
 }
+
+// Shared-prefix training batches (GRPO groups): log-probs and parameter gradients equal those
+// of the plain prompt+completion layout, with prompts and completions of different lengths,
+// grouped-query attention, tied embeddings and a sliding window that the batch exceeds.
+TEST(Transformer, SharedPromptPrefixEqualsPlainBatch) {
+  struct Case {
+    std::string type;
+    int64_t kv;
+    bool tied;
+    int64_t window;
+  };
+  for (const auto& c : {Case{"llama", 2, false, 0}, Case{"qwen2", 4, true, 0}, Case{"mistral", 1, false, 0},
+                        Case{"mistral", 2, false, 8}}) {
+    auto cfg = tiny_config(c.type, c.kv, c.tied);
+    if (c.window) cfg.sliding_window = c.window;
+    auto m = random_model(cfg, 3);
+    m->train();
+    std::vector<std::vector<int32_t>> prompts = {{5, 9, 11, 2, 7}, {3, 4}, {8, 1, 6}};
+    std::vector<std::vector<int32_t>> comps = {{12, 13, 14}, {15}, {16, 17, 18, 19}, {20, 21}, {22, 23, 24}, {}, {25}};
+    std::vector<int> prompt_of = {0, 0, 1, 1, 0, 2, 2};  // interleaved groups; one empty completion
+    std::vector<const std::vector<int32_t>*> p, q;
+    for (size_t i = 0; i < comps.size(); ++i) {
+      p.push_back(&prompts[prompt_of[i]]);
+      q.push_back(&comps[i]);
+    }
+    auto run = [&](bool share, bool* shared) {
+      auto b = make_completion_batch(p, q, share, cfg, at::kCPU);
+      *shared = b.shared;
+      m->zero_grad();
+      auto lp = token_logprobs(*m, completion_hidden(*m, b), b.targets);
+      (lp * at::linspace(0.5, 1.5, lp.size(0))).sum().backward();
+      std::vector<at::Tensor> grads;
+      for (auto& t : m->parameters()) grads.push_back(t.grad().clone());
+      EXPECT_EQ(b.mask.sum().item<int64_t>(), lp.size(0));
+      return std::make_pair(lp.detach(), grads);
+    };
+    bool plain_shared = true, shared = false;
+    auto [lp0, g0] = run(false, &plain_shared);
+    auto [lp1, g1] = run(true, &shared);
+    EXPECT_FALSE(plain_shared);
+    // A window of 8 is exceeded by 5 prompt + 4 completion positions: the plain layout is kept.
+    EXPECT_EQ(shared, c.window == 0) << c.type;
+    ASSERT_EQ(lp0.size(0), 14);
+    EXPECT_LT(max_diff(lp0, lp1), 1e-5) << c.type;
+    for (size_t k = 0; k < g0.size(); ++k)  // relative to the gradient's size: sums run in another order
+      EXPECT_LT(max_diff(g0[k], g1[k]), 1e-5 * std::max(1.0, g0[k].abs().max().item<double>()))
+          << c.type << " param " << k << " max |grad| " << g0[k].abs().max().item<double>();
+    // The same numbers as scoring each pair alone.
+    torch::NoGradGuard ng;
+    auto single = completion_logprobs(*m, {prompts[1]}, {comps[3]});
+    EXPECT_NEAR(single[0].logprobs[1], lp1[1 + 3 + 4 + 1].item<float>(), 1e-5);
+  }
+}

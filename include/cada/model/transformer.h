@@ -15,17 +15,24 @@
 
 namespace cada::model {
 
-// Preallocated key/value cache for incremental decoding: per layer (B, Hk, capacity, D).
+// Key/value cache: per layer (B, Hk, capacity, D).
+//  - allocate(): preallocated, written in place, for incremental decoding (no autograd).
+//  - growing(): starts empty and grows by concatenation, so that keys and values stay in the
+//    autograd graph: a shared prompt prefix computed once can be attended to, with gradients,
+//    by many continuations (select_rows picks each continuation's prefix row).
 struct KVCache {
   std::vector<at::Tensor> k, v;
   int64_t length = 0;     // positions already written
-  int64_t capacity = 0;   // positions allocated
+  int64_t capacity = 0;   // positions allocated (growing caches: == length)
+  bool grows = false;
 
   // Allocates for `batch` sequences of up to `capacity` positions.
   static KVCache allocate(const ModelConfig& cfg, int64_t batch, int64_t capacity,
                           at::TensorOptions options);
+  static KVCache growing(const ModelConfig& cfg);
   int64_t batch() const { return k.empty() ? 0 : k[0].size(0); }
-  // Keeps only the given batch rows (B' <= B), e.g. after sequences finish.
+  // Keeps the given batch rows, in that order (rows may repeat): e.g. dropping finished
+  // sequences, or giving every continuation its prompt's keys and values. Differentiable.
   void select_rows(const at::Tensor& rows);
 };
 
@@ -46,7 +53,8 @@ class AttentionImpl : public torch::nn::Module {
   explicit AttentionImpl(const ModelConfig& cfg);
   // x (B,T,C); cos/sin (B,T,D); bias (B,1,T,S) additive mask or undefined for plain causal.
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                     const at::Tensor& bias, at::Tensor* cache_k, at::Tensor* cache_v, int64_t past);
+                     const at::Tensor& bias, at::Tensor* cache_k, at::Tensor* cache_v, int64_t past,
+                     bool grow = false);
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   int64_t n_heads, n_kv_heads, head_dim;
 };
@@ -64,7 +72,8 @@ class DecoderLayerImpl : public torch::nn::Module {
  public:
   explicit DecoderLayerImpl(const ModelConfig& cfg);
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                     const at::Tensor& bias, at::Tensor* cache_k, at::Tensor* cache_v, int64_t past);
+                     const at::Tensor& bias, at::Tensor* cache_k, at::Tensor* cache_v, int64_t past,
+                     bool grow = false);
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
   Attention self_attn{nullptr};
   MLP mlp{nullptr};

@@ -98,6 +98,7 @@ struct TrainLoopOptions {
   int64_t prompts_per_step = 8;
   int64_t micro_batch_size = 8;      // sequences per forward/backward
   int64_t num_iterations = 1;        // optimizer updates per generation round (mu in GRPO)
+  bool share_prompt_prefix = true;   // one prompt forward per group in a micro-batch
   uint64_t seed = 0;
   std::string device = "cpu";
   bool bf16_autocast = true;         // on CUDA: bf16 autocast over fp32 master weights
@@ -107,6 +108,8 @@ struct TrainLoopOptions {
     v("prompts_per_step", prompts_per_step, "prompts per round (each gets num_generations completions)");
     v("micro_batch_size", micro_batch_size, "sequences per forward/backward; gradients accumulate over the round");
     v("num_iterations", num_iterations, "optimizer updates per round (old log-probs recomputed when > 1)");
+    v("share_prompt_prefix", share_prompt_prefix,
+      "compute a prompt once per micro-batch for all its completions (same numbers up to float rounding)");
     v("seed", seed, "seed of data order and sampling");
     v("device", device, "cpu, cuda or cuda:N");
     v("bf16_autocast", bf16_autocast, "bf16 autocast on CUDA (fp32 on CPU always)");

@@ -1,0 +1,178 @@
+#include "cada/kernels/gemm.h"
+
+#include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
+#include <dlfcn.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <cstdlib>
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+
+namespace cada::kernels {
+
+namespace {
+
+// The few OpenBLAS entry points used, resolved at run time (CBLAS enum values are fixed by
+// the CBLAS standard).
+enum { kRowMajor = 101, kNoTrans = 111, kTrans = 112 };
+using sgemm_fn = void (*)(int, int, int, int, int, int, float, const float*, int, const float*, int, float, float*,
+                          int);
+using set_threads_fn = void (*)(int);
+using corename_fn = char* (*)();
+
+struct OpenBlas {
+  sgemm_fn sgemm = nullptr;
+  set_threads_fn set_threads = nullptr;
+  std::string name = "libtorch";
+  int threads = -1;
+};
+
+OpenBlas load() {
+  OpenBlas ob;
+  if (const char* g = std::getenv("CADA_CPU_GEMM"); g && std::strcmp(g, "libtorch") == 0) return ob;
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (!std::getenv("OPENBLAS_CORETYPE") && __builtin_cpu_is("amd") && __builtin_cpu_supports("avx512f") &&
+      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512cd"))
+    setenv("OPENBLAS_CORETYPE", "SKYLAKEX", 0);
+#endif
+  std::vector<std::string> candidates;
+  if (const char* p = std::getenv("CADA_OPENBLAS")) candidates.push_back(p);
+#ifdef CADA_MULTIARCH
+  candidates.push_back("/usr/lib/" CADA_MULTIARCH "/openblas-openmp/libopenblas.so.0");
+#endif
+  candidates.push_back("libopenblas.so.0");
+  for (const auto& path : candidates) {
+    void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!h) continue;
+    auto sgemm = reinterpret_cast<sgemm_fn>(dlsym(h, "cblas_sgemm"));
+    auto set_threads = reinterpret_cast<set_threads_fn>(dlsym(h, "openblas_set_num_threads"));
+    auto corename = reinterpret_cast<corename_fn>(dlsym(h, "openblas_get_corename"));
+    auto parallel = reinterpret_cast<int (*)()>(dlsym(h, "openblas_get_parallel"));
+    // Only the OpenMP build: it shares libtorch's OpenMP threads. The pthreads build keeps its
+    // own spinning threads, which fight libtorch's for the cores (measured 3x slower steps).
+    if (!sgemm || !set_threads || !parallel || parallel() != 2) {
+      dlclose(h);
+      continue;
+    }
+    ob.sgemm = sgemm;
+    ob.set_threads = set_threads;
+    ob.name = std::string("openblas (") + (corename ? corename() : "?") + ")";
+    break;
+  }
+  return ob;
+}
+
+OpenBlas& blas() {
+  static OpenBlas ob = load();
+  return ob;
+}
+
+// Below this many rows (decoding a few sequences) libtorch's matrix-vector paths are faster
+// than OpenBLAS's GEMM (tools/bench_gemm.cpp).
+constexpr int64_t kMinRows = 16;
+
+bool usable(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+  if (x.dim() == 0 || x.numel() / std::max<int64_t>(1, x.size(-1)) < kMinRows) return false;
+  if (!x.device().is_cpu() || x.scalar_type() != at::kFloat || w.scalar_type() != at::kFloat) return false;
+  if (!w.device().is_cpu() || (b.defined() && (b.scalar_type() != at::kFloat || !b.device().is_cpu()))) return false;
+  if (x.is_sparse() || w.is_sparse() || at::autocast::is_autocast_enabled(at::kCPU)) return false;
+  auto& ob = blas();
+  if (!ob.sgemm) return false;
+  const int n = at::get_num_threads();
+  if (ob.threads != n) {  // follow libtorch's intra-op setting
+    ob.set_threads(n);
+    ob.threads = n;
+  }
+  return true;
+}
+
+// C (M,N) = alpha op(A) op(B) + beta C, row-major contiguous operands.
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, const float* B, float beta, float* C) {
+  if (M == 0 || N == 0) return;
+  const int lda = static_cast<int>(ta ? M : K), ldb = static_cast<int>(tb ? K : N);
+  blas().sgemm(kRowMajor, ta ? kTrans : kNoTrans, tb ? kTrans : kNoTrans, static_cast<int>(M), static_cast<int>(N),
+               static_cast<int>(K), 1.0f, A, lda, B, ldb, beta, C, static_cast<int>(N));
+}
+
+// y (M,N) = x (M,K) W^T + b.
+at::Tensor forward2d(const at::Tensor& x2, const at::Tensor& w, const at::Tensor& b) {
+  const int64_t M = x2.size(0), K = x2.size(1), N = w.size(0);
+  at::Tensor y;
+  float beta = 0.0f;
+  if (b.defined()) {
+    y = b.reshape({1, N}).expand({M, N}).contiguous();
+    beta = 1.0f;
+  } else {
+    y = at::empty({M, N}, x2.options());
+  }
+  if (K == 0) return beta == 0.0f ? y.zero_() : y;
+  gemm(false, true, M, N, K, x2.data_ptr<float>(), w.data_ptr<float>(), beta, y.data_ptr<float>());
+  return y;
+}
+
+class LinearFn : public torch::autograd::Function<LinearFn> {
+ public:
+  // The bias, when there is one, is added outside (autograd's own add).
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x2, const at::Tensor& w) {
+    ctx->save_for_backward({x2, w});
+    return forward2d(x2, w, {});
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    const auto& x2 = saved[0];
+    const auto& w = saved[1];
+    auto gy = grads[0].contiguous();
+    const int64_t M = x2.size(0), K = x2.size(1), N = w.size(0);
+    at::Tensor gx, gw;
+    if (ctx->needs_input_grad(0)) {  // dx (M,K) = dy (M,N) W (N,K)
+      gx = at::empty({M, K}, x2.options());
+      if (N == 0) gx.zero_();
+      else gemm(false, false, M, K, N, gy.data_ptr<float>(), w.data_ptr<float>(), 0.0f, gx.data_ptr<float>());
+    }
+    if (ctx->needs_input_grad(1)) {  // dW (N,K) = dy^T (N,M) x (M,K)
+      gw = at::empty({N, K}, w.options());
+      if (M == 0) gw.zero_();
+      else gemm(true, false, N, K, M, gy.data_ptr<float>(), x2.data_ptr<float>(), 0.0f, gw.data_ptr<float>());
+    }
+    return {gx, gw};
+  }
+};
+
+}  // namespace
+
+std::string cpu_gemm_backend() { return blas().name; }
+
+namespace cpu {
+bool openblas_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, at::Tensor* out) {
+  if (!usable(x, weight, bias)) return false;
+  const int64_t K = x.size(-1);
+  auto x2 = x.reshape({-1, K}).contiguous();
+  auto sizes = x.sizes().vec();
+  sizes.back() = weight.size(0);
+  *out = forward2d(x2, weight.contiguous(), bias.defined() ? bias.contiguous() : bias).view(sizes);
+  return true;
+}
+}  // namespace cpu
+
+at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  if (!usable(x, weight, bias)) return at::linear(x, weight, bias);
+  TORCH_CHECK(x.size(-1) == weight.size(1), "linear: input has ", x.size(-1), " features, weight expects ",
+              weight.size(1));
+  const int64_t K = x.size(-1);
+  auto sizes = x.sizes().vec();
+  sizes.back() = weight.size(0);
+  auto x2 = x.reshape({-1, K}).contiguous();
+  auto w = weight.contiguous();
+  auto b = bias.defined() ? bias.contiguous() : bias;
+  const bool grad = at::GradMode::is_enabled() &&
+                    (x.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad()));
+  auto y = !grad ? forward2d(x2, w, b) : b.defined() ? LinearFn::apply(x2, w) + b : LinearFn::apply(x2, w);
+  return y.view(sizes);
+}
+
+}  // namespace cada::kernels

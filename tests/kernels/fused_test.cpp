@@ -1,0 +1,65 @@
+// The fused CPU inference kernels (RMSNorm, rotary embedding, SwiGLU product) against their
+// composite ATen references on random inputs, and the cases that must take the reference
+// (gradients needed, other dtypes).
+#include <gtest/gtest.h>
+
+#include <torch/torch.h>
+
+#include "cada/kernels/fused.h"
+
+using namespace cada::kernels;
+
+namespace {
+double max_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
+}  // namespace
+
+TEST(Fused, MatchesReferenceInInference) {
+  torch::manual_seed(3);
+  c10::InferenceMode guard;
+  for (int64_t rows : {1, 7, 300}) {  // 300 x 256 spreads over threads
+    auto x = at::randn({rows, 256}) * 3, w = at::randn({256});
+    EXPECT_LT(max_diff(rms_norm(x, w, 1e-6), reference::rms_norm(x, w, 1e-6)), 2e-5) << rows;
+    auto x3 = at::randn({2, rows, 256});
+    EXPECT_LT(max_diff(rms_norm(x3, w, 1e-5), reference::rms_norm(x3, w, 1e-5)), 2e-5) << rows;
+    auto g = at::randn({rows, 688}) * 4, u = at::randn({rows, 688});
+    EXPECT_LT(max_diff(silu_mul(g, u), reference::silu_mul(g, u)), 1e-5) << rows;
+  }
+  for (int64_t T : {1, 5, 64}) {
+    auto x = at::randn({3, T, 4, 32});
+    auto ang = at::rand({3, T, 16}) * 50;
+    auto cos = at::cat({ang, ang}, -1).cos(), sin = at::cat({ang, ang}, -1).sin();
+    auto out = rotary(x, cos, sin);
+    EXPECT_LT(max_diff(out, reference::rotary(x, cos, sin)), 1e-5) << T;
+    // A rotation keeps each pair's norm.
+    auto n0 = x.narrow(-1, 0, 16).pow(2) + x.narrow(-1, 16, 16).pow(2);
+    auto n1 = out.narrow(-1, 0, 16).pow(2) + out.narrow(-1, 16, 16).pow(2);
+    EXPECT_LT(max_diff(n0, n1), 1e-4);
+    // A non-contiguous input (a transposed view) gives the same numbers.
+    auto xt = x.transpose(1, 2).contiguous().transpose(1, 2);
+    EXPECT_LT(max_diff(rotary(xt, cos, sin), out), 1e-6);
+  }
+}
+
+TEST(Fused, GradientsGoThroughTheReference) {
+  torch::manual_seed(4);
+  auto x = at::randn({5, 16}).requires_grad_(true), w = at::randn({16}).requires_grad_(true);
+  auto y = rms_norm(x, w, 1e-6);
+  ASSERT_TRUE(y.requires_grad());
+  y.pow(2).sum().backward();
+  auto gx = x.grad().clone(), gw = w.grad().clone();
+  x.mutable_grad().zero_();
+  w.mutable_grad().zero_();
+  reference::rms_norm(x, w, 1e-6).pow(2).sum().backward();
+  EXPECT_LT(max_diff(gx, x.grad()), 1e-6);
+  EXPECT_LT(max_diff(gw, w.grad()), 1e-6);
+
+  auto q = at::randn({2, 3, 2, 8}).requires_grad_(true);
+  auto c = at::rand({2, 3, 8}), s = at::rand({2, 3, 8});
+  EXPECT_TRUE(rotary(q, c, s).requires_grad());
+  auto g = at::randn({4, 6}).requires_grad_(true), u = at::randn({4, 6});
+  EXPECT_TRUE(silu_mul(g, u).requires_grad());
+  // bf16 takes the reference too (no fused loop for it).
+  c10::InferenceMode guard;
+  auto xb = at::randn({4, 16}).to(at::kBFloat16), wb = at::randn({16}).to(at::kBFloat16);
+  EXPECT_EQ(rms_norm(xb, wb, 1e-6).scalar_type(), at::kBFloat16);
+}

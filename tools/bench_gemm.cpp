@@ -1,0 +1,50 @@
+// CPU float32 products of the transformer's Linear layers: libtorch's at::linear (the wheel's
+// MKL) against cada's kernels::linear (OpenBLAS's OpenMP build when found), side by side on the
+// same inputs, for decoding (M = batch) and training (M = batch x sequence) shapes of the 5M
+// and 100M presets. Prints GFLOP/s for both and the ratio.
+//   build/bin/cada_bench_gemm [threads]
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+
+#include "cada/kernels/gemm.h"
+
+namespace {
+double seconds(const std::function<void()>& f) {
+  f();
+  int n = 0;
+  auto t0 = std::chrono::steady_clock::now();
+  double el = 0;
+  do {
+    f();
+    ++n;
+    el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  } while (el < 0.2);
+  return el / n;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  at::set_num_threads(argc > 1 ? std::atoi(argv[1]) : 2);
+  c10::InferenceMode guard;
+  std::printf("threads %d; cada: %s\n\n", at::get_num_threads(), cada::kernels::cpu_gemm_backend().c_str());
+  std::printf("| M | K | N | libtorch GFLOP/s | cada GFLOP/s | cada / libtorch |\n|---|---|---|---|---|---|\n");
+  const int64_t shapes[][3] = {{1, 256, 256},    {1, 256, 688},    {1, 688, 256},   {1, 256, 2048},   {4, 256, 688},    {8, 256, 688},
+                               {16, 256, 256},   {16, 256, 688},   {16, 688, 256},  {16, 256, 2048},
+                               {32, 256, 688},   {544, 256, 688},  {544, 688, 256}, {544, 256, 2048},
+                               {1, 768, 2048},   {1, 768, 32000},  {32, 768, 2048}, {32, 768, 32000},
+                               {1024, 768, 2048}, {1024, 2048, 768}};
+  for (const auto& s : shapes) {
+    auto x = at::randn({s[0], s[1]}), w = at::randn({s[2], s[1]});
+    const double flop = 2.0 * s[0] * s[1] * s[2];
+    const double a = seconds([&] { at::linear(x, w); });
+    const double b = seconds([&] { cada::kernels::linear(x, w); });
+    std::printf("| %ld | %ld | %ld | %.1f | %.1f | %.2fx |\n", s[0], s[1], s[2], flop / a / 1e9, flop / b / 1e9, a / b);
+  }
+  return 0;
+}
