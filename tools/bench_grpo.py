@@ -3,9 +3,11 @@
 Both train the same tiny random checkpoint (built by `cada init-model` from the tiny world,
 sentencepiece tokenizer, chat template), on the same prompts, with the same group size G,
 prompts per step, completion length, beta > 0 (reference model), learning rate and reward
-(DAPO's soft overlong length reward in characters, computed identically on both sides). Each runs in its own process; the
-table gives seconds per step (mean over steps after the first) and the peak resident memory
-of each process, and the ratio.
+(DAPO's soft overlong length reward in characters, computed identically on both sides). Each
+runs in its own process; TRL, cada and cada without its CPU fast paths (plain prompt +
+completion rows in the update, libtorch's GEMM) alternate `--repeats` times and the median run
+of each is reported: seconds per step (mean over steps after the first), the peak resident
+memory of each process, and the ratio.
 
     python tools/bench_grpo.py --cada build/bin/cada [--steps 6] [--out docs/benchmarks/grpo_cpu.md]
 """
@@ -73,9 +75,10 @@ def trl_worker(a):
     json.dump({"step_s": times, "mean_length": sum(lens) / max(1, len(lens))}, open(a.result, "w"))
 
 
-def peak_rss_of(args):
+def peak_rss_of(args, env=None):
     """Runs a command and returns its peak resident set size in MiB (via wait4)."""
-    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         env=None if env is None else {**os.environ, **env})
     out = p.stdout.read()
     _, status, ru = os.wait4(p.pid, 0)
     if status != 0:
@@ -93,9 +96,8 @@ def main():
     ap.add_argument("--completion-len", type=int, default=32)
     ap.add_argument("--beta", type=float, default=0.04)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--repeats", type=int, default=3, help="alternating runs of each side; the median is reported")
     ap.add_argument("--out", default="")
-    ap.add_argument("--share-prompt-prefix", choices=["true", "false"],
-                    help="cada's train.share_prompt_prefix (default: cada's default, true)")
     ap.add_argument("--trl-worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--model", help=argparse.SUPPRESS)
     ap.add_argument("--prompts", help=argparse.SUPPRESS)
@@ -112,14 +114,15 @@ def main():
         with open(f"{w}/prompts.jsonl", "w") as f:
             for r in recs:
                 f.write(json.dumps({"prompt": r["prompt"], "label": r["label"]}) + "\n")
-        # TRL
-        trl_rss, _ = peak_rss_of([sys.executable, __file__, "--trl-worker", "--model", f"{w}/model", "--prompts",
-                                  f"{w}/prompts.jsonl", "--out-dir", f"{w}/trl", "--result", f"{w}/trl.json",
+        def run_trl(r):
+            rss, _ = peak_rss_of([sys.executable, __file__, "--trl-worker", "--model", f"{w}/model", "--prompts",
+                                  f"{w}/prompts.jsonl", "--out-dir", f"{w}/trl{r}", "--result", f"{w}/trl.json",
                                   "--steps", str(a.steps), "--G", str(a.G), "--prompts-per-step",
                                   str(a.prompts_per_step), "--completion-len", str(a.completion_len), "--beta",
                                   str(a.beta), "--threads", str(a.threads)])
-        trl = json.load(open(f"{w}/trl.json"))
-        trl_step = sum(trl["step_s"][1:]) / max(1, len(trl["step_s"]) - 1)
+            t = json.load(open(f"{w}/trl.json"))
+            return {"step": sum(t["step_s"][1:]) / max(1, len(t["step_s"]) - 1), "rss": rss, "len": t["mean_length"]}
+
         # cada: the same reward as a cada reward config (length reward with the same formula)
         cfg = {"model": f"{w}/model", "output_dir": f"{w}/cada",
                "rewards": {"rewards": [{"name": "len", "type": "length", "max_len": MAX_LEN, "cache": CACHE,
@@ -130,29 +133,48 @@ def main():
                "train": {"steps": a.steps, "prompts_per_step": a.prompts_per_step,
                          "micro_batch_size": a.prompts_per_step * a.G, "threads": a.threads},
                "log": {"tensorboard": False}}
-        if a.share_prompt_prefix is not None:
-            cfg["train"]["share_prompt_prefix"] = a.share_prompt_prefix == "true"
-        json.dump(cfg, open(f"{w}/cada.json", "w"))
-        cada_rss, _ = peak_rss_of([a.cada, "--log-level", "warn", "train", "--config", f"{w}/cada.json"])
-        ms = [json.loads(l) for l in open(f"{w}/cada/metrics.jsonl")]
-        cada_step = sum(m["time/step_s"] for m in ms[1:]) / max(1, len(ms) - 1)
-        cada_len = sum(m["train/completion_length"] for m in ms) / len(ms)
-        stages = {k: sum(m[f"time/{k}_s"] for m in ms[1:]) / max(1, len(ms) - 1)
-                  for k in ("generate", "reward", "ref_logprobs", "update")}
+        def run_cada(name, share, env):
+            c = json.loads(json.dumps(cfg))
+            c["output_dir"] = f"{w}/{name}"
+            c["train"]["share_prompt_prefix"] = share
+            json.dump(c, open(f"{w}/{name}.json", "w"))
+            rss, _ = peak_rss_of([a.cada, "--log-level", "warn", "train", "--config", f"{w}/{name}.json"], env)
+            ms = [json.loads(l) for l in open(f"{w}/{name}/metrics.jsonl")]
+            mean = lambda k: sum(m[k] for m in ms[1:]) / max(1, len(ms) - 1)
+            return {"step": mean("time/step_s"), "rss": rss,
+                    "len": sum(m["train/completion_length"] for m in ms) / len(ms),
+                    "stages": {k: mean(f"time/{k}_s") for k in ("generate", "reward", "ref_logprobs", "update")}}
+
+        # The three runs alternate, repeats times, and each reports its median: the load of a shared
+        # machine drifts over minutes, so back-to-back blocks of one side would not be comparable.
+        runs = {"trl": [], "cada": [], "base": []}
+        for r in range(a.repeats):
+            runs["trl"].append(run_trl(r))
+            runs["cada"].append(run_cada(f"cada{r}", True, None))
+            # The same binary without its CPU fast paths in the update: one forward per prompt +
+            # completion row and libtorch's own GEMM (MKL in the PyPI wheel).
+            runs["base"].append(run_cada(f"base{r}", False, {"CADA_CPU_GEMM": "libtorch"}))
+        pick = {k: sorted(v, key=lambda x: x["step"])[len(v) // 2] for k, v in runs.items()}
+        trl, cada, base = pick["trl"], pick["cada"], pick["base"]
+        trl_step, trl_rss = trl["step"], max(x["rss"] for x in runs["trl"])
+        cada["rss"] = max(x["rss"] for x in runs["cada"])
+        base["rss"] = max(x["rss"] for x in runs["base"])
     rows = [
-        "| | TRL GRPOTrainer | cada | TRL / cada |",
-        "|---|---|---|---|",
-        f"| seconds per step | {trl_step:.3f} | {cada_step:.3f} | {trl_step / cada_step:.1f}x |",
-        f"| peak RSS (MiB) | {trl_rss:.0f} | {cada_rss:.0f} | {trl_rss / cada_rss:.1f}x |",
-        f"| mean completion length (tokens) | {trl['mean_length']:.1f} | {cada_len:.1f} | |",
+        "| | TRL GRPOTrainer | cada | TRL / cada | cada without fast paths |",
+        "|---|---|---|---|---|",
+        f"| seconds per step | {trl_step:.3f} | {cada['step']:.3f} | {trl_step / cada['step']:.1f}x | {base['step']:.3f} |",
+        f"| peak RSS (MiB) | {trl_rss:.0f} | {cada['rss']:.0f} | {trl_rss / cada['rss']:.1f}x | {base['rss']:.0f} |",
+        f"| mean completion length (tokens) | {trl['len']:.1f} | {cada['len']:.1f} | | {base['len']:.1f} |",
     ]
+    coretype = os.environ.get("OPENBLAS_CORETYPE")
     head = (f"GRPO on CPU ({platform.machine()}, {a.threads} threads): tiny ~5M Llama from `cada init-model --preset tiny`, "
             f"G={a.G}, {a.prompts_per_step} prompts/step, max {a.completion_len} new tokens, beta={a.beta} (reference "
-            f"model), loss dapo, fp32, {a.steps} steps (first excluded from the mean).")
-    split = ", ".join(f"{k} {v:.3f} s" for k, v in stages.items())
-    table = head + "\n\n" + "\n".join(rows) + f"\n\ncada's step by stage (mean): {split}."
-    if a.share_prompt_prefix is not None:
-        table += f" `train.share_prompt_prefix` = {a.share_prompt_prefix}."
+            f"model), loss dapo, fp32, {a.steps} steps (first excluded from the mean); median of {a.repeats} alternating "
+            f"runs of each"
+            + (f"; OPENBLAS_CORETYPE={coretype}." if coretype else "."))
+    split = lambda r: ", ".join(f"{k} {v:.3f} s" for k, v in r["stages"].items())
+    table = (head + "\n\n" + "\n".join(rows) + f"\n\ncada's step by stage (mean): {split(cada)}; without the fast "
+             f"paths (`train.share_prompt_prefix: false`, `CADA_CPU_GEMM=libtorch`): {split(base)}.")
     print(table)
     if a.out:
         open(a.out, "w").write("# GRPO step time: cada vs TRL\n\nMeasured by `python tools/bench_grpo.py --cada "
