@@ -1,7 +1,7 @@
 #include "cada/kernels/fused.h"
 
 #include <ATen/Parallel.h>
-#include <c10/core/GradMode.h>
+#include <c10/core/InferenceMode.h>
 
 #include <cmath>
 
@@ -28,12 +28,13 @@ at::Tensor silu_mul(const at::Tensor& gate, const at::Tensor& up) { return at::s
 
 namespace {
 
+// Inference mode only: no-grad forwards of the trainers (reference and old log-probs) run the
+// same composite ops as the policy's forward with autograd, so that, e.g., the first update's
+// importance ratio is exactly 1.
 bool fusable(std::initializer_list<const at::Tensor*> ts) {
-  const bool grad = at::GradMode::is_enabled();
-  for (const at::Tensor* t : ts) {
+  if (!c10::InferenceMode::is_enabled()) return false;
+  for (const at::Tensor* t : ts)
     if (!t->defined() || !t->device().is_cpu() || t->scalar_type() != at::kFloat || t->is_sparse()) return false;
-    if (grad && t->requires_grad()) return false;
-  }
   return true;
 }
 

@@ -58,6 +58,13 @@ TEST(Fused, GradientsGoThroughTheReference) {
   EXPECT_TRUE(rotary(q, c, s).requires_grad());
   auto g = at::randn({4, 6}).requires_grad_(true), u = at::randn({4, 6});
   EXPECT_TRUE(silu_mul(g, u).requires_grad());
+  // Under no-grad (the trainers' reference and old log-probs) the reference runs: bitwise the
+  // numbers of the forward with autograd.
+  {
+    torch::NoGradGuard ng;
+    auto xn = at::randn({3, 64}), wn = at::randn({64});
+    EXPECT_TRUE(at::equal(rms_norm(xn, wn, 1e-6), reference::rms_norm(xn, wn, 1e-6)));
+  }
   // bf16 takes the reference too (no fused loop for it).
   c10::InferenceMode guard;
   auto xb = at::randn({4, 16}).to(at::kBFloat16), wb = at::randn({16}).to(at::kBFloat16);

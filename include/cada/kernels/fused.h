@@ -2,9 +2,10 @@
 // loop for inference, and the composite ATen expression (the reference, and what runs with
 // autograd, on CUDA and in other dtypes). Decoding a few sequences on CPU costs more in ATen's
 // per-op dispatch than in arithmetic, so one dispatch instead of 4-12 per step matters there.
-// The fused path is taken when no gradient is needed (inference mode, no-grad, or inputs that
-// do not require grad) and every input is a CPU float32 tensor; tests/kernels/fused_test.cpp
-// compares it with the reference.
+// The fused path is taken in inference mode (c10::InferenceMode: generation) when every input
+// is a CPU float32 tensor; tests/kernels/fused_test.cpp compares it with the reference. The
+// trainers' no-grad forwards (reference and old log-probs) keep the composite ops, so they
+// compute exactly what the policy's forward with autograd computes.
 #pragma once
 
 #include <ATen/ATen.h>
