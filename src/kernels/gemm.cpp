@@ -143,6 +143,19 @@ class LinearFn : public torch::autograd::Function<LinearFn> {
   }
 };
 
+// y = x W^T (+ b) on OpenBLAS for inputs that passed usable(); with autograd when `grad`.
+at::Tensor blas_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, bool grad) {
+  TORCH_CHECK(x.size(-1) == weight.size(1), "linear: input has ", x.size(-1), " features, weight expects ",
+              weight.size(1));
+  auto sizes = x.sizes().vec();
+  sizes.back() = weight.size(0);
+  auto x2 = x.reshape({-1, x.size(-1)}).contiguous();
+  auto w = weight.contiguous();
+  auto b = bias.defined() ? bias.contiguous() : bias;
+  auto y = !grad ? forward2d(x2, w, b) : b.defined() ? LinearFn::apply(x2, w) + b : LinearFn::apply(x2, w);
+  return y.view(sizes);
+}
+
 }  // namespace
 
 std::string cpu_gemm_backend() { return blas().name; }
@@ -150,29 +163,16 @@ std::string cpu_gemm_backend() { return blas().name; }
 namespace cpu {
 bool openblas_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, at::Tensor* out) {
   if (!usable(x, weight, bias)) return false;
-  const int64_t K = x.size(-1);
-  auto x2 = x.reshape({-1, K}).contiguous();
-  auto sizes = x.sizes().vec();
-  sizes.back() = weight.size(0);
-  *out = forward2d(x2, weight.contiguous(), bias.defined() ? bias.contiguous() : bias).view(sizes);
+  *out = blas_linear(x, weight, bias, /*grad=*/false);
   return true;
 }
 }  // namespace cpu
 
 at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
   if (!usable(x, weight, bias)) return at::linear(x, weight, bias);
-  TORCH_CHECK(x.size(-1) == weight.size(1), "linear: input has ", x.size(-1), " features, weight expects ",
-              weight.size(1));
-  const int64_t K = x.size(-1);
-  auto sizes = x.sizes().vec();
-  sizes.back() = weight.size(0);
-  auto x2 = x.reshape({-1, K}).contiguous();
-  auto w = weight.contiguous();
-  auto b = bias.defined() ? bias.contiguous() : bias;
   const bool grad = at::GradMode::is_enabled() &&
                     (x.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad()));
-  auto y = !grad ? forward2d(x2, w, b) : b.defined() ? LinearFn::apply(x2, w) + b : LinearFn::apply(x2, w);
-  return y.view(sizes);
+  return blas_linear(x, weight, bias, grad);
 }
 
 }  // namespace cada::kernels
