@@ -10,6 +10,8 @@
 #include <cstring>
 #include <mutex>
 
+#include "skinny.h"
+
 namespace cada::kernels {
 
 namespace {
@@ -23,6 +25,7 @@ using set_threads_fn = void (*)(int);
 using corename_fn = char* (*)();
 
 struct OpenBlas {
+  bool disabled = false;  // CADA_CPU_GEMM=libtorch: libtorch for every product
   sgemm_fn sgemm = nullptr;
   set_threads_fn set_threads = nullptr;
   std::string name = "libtorch";
@@ -31,7 +34,10 @@ struct OpenBlas {
 
 OpenBlas load() {
   OpenBlas ob;
-  if (const char* g = std::getenv("CADA_CPU_GEMM"); g && std::strcmp(g, "libtorch") == 0) return ob;
+  if (const char* g = std::getenv("CADA_CPU_GEMM"); g && std::strcmp(g, "libtorch") == 0) {
+    ob.disabled = true;
+    return ob;
+  }
 #if defined(__x86_64__)
   __builtin_cpu_init();
   if (!std::getenv("OPENBLAS_CORETYPE") && __builtin_cpu_is("amd") && __builtin_cpu_supports("avx512f") &&
@@ -71,28 +77,41 @@ OpenBlas& blas() {
   return ob;
 }
 
-// Below this many rows (decoding a few sequences) libtorch's matrix-vector paths are faster
-// than OpenBLAS's GEMM (tools/bench_gemm.cpp).
-constexpr int64_t kMinRows = 16;
+// From this many rows on, products run on OpenBLAS's GEMM; below it (decoding a few sequences)
+// on the skinny kernel (skinny.h), which streams each weight once (tools/bench_gemm.cpp).
+constexpr int64_t kMinRows = detail::kSkinnyMaxRows + 1;
 
-bool usable(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
-  if (x.dim() == 0 || x.numel() / std::max<int64_t>(1, x.size(-1)) < kMinRows) return false;
-  if (!x.device().is_cpu() || x.scalar_type() != at::kFloat || w.scalar_type() != at::kFloat) return false;
-  if (!w.device().is_cpu() || (b.defined() && (b.scalar_type() != at::kFloat || !b.device().is_cpu()))) return false;
-  if (x.is_sparse() || w.is_sparse() || at::autocast::is_autocast_enabled(at::kCPU)) return false;
+enum class Path { kLibtorch, kBlas, kSkinny };
+
+Path path_for(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+  if (x.dim() == 0 || w.dim() != 2 || x.size(-1) != w.size(1)) return Path::kLibtorch;
+  if (!x.device().is_cpu() || x.scalar_type() != at::kFloat || w.scalar_type() != at::kFloat) return Path::kLibtorch;
+  if (!w.device().is_cpu() || (b.defined() && (b.scalar_type() != at::kFloat || !b.device().is_cpu())))
+    return Path::kLibtorch;
+  if (x.is_sparse() || w.is_sparse() || at::autocast::is_autocast_enabled(at::kCPU)) return Path::kLibtorch;
   auto& ob = blas();
-  if (!ob.sgemm) return false;
+  if (ob.disabled) return Path::kLibtorch;
+  const int64_t rows = x.numel() / std::max<int64_t>(1, x.size(-1));
+  if (rows < kMinRows) return rows > 0 && x.size(-1) > 0 && *detail::skinny_isa() ? Path::kSkinny : Path::kLibtorch;
+  if (!ob.sgemm) return Path::kLibtorch;
   const int n = at::get_num_threads();
   if (ob.threads != n) {  // follow libtorch's intra-op setting
     ob.set_threads(n);
     ob.threads = n;
   }
-  return true;
+  return Path::kBlas;
 }
 
 // C (M,N) = alpha op(A) op(B) + beta C, row-major contiguous operands.
 void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, const float* B, float beta, float* C) {
   if (M == 0 || N == 0) return;
+  if (!blas().sgemm) {  // the skinny path's backward on a machine without OpenBLAS
+    auto a = at::from_blob(const_cast<float*>(A), {ta ? K : M, ta ? M : K});
+    auto bm = at::from_blob(const_cast<float*>(B), {tb ? N : K, tb ? K : N});
+    auto c = at::from_blob(C, {M, N});
+    at::addmm_out(c, c, ta ? a.t() : a, tb ? bm.t() : bm, beta, 1.0f);
+    return;
+  }
   const int lda = static_cast<int>(ta ? M : K), ldb = static_cast<int>(tb ? K : N);
   blas().sgemm(kRowMajor, ta ? kTrans : kNoTrans, tb ? kTrans : kNoTrans, static_cast<int>(M), static_cast<int>(N),
                static_cast<int>(K), 1.0f, A, lda, B, ldb, beta, C, static_cast<int>(N));
@@ -104,12 +123,22 @@ at::Tensor forward2d(const at::Tensor& x2, const at::Tensor& w, const at::Tensor
   at::Tensor y;
   float beta = 0.0f;
   if (b.defined()) {
-    y = b.reshape({1, N}).expand({M, N}).contiguous();
+    // A fresh buffer: with one row, expand().contiguous() would alias the bias itself.
+    y = at::empty({M, N}, x2.options()).copy_(b.reshape({1, N}).expand({M, N}));
     beta = 1.0f;
   } else {
     y = at::empty({M, N}, x2.options());
   }
   if (K == 0) return beta == 0.0f ? y.zero_() : y;
+  if (M < kMinRows) {
+    if (b.defined()) {
+      auto t = at::empty({M, N}, x2.options());
+      detail::skinny_gemm(M, N, K, x2.data_ptr<float>(), w.data_ptr<float>(), t.data_ptr<float>());
+      return y.add_(t);
+    }
+    detail::skinny_gemm(M, N, K, x2.data_ptr<float>(), w.data_ptr<float>(), y.data_ptr<float>());
+    return y;
+  }
   gemm(false, true, M, N, K, x2.data_ptr<float>(), w.data_ptr<float>(), beta, y.data_ptr<float>());
   return y;
 }
@@ -143,10 +172,9 @@ class LinearFn : public torch::autograd::Function<LinearFn> {
   }
 };
 
-// y = x W^T (+ b) on OpenBLAS for inputs that passed usable(); with autograd when `grad`.
-at::Tensor blas_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, bool grad) {
-  TORCH_CHECK(x.size(-1) == weight.size(1), "linear: input has ", x.size(-1), " features, weight expects ",
-              weight.size(1));
+// y = x W^T (+ b) for inputs path_for() gave a cada path (OpenBLAS or the skinny kernel, by row
+// count); with autograd when `grad`.
+at::Tensor cada_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, bool grad) {
   auto sizes = x.sizes().vec();
   sizes.back() = weight.size(0);
   auto x2 = x.reshape({-1, x.size(-1)}).contiguous();
@@ -158,21 +186,32 @@ at::Tensor blas_linear(const at::Tensor& x, const at::Tensor& weight, const at::
 
 }  // namespace
 
-std::string cpu_gemm_backend() { return blas().name; }
+std::string cpu_gemm_backend() {
+  const auto& ob = blas();
+  if (ob.disabled) return ob.name;
+  const std::string skinny = *detail::skinny_isa() ? std::string(" + skinny ") + detail::skinny_isa() : "";
+  return ob.name + skinny;
+}
 
 namespace cpu {
 bool openblas_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, at::Tensor* out) {
-  if (!usable(x, weight, bias)) return false;
-  *out = blas_linear(x, weight, bias, /*grad=*/false);
+  if (path_for(x, weight, bias) != Path::kBlas) return false;
+  *out = cada_linear(x, weight, bias, /*grad=*/false);
+  return true;
+}
+
+bool skinny_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, at::Tensor* out) {
+  if (path_for(x, weight, bias) != Path::kSkinny) return false;
+  *out = cada_linear(x, weight, bias, /*grad=*/false);
   return true;
 }
 }  // namespace cpu
 
 at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
-  if (!usable(x, weight, bias)) return at::linear(x, weight, bias);
+  if (path_for(x, weight, bias) == Path::kLibtorch) return at::linear(x, weight, bias);
   const bool grad = at::GradMode::is_enabled() &&
                     (x.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad()));
-  return blas_linear(x, weight, bias, grad);
+  return cada_linear(x, weight, bias, grad);
 }
 
 }  // namespace cada::kernels

@@ -1,0 +1,206 @@
+#include "skinny.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// GCC 12's AVX-512 intrinsics fill unused lanes from _mm*_undefined_*(), which its own
+// uninitialized-value warnings then flag in every caller.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#define CADA_SKINNY_X86 1
+#endif
+
+namespace cada::kernels::detail {
+
+namespace {
+
+// Each tile: NR consecutive W rows (outputs n0..n0+NR) against MR x rows, over the whole K, with
+// NR x MR vector accumulators; every W vector loaded is used MR times from registers.
+constexpr int kNR = 4;
+
+// Below this many weight floats per thread the fork/join of a parallel region costs more than
+// it saves.
+constexpr int64_t kMinFloatsPerThread = 16384;
+
+// `prefetch`: the first pass over these weight rows, which also pulls the next NR rows toward L1
+// (they follow in memory), so streaming the weights from DRAM overlaps with the arithmetic.
+constexpr int64_t kPrefetchFromFloats = 512 * 1024;  // 2 MiB of weights
+
+using tile_fn = void (*)(int64_t K, const float* x, int64_t ldx, const float* w, int64_t ldw, float* y,
+                         int64_t ldy, bool prefetch);
+
+#ifdef CADA_SKINNY_X86
+
+#define CADA_AVX512 __attribute__((target("avx512f,avx2,fma")))
+#define CADA_AVX2 __attribute__((target("avx2,fma")))
+
+CADA_AVX2 inline float hsum256(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  __m128 sh = _mm_movehdup_ps(s);
+  s = _mm_add_ps(s, sh);
+  sh = _mm_movehl_ps(sh, s);
+  return _mm_cvtss_f32(_mm_add_ss(s, sh));
+}
+
+CADA_AVX512 inline float hsum512(__m512 v) {
+  const __m512 folded = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(3, 2, 3, 2)));
+  return hsum256(_mm512_castps512_ps256(folded));
+}
+
+template <int MR, int NR>
+CADA_AVX512 void tile_avx512(int64_t K, const float* x, int64_t ldx, const float* w, int64_t ldw, float* y,
+                             int64_t ldy, bool prefetch) {
+  __m512 acc[NR][MR];
+  for (int j = 0; j < NR; ++j)
+    for (int i = 0; i < MR; ++i) acc[j][i] = _mm512_setzero_ps();
+  int64_t k = 0;
+  for (; k + 16 <= K; k += 16) {
+    __m512 wv[NR];
+    for (int j = 0; j < NR; ++j) wv[j] = _mm512_loadu_ps(w + j * ldw + k);
+    if (prefetch)
+      for (int j = 0; j < NR; ++j) _mm_prefetch(reinterpret_cast<const char*>(w + (NR + j) * ldw + k), _MM_HINT_T0);
+    for (int i = 0; i < MR; ++i) {
+      const __m512 xv = _mm512_loadu_ps(x + i * ldx + k);
+      for (int j = 0; j < NR; ++j) acc[j][i] = _mm512_fmadd_ps(wv[j], xv, acc[j][i]);
+    }
+  }
+  if (k < K) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (K - k)) - 1u);
+    __m512 wv[NR];
+    for (int j = 0; j < NR; ++j) wv[j] = _mm512_maskz_loadu_ps(m, w + j * ldw + k);
+    for (int i = 0; i < MR; ++i) {
+      const __m512 xv = _mm512_maskz_loadu_ps(m, x + i * ldx + k);
+      for (int j = 0; j < NR; ++j) acc[j][i] = _mm512_fmadd_ps(wv[j], xv, acc[j][i]);
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) y[i * ldy + j] = hsum512(acc[j][i]);
+}
+
+template <int MR, int NR>
+CADA_AVX2 void tile_avx2(int64_t K, const float* x, int64_t ldx, const float* w, int64_t ldw, float* y,
+                         int64_t ldy, bool prefetch) {
+  __m256 acc[NR][MR];
+  for (int j = 0; j < NR; ++j)
+    for (int i = 0; i < MR; ++i) acc[j][i] = _mm256_setzero_ps();
+  int64_t k = 0;
+  for (; k + 8 <= K; k += 8) {
+    __m256 wv[NR];
+    for (int j = 0; j < NR; ++j) wv[j] = _mm256_loadu_ps(w + j * ldw + k);
+    if (prefetch && (k & 15) == 0)  // one cache line per weight row every two steps
+      for (int j = 0; j < NR; ++j) _mm_prefetch(reinterpret_cast<const char*>(w + (NR + j) * ldw + k), _MM_HINT_T0);
+    for (int i = 0; i < MR; ++i) {
+      const __m256 xv = _mm256_loadu_ps(x + i * ldx + k);
+      for (int j = 0; j < NR; ++j) acc[j][i] = _mm256_fmadd_ps(wv[j], xv, acc[j][i]);
+    }
+  }
+  if (k < K) {
+    static const int32_t ones_then_zeros[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    const __m256i m = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ones_then_zeros + 8 - (K - k)));
+    __m256 wv[NR];
+    for (int j = 0; j < NR; ++j) wv[j] = _mm256_maskload_ps(w + j * ldw + k, m);
+    for (int i = 0; i < MR; ++i) {
+      const __m256 xv = _mm256_maskload_ps(x + i * ldx + k, m);
+      for (int j = 0; j < NR; ++j) acc[j][i] = _mm256_fmadd_ps(wv[j], xv, acc[j][i]);
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) y[i * ldy + j] = hsum256(acc[j][i]);
+}
+
+// tiles[mr-1][nr-1]; the widest MR an ISA takes is bounded by its vector register count.
+struct Isa {
+  const char* name = "";
+  int max_mr = 0;
+  tile_fn tiles[4][kNR] = {};
+};
+
+template <int MR, int NR>
+struct Avx512Tile {
+  static constexpr tile_fn fn = &tile_avx512<MR, NR>;
+};
+template <int MR, int NR>
+struct Avx2Tile {
+  static constexpr tile_fn fn = &tile_avx2<MR, NR>;
+};
+
+template <template <int, int> class T, int MR>
+void fill_row(Isa& isa) {
+  isa.tiles[MR - 1][0] = T<MR, 1>::fn;
+  isa.tiles[MR - 1][1] = T<MR, 2>::fn;
+  isa.tiles[MR - 1][2] = T<MR, 3>::fn;
+  isa.tiles[MR - 1][3] = T<MR, 4>::fn;
+}
+
+Isa detect() {
+  Isa isa;
+  __builtin_cpu_init();
+  // CADA_SKINNY_ISA caps the choice (avx2: skip AVX-512; off: no skinny kernel), for tests and
+  // comparisons.
+  const char* cap = std::getenv("CADA_SKINNY_ISA");
+  const bool allow512 = !cap || std::strcmp(cap, "avx512") == 0;
+  const bool allow2 = allow512 || std::strcmp(cap, "avx2") == 0;
+  if (allow512 && __builtin_cpu_supports("avx512f")) {
+    isa.name = "avx512";
+    isa.max_mr = 4;  // 16 accumulators + 4 weight vectors + 1 input of 32 registers
+    fill_row<Avx512Tile, 1>(isa);
+    fill_row<Avx512Tile, 2>(isa);
+    fill_row<Avx512Tile, 3>(isa);
+    fill_row<Avx512Tile, 4>(isa);
+  } else if (allow2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    isa.name = "avx2";
+    isa.max_mr = 2;  // 8 accumulators + 4 weight vectors + 1 input of 16 registers
+    fill_row<Avx2Tile, 1>(isa);
+    fill_row<Avx2Tile, 2>(isa);
+  }
+  return isa;
+}
+
+#else
+
+struct Isa {
+  const char* name = "";
+  int max_mr = 0;
+  tile_fn tiles[4][kNR] = {};
+};
+Isa detect() { return {}; }
+
+#endif
+
+const Isa& isa() {
+  static const Isa i = detect();
+  return i;
+}
+
+}  // namespace
+
+const char* skinny_isa() { return isa().name; }
+
+void skinny_gemm(int64_t M, int64_t N, int64_t K, const float* x, const float* w, float* y) {
+  const Isa& s = isa();
+  if (K == 0) {
+    std::fill(y, y + M * N, 0.0f);
+    return;
+  }
+  const int64_t blocks = (N + kNR - 1) / kNR;
+  const int64_t grain = std::max<int64_t>(1, kMinFloatsPerThread / std::max<int64_t>(1, kNR * K));
+  // Weights that stay in L2 between calls gain nothing from the prefetches.
+  const bool streamed = N * K > kPrefetchFromFloats;
+  at::parallel_for(0, blocks, grain, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t n0 = b * kNR;
+      const int nr = static_cast<int>(std::min<int64_t>(kNR, N - n0));
+      for (int64_t m0 = 0; m0 < M; m0 += s.max_mr) {
+        const int mr = static_cast<int>(std::min<int64_t>(s.max_mr, M - m0));
+        s.tiles[mr - 1][nr - 1](K, x + m0 * K, K, w + n0 * K, K, y + m0 * N + n0, N, streamed && m0 == 0 && b + 1 < b1);
+      }
+    }
+  });
+}
+
+}  // namespace cada::kernels::detail

@@ -1,0 +1,21 @@
+// Products with few rows (decoding 1-15 sequences): y (M,N) = x (M,K) W^T with W row-major
+// (N,K), the layout of every Linear weight. Such products read each weight once and are bound by
+// memory bandwidth, so the kernel streams W rows once, multiplies each against all M rows of x
+// (kept in L1), and splits N across libtorch's intra-op threads. Vector code for AVX-512 and
+// AVX2+FMA, picked at run time from the CPU's features; elsewhere it reports itself unavailable
+// and callers use libtorch. Internal to the kernels layer.
+#pragma once
+
+#include <cstdint>
+
+namespace cada::kernels::detail {
+
+constexpr int64_t kSkinnyMaxRows = 31;
+
+// "avx512", "avx2" or "" (not available on this CPU).
+const char* skinny_isa();
+
+// y (M,N) = x (M,K) W^T, all row-major contiguous float32; 1 <= M <= kSkinnyMaxRows.
+void skinny_gemm(int64_t M, int64_t N, int64_t K, const float* x, const float* w, float* y);
+
+}  // namespace cada::kernels::detail
