@@ -1,10 +1,10 @@
 #include "skinny.h"
 
+#include "cpu_isa.h"
+
 #include <ATen/Parallel.h>
 
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 // GCC 12's AVX-512 intrinsics fill unused lanes from _mm*_undefined_*(), which its own
@@ -139,20 +139,14 @@ void fill_row(Isa& isa) {
 
 Isa detect() {
   Isa isa;
-  __builtin_cpu_init();
-  // CADA_SKINNY_ISA caps the choice (avx2: skip AVX-512; off: no skinny kernel), for tests and
-  // comparisons.
-  const char* cap = std::getenv("CADA_SKINNY_ISA");
-  const bool allow512 = !cap || std::strcmp(cap, "avx512") == 0;
-  const bool allow2 = allow512 || std::strcmp(cap, "avx2") == 0;
-  if (allow512 && __builtin_cpu_supports("avx512f")) {
+  if (cpu_isa() == CpuIsa::kAvx512) {
     isa.name = "avx512";
     isa.max_mr = 4;  // 16 accumulators + 4 weight vectors + 1 input of 32 registers
     fill_row<Avx512Tile, 1>(isa);
     fill_row<Avx512Tile, 2>(isa);
     fill_row<Avx512Tile, 3>(isa);
     fill_row<Avx512Tile, 4>(isa);
-  } else if (allow2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+  } else if (cpu_isa() == CpuIsa::kAvx2) {
     isa.name = "avx2";
     isa.max_mr = 2;  // 8 accumulators + 4 weight vectors + 1 input of 16 registers
     fill_row<Avx2Tile, 1>(isa);

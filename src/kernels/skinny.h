@@ -2,8 +2,8 @@
 // (N,K), the layout of every Linear weight. Such products read each weight once and are bound by
 // memory bandwidth, so the kernel streams W rows once, multiplies each against all M rows of x
 // (kept in L1), and splits N across libtorch's intra-op threads. Vector code for AVX-512 and
-// AVX2+FMA, picked at run time from the CPU's features; elsewhere it reports itself unavailable
-// and callers use libtorch. Internal to the kernels layer.
+// AVX2+FMA, picked at run time (cpu_isa.h); elsewhere it reports itself unavailable and callers
+// use libtorch. Internal to the kernels layer.
 #pragma once
 
 #include <cstdint>

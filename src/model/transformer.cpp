@@ -90,7 +90,7 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, co
                                   const at::Tensor& bias, at::Tensor* cache_k, at::Tensor* cache_v,
                                   int64_t past, bool grow) {
   const int64_t B = x.size(0), T = x.size(1);
-  auto q = kernels::rotary(proj(q_proj, x).view({B, T, n_heads, head_dim}), cos, sin).transpose(1, 2);     // (B,H,T,D)
+  auto q = kernels::rotary(proj(q_proj, x).view({B, T, n_heads, head_dim}), cos, sin);                     // (B,T,H,D)
   auto k = kernels::rotary(proj(k_proj, x).view({B, T, n_kv_heads, head_dim}), cos, sin).transpose(1, 2);  // (B,Hk,T,D)
   auto v = proj(v_proj, x).view({B, T, n_kv_heads, head_dim}).transpose(1, 2);                             // (B,Hk,T,D)
   if (cache_k && grow) {
@@ -109,15 +109,8 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, co
     v = cache_v->narrow(2, 0, past + T);
   }
   const int64_t S = k.size(2);
-  if (n_kv_heads != n_heads && T == 1) {
-    // Decoding with grouped-query attention: the rep query heads of a kv head become rep
-    // queries of that head, so the cache is read in place instead of being copied rep times.
-    const int64_t rep = n_heads / n_kv_heads;
-    auto qg = q.reshape({B, n_kv_heads, rep, head_dim});                   // (B,Hk,rep,D)
-    auto out = at::scaled_dot_product_attention(qg, k, v, bias.defined() ? c10::optional<at::Tensor>(bias) : c10::nullopt,
-                                                0.0, false);                // (B,Hk,rep,D)
-    return proj(o_proj, out.reshape({B, 1, n_heads * head_dim}));
-  }
+  if (T == 1) return proj(o_proj, kernels::decode_attention(q, k, v, bias));  // decoding: (B,1,H*D)
+  q = q.transpose(1, 2);                                                       // (B,H,T,D)
   if (n_kv_heads != n_heads) {  // grouped-query attention: share each kv head across rep query heads
     const int64_t rep = n_heads / n_kv_heads;
     k = k.unsqueeze(2).expand({B, n_kv_heads, rep, S, head_dim}).reshape({B, n_heads, S, head_dim});

@@ -70,3 +70,41 @@ TEST(Fused, GradientsGoThroughTheReference) {
   auto xb = at::randn({4, 16}).to(at::kBFloat16), wb = at::randn({16}).to(at::kBFloat16);
   EXPECT_EQ(rms_norm(xb, wb, 1e-6).scalar_type(), at::kBFloat16);
 }
+
+// The decode-step attention against ATen's scaled_dot_product_attention: multi-head and grouped
+// heads, head sizes that leave vector tails, one key to hundreds, a padding mask per sequence
+// (and one shared by the batch), keys and values read in place from a larger cache.
+TEST(Fused, DecodeAttentionMatchesReference) {
+  torch::manual_seed(5);
+  c10::InferenceMode guard;
+  const float ninf = -std::numeric_limits<float>::infinity();
+  for (auto [H, Hk] : {std::pair<int64_t, int64_t>{4, 4}, {4, 2}, {6, 1}}) {
+    for (int64_t D : {64, 20, 16, 3}) {
+      for (int64_t S : {1, 7, 300}) {
+        const int64_t B = 3, cap = S + 5;
+        auto q = at::randn({B, 1, H, D});
+        auto kc = at::randn({B, Hk, cap, D}), vc = at::randn({B, Hk, cap, D});
+        auto k = kc.narrow(2, 0, S), v = vc.narrow(2, 0, S);
+        auto hidden = at::rand({B, 1, 1, S}) < 0.3;
+        hidden.select(3, S - 1).fill_(false);  // the new token itself is always visible
+        auto bias = at::zeros({B, 1, 1, S}).masked_fill_(hidden, ninf);
+        for (const auto& b : {at::Tensor(), bias, bias.narrow(0, 0, 1)}) {
+          auto out = decode_attention(q, k, v, b);
+          auto ref = reference::decode_attention(q, k, v, b);
+          ASSERT_EQ(out.sizes(), (std::vector<int64_t>{B, 1, H * D}));
+          EXPECT_LT(max_diff(out, ref), 2e-5) << H << "/" << Hk << " D " << D << " S " << S << " bias " << b.defined();
+        }
+      }
+    }
+  }
+}
+
+TEST(Fused, DecodeAttentionOutsideInferenceIsTheReference) {
+  torch::manual_seed(6);
+  auto q = at::randn({2, 1, 4, 8}), k = at::randn({2, 2, 5, 8}), v = at::randn({2, 2, 5, 8});
+  EXPECT_TRUE(at::equal(decode_attention(q, k, v, {}), reference::decode_attention(q, k, v, {})));
+  // Double precision takes the reference too, in inference mode.
+  c10::InferenceMode guard;
+  auto qd = q.to(at::kDouble), kd = k.to(at::kDouble), vd = v.to(at::kDouble);
+  EXPECT_TRUE(at::equal(decode_attention(qd, kd, vd, {}), reference::decode_attention(qd, kd, vd, {})));
+}

@@ -101,7 +101,7 @@ TEST(Gemm, SkinnyMatchesLibtorch) {
   const char* g = std::getenv("CADA_CPU_GEMM");
   if ((g && std::string(g) == "libtorch") || cpu_gemm_backend().find("skinny") == std::string::npos)
     GTEST_SKIP() << "no skinny kernel: " << cpu_gemm_backend();
-  if (const char* isa = std::getenv("CADA_SKINNY_ISA"))  // the ctest entry for the AVX2 code
+  if (const char* isa = std::getenv("CADA_CPU_ISA"))  // the ctest entry for the AVX2 code
     EXPECT_NE(cpu_gemm_backend().find(std::string("skinny ") + isa), std::string::npos) << cpu_gemm_backend();
   torch::manual_seed(3);
   for (int64_t M : {1, 2, 3, 4, 5, 7, 8, 15, 16, 31}) {

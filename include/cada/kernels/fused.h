@@ -23,7 +23,17 @@ at::Tensor rotary(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& 
 // silu(gate) * up, the SwiGLU product of the MLP. gate and up of equal shape.
 at::Tensor silu_mul(const at::Tensor& gate, const at::Tensor& up);
 
+// Attention of one new token per sequence (a decoding step) against the keys and values so far:
+// q (B, 1, H, D) in the projection's layout, k and v (B, Hk, S, D) in the KV cache's layout (a
+// view of the first S positions of a larger cache is fine), bias additive (B or 1, 1, 1, S) or
+// undefined (every key visible). Query head h reads kv head h / (H / Hk) (grouped-query
+// attention). Returns (B, 1, H * D) = softmax(q k^T / sqrt(D) + bias) v, heads concatenated.
+// The fused path (one pass per sequence and kv head, vector code for AVX-512 / AVX2) runs in
+// inference mode on CPU float32; the reference is ATen's scaled_dot_product_attention.
+at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& bias);
+
 namespace reference {
+at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& bias);
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
 at::Tensor rotary(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
 at::Tensor silu_mul(const at::Tensor& gate, const at::Tensor& up);

@@ -13,8 +13,9 @@
 //
 // Environment:
 //   CADA_CPU_GEMM=libtorch   use libtorch's GEMM on CPU too (neither OpenBLAS nor the skinny kernel)
-//   CADA_SKINNY_ISA=avx2|off the widest vector code the skinny kernel may use (default: the
-//                            CPU's best of avx512, avx2); off leaves few-row products to libtorch
+//   CADA_CPU_ISA=avx2|off    the widest vector code of cada's own CPU kernels (the skinny GEMM,
+//                            the decode attention; default: the CPU's best of avx512, avx2);
+//                            off leaves their work to libtorch
 //   CADA_OPENBLAS=PATH       the OpenBLAS OpenMP library to load (default: Debian's
 //                            openblas-openmp, then whichever libopenblas.so.0 the loader finds)
 //   OPENBLAS_CORETYPE        OpenBLAS's kernel choice, respected when set; when unset on an AMD

@@ -1,0 +1,159 @@
+// The decode-step attention (fused.h: decode_attention): one query token per sequence against
+// the KV cache, one pass per (sequence, kv head) with its grouped query heads, vector code per ISA.
+#include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "cada/kernels/fused.h"
+#include "cpu_isa.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#pragma GCC diagnostic ignored "-Wuninitialized"  // GCC 12's AVX-512 intrinsics (see skinny.cpp)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#define CADA_ATTN_X86 1
+#endif
+
+namespace cada::kernels {
+
+namespace reference {
+
+at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& bias) {
+  const int64_t B = q.size(0), H = q.size(2), D = q.size(3), Hk = k.size(1);
+  const auto mask = bias.defined() ? c10::optional<at::Tensor>(bias) : c10::nullopt;
+  if (Hk != H) {
+    // The rep query heads of a kv head become rep queries of that head, so the cache is read in
+    // place instead of being copied rep times.
+    auto out = at::scaled_dot_product_attention(q.reshape({B, Hk, H / Hk, D}), k, v, mask, 0.0, false);
+    return out.reshape({B, 1, H * D});
+  }
+  auto out = at::scaled_dot_product_attention(q.transpose(1, 2), k, v, mask, 0.0, false);  // (B,H,1,D)
+  return out.transpose(1, 2).reshape({B, 1, H * D});
+}
+
+}  // namespace reference
+
+namespace {
+
+namespace generic {
+inline float vdot(const float* a, const float* b, int64_t D) {
+  float s = 0.0f;
+  for (int64_t d = 0; d < D; ++d) s += a[d] * b[d];
+  return s;
+}
+inline void vaxpy(float alpha, const float* x, float* y, int64_t D) {
+  for (int64_t d = 0; d < D; ++d) y[d] += alpha * x[d];
+}
+#include "decode_attention.inc"
+}  // namespace generic
+
+#ifdef CADA_ATTN_X86
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx2,fma")
+namespace avx512 {
+inline float vdot(const float* a, const float* b, int64_t D) {
+  __m512 acc = _mm512_setzero_ps();
+  int64_t d = 0;
+  for (; d + 16 <= D; d += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + d), _mm512_loadu_ps(b + d), acc);
+  if (d < D) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (D - d)) - 1u);
+    acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + d), _mm512_maskz_loadu_ps(m, b + d), acc);
+  }
+  const __m512 f = _mm512_add_ps(acc, _mm512_shuffle_f32x4(acc, acc, _MM_SHUFFLE(3, 2, 3, 2)));
+  __m128 s = _mm_add_ps(_mm512_castps512_ps128(f), _mm256_extractf128_ps(_mm512_castps512_ps256(f), 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+inline void vaxpy(float alpha, const float* x, float* y, int64_t D) {
+  const __m512 a = _mm512_set1_ps(alpha);
+  int64_t d = 0;
+  for (; d + 16 <= D; d += 16) _mm512_storeu_ps(y + d, _mm512_fmadd_ps(a, _mm512_loadu_ps(x + d), _mm512_loadu_ps(y + d)));
+  if (d < D) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (D - d)) - 1u);
+    _mm512_mask_storeu_ps(y + d, m, _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m, x + d), _mm512_maskz_loadu_ps(m, y + d)));
+  }
+}
+#include "decode_attention.inc"
+}  // namespace avx512
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+namespace avx2 {
+inline float vdot(const float* a, const float* b, int64_t D) {
+  __m256 acc = _mm256_setzero_ps();
+  int64_t d = 0;
+  for (; d + 8 <= D; d += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + d), _mm256_loadu_ps(b + d), acc);
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  float r = _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+  for (; d < D; ++d) r += a[d] * b[d];
+  return r;
+}
+inline void vaxpy(float alpha, const float* x, float* y, int64_t D) {
+  const __m256 a = _mm256_set1_ps(alpha);
+  int64_t d = 0;
+  for (; d + 8 <= D; d += 8) _mm256_storeu_ps(y + d, _mm256_fmadd_ps(a, _mm256_loadu_ps(x + d), _mm256_loadu_ps(y + d)));
+  for (; d < D; ++d) y[d] += alpha * x[d];
+}
+#include "decode_attention.inc"
+}  // namespace avx2
+#pragma GCC pop_options
+#endif
+
+using head_group_fn = void (*)(const float*, const float*, int64_t, const float*, int64_t, const float*, int64_t,
+                               int64_t, int64_t, float, float*, float*);
+
+head_group_fn pick() {
+#ifdef CADA_ATTN_X86
+  if (detail::cpu_isa() == detail::CpuIsa::kAvx512) return &avx512::head_group;
+  if (detail::cpu_isa() == detail::CpuIsa::kAvx2) return &avx2::head_group;
+#endif
+  return nullptr;
+}
+
+bool cpu_f32(const at::Tensor& t) {
+  return t.device().is_cpu() && t.scalar_type() == at::kFloat && !t.is_sparse();
+}
+
+}  // namespace
+
+at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& bias) {
+  static const head_group_fn fn = pick();
+  const bool shapes = q.dim() == 4 && q.size(1) == 1 && k.dim() == 4 && v.sizes() == k.sizes() &&
+                      k.size(0) == q.size(0) && k.size(3) == q.size(3) && k.size(1) > 0 &&
+                      q.size(2) % k.size(1) == 0 && k.stride(3) == 1 && v.stride(3) == 1;
+  const int64_t S = shapes ? k.size(2) : 0;
+  const bool bias_ok = !bias.defined() || (cpu_f32(bias) && bias.dim() == 4 && bias.size(1) == 1 && bias.size(2) == 1 &&
+                                           bias.size(3) == S && (bias.size(0) == q.size(0) || bias.size(0) == 1));
+  if (!fn || !c10::InferenceMode::is_enabled() || !shapes || !bias_ok || !cpu_f32(q) || !cpu_f32(k) || !cpu_f32(v))
+    return reference::decode_attention(q, k, v, bias);
+  const int64_t B = q.size(0), H = q.size(2), D = q.size(3), Hk = k.size(1), rep = H / Hk;
+  auto qc = q.contiguous();
+  auto bc = bias.defined() ? bias.contiguous() : bias;
+  auto out = at::empty({B, 1, H * D}, q.options());
+  const float* qp = qc.data_ptr<float>();
+  const float* kp = k.data_ptr<float>();
+  const float* vp = v.data_ptr<float>();
+  const float* bp = bc.defined() ? bc.data_ptr<float>() : nullptr;
+  const int64_t bstride = bc.defined() && bc.size(0) > 1 ? S : 0;
+  float* op = out.data_ptr<float>();
+  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, rep * S * D));
+  at::parallel_for(0, B * Hk, grain, [&](int64_t i0, int64_t i1) {
+    std::vector<float> scores(static_cast<size_t>(rep * S));
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t b = i / Hk, g = i % Hk;
+      fn(qp + (b * H + g * rep) * D, kp + b * k.stride(0) + g * k.stride(1), k.stride(2),
+         vp + b * v.stride(0) + g * v.stride(1), v.stride(2), bp ? bp + b * bstride : nullptr, S, D, rep, scale,
+         op + (b * H + g * rep) * D, scores.data());
+    }
+  });
+  return out;
+}
+
+}  // namespace cada::kernels
