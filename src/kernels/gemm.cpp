@@ -10,6 +10,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "blocked_gemm.h"
 #include "skinny.h"
 
 namespace cada::kernels {
@@ -77,11 +78,16 @@ OpenBlas& blas() {
   return ob;
 }
 
-// From this many rows on, products run on OpenBLAS's GEMM; below it (decoding a few sequences)
-// on the skinny kernel (skinny.h), which streams each weight once (tools/bench_gemm.cpp).
-constexpr int64_t kMinRows = detail::kSkinnyMaxRows + 1;
+// Products with up to skinny_max_rows() rows (decoding, short sequences) run on the skinny kernel
+// (skinny.h), which streams each weight once; larger ones on a blocked GEMM: cada's own on CPUs
+// with AVX-512 (blocked_gemm.h), else OpenBLAS (tools/bench_gemm.cpp).
+enum class Path { kLibtorch, kGemm, kSkinny };
 
-enum class Path { kLibtorch, kBlas, kSkinny };
+bool use_skinny(int64_t M) { return M <= detail::skinny_max_rows(); }
+
+// Without the skinny kernel (CADA_CPU_ISA=off, CPUs without AVX2), products with fewer rows stay
+// on libtorch's matrix-vector paths, which beat a blocked GEMM there.
+constexpr int64_t kMinGemmRows = 16;
 
 Path path_for(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
   if (x.dim() == 0 || w.dim() != 2 || x.size(-1) != w.size(1)) return Path::kLibtorch;
@@ -92,20 +98,27 @@ Path path_for(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
   auto& ob = blas();
   if (ob.disabled) return Path::kLibtorch;
   const int64_t rows = x.numel() / std::max<int64_t>(1, x.size(-1));
-  if (rows < kMinRows) return rows > 0 && x.size(-1) > 0 && *detail::skinny_isa() ? Path::kSkinny : Path::kLibtorch;
+  if (rows == 0 || x.size(-1) == 0) return Path::kLibtorch;  // empty products
+  if (use_skinny(rows)) return Path::kSkinny;
+  if (rows < kMinGemmRows) return Path::kLibtorch;
+  if (detail::blocked_gemm_available()) return Path::kGemm;
   if (!ob.sgemm) return Path::kLibtorch;
   const int n = at::get_num_threads();
   if (ob.threads != n) {  // follow libtorch's intra-op setting
     ob.set_threads(n);
     ob.threads = n;
   }
-  return Path::kBlas;
+  return Path::kGemm;
 }
 
 // C (M,N) = alpha op(A) op(B) + beta C, row-major contiguous operands.
 void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, const float* B, float beta, float* C) {
   if (M == 0 || N == 0) return;
-  if (!blas().sgemm) {  // the skinny path's backward on a machine without OpenBLAS
+  if (detail::blocked_gemm_available()) {
+    detail::blocked_gemm(ta, tb, M, N, K, A, ta ? M : K, B, tb ? K : N, beta, C, N);
+    return;
+  }
+  if (!blas().sgemm) {  // the skinny path's backward on a CPU with neither
     auto a = at::from_blob(const_cast<float*>(A), {ta ? K : M, ta ? M : K});
     auto bm = at::from_blob(const_cast<float*>(B), {tb ? N : K, tb ? K : N});
     auto c = at::from_blob(C, {M, N});
@@ -130,7 +143,7 @@ at::Tensor forward2d(const at::Tensor& x2, const at::Tensor& w, const at::Tensor
     y = at::empty({M, N}, x2.options());
   }
   if (K == 0) return beta == 0.0f ? y.zero_() : y;
-  if (M < kMinRows) {
+  if (use_skinny(M)) {
     if (b.defined()) {
       auto t = at::empty({M, N}, x2.options());
       detail::skinny_gemm(M, N, K, x2.data_ptr<float>(), w.data_ptr<float>(), t.data_ptr<float>());
@@ -189,13 +202,14 @@ at::Tensor cada_linear(const at::Tensor& x, const at::Tensor& weight, const at::
 std::string cpu_gemm_backend() {
   const auto& ob = blas();
   if (ob.disabled) return ob.name;
+  if (detail::blocked_gemm_available()) return std::string("cada avx512 + skinny ") + detail::skinny_isa();
   const std::string skinny = *detail::skinny_isa() ? std::string(" + skinny ") + detail::skinny_isa() : "";
   return ob.name + skinny;
 }
 
 namespace cpu {
-bool openblas_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, at::Tensor* out) {
-  if (path_for(x, weight, bias) != Path::kBlas) return false;
+bool gemm_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, at::Tensor* out) {
+  if (path_for(x, weight, bias) != Path::kGemm) return false;
   *out = cada_linear(x, weight, bias, /*grad=*/false);
   return true;
 }
@@ -205,6 +219,8 @@ bool skinny_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tens
   *out = cada_linear(x, weight, bias, /*grad=*/false);
   return true;
 }
+
+int64_t skinny_max_rows() { return blas().disabled ? 0 : detail::skinny_max_rows(); }
 }  // namespace cpu
 
 at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {

@@ -28,9 +28,8 @@ constexpr int kNR = 4;
 constexpr int64_t kMinFloatsPerThread = 16384;
 
 // `prefetch`: the first pass over these weight rows, which also pulls the next NR rows toward L1
-// (they follow in memory), so streaming the weights from DRAM overlaps with the arithmetic.
-constexpr int64_t kPrefetchFromFloats = 512 * 1024;  // 2 MiB of weights
-
+// (they follow in memory), so streaming the weights from L3 or DRAM (a decoder's weights do not
+// stay in L2 from one step to the next) overlaps with the arithmetic.
 using tile_fn = void (*)(int64_t K, const float* x, int64_t ldx, const float* w, int64_t ldw, float* y,
                          int64_t ldy, bool prefetch);
 
@@ -175,6 +174,12 @@ const Isa& isa() {
 
 const char* skinny_isa() { return isa().name; }
 
+int64_t skinny_max_rows() {
+  if (isa().max_mr == 4) return 95;  // AVX-512
+  if (isa().max_mr == 2) return 47;  // AVX2
+  return 0;
+}
+
 void skinny_gemm(int64_t M, int64_t N, int64_t K, const float* x, const float* w, float* y) {
   const Isa& s = isa();
   if (K == 0) {
@@ -183,15 +188,13 @@ void skinny_gemm(int64_t M, int64_t N, int64_t K, const float* x, const float* w
   }
   const int64_t blocks = (N + kNR - 1) / kNR;
   const int64_t grain = std::max<int64_t>(1, kMinFloatsPerThread / std::max<int64_t>(1, kNR * K));
-  // Weights that stay in L2 between calls gain nothing from the prefetches.
-  const bool streamed = N * K > kPrefetchFromFloats;
   at::parallel_for(0, blocks, grain, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t n0 = b * kNR;
       const int nr = static_cast<int>(std::min<int64_t>(kNR, N - n0));
       for (int64_t m0 = 0; m0 < M; m0 += s.max_mr) {
         const int mr = static_cast<int>(std::min<int64_t>(s.max_mr, M - m0));
-        s.tiles[mr - 1][nr - 1](K, x + m0 * K, K, w + n0 * K, K, y + m0 * N + n0, N, streamed && m0 == 0 && b + 1 < b1);
+        s.tiles[mr - 1][nr - 1](K, x + m0 * K, K, w + n0 * K, K, y + m0 * N + n0, N, m0 == 0 && b + 1 < b1);
       }
     }
   });

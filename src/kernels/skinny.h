@@ -10,12 +10,14 @@
 
 namespace cada::kernels::detail {
 
-constexpr int64_t kSkinnyMaxRows = 31;
-
 // "avx512", "avx2" or "" (not available on this CPU).
 const char* skinny_isa();
 
-// y (M,N) = x (M,K) W^T, all row-major contiguous float32; 1 <= M <= kSkinnyMaxRows.
+// The most rows it takes (0 when unavailable): up to there it beats the blocked GEMMs on this
+// ISA (AVX-512: cada's blocked_gemm.h; AVX2: OpenBLAS), tools/bench_gemm.cpp.
+int64_t skinny_max_rows();
+
+// y (M,N) = x (M,K) W^T, all row-major contiguous float32; 1 <= M <= skinny_max_rows().
 void skinny_gemm(int64_t M, int64_t N, int64_t K, const float* x, const float* w, float* y);
 
 }  // namespace cada::kernels::detail
