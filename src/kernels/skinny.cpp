@@ -21,7 +21,6 @@ namespace {
 
 // Each tile: NR consecutive W rows (outputs n0..n0+NR) against MR x rows, over the whole K, with
 // NR x MR vector accumulators; every W vector loaded is used MR times from registers.
-constexpr int kNR = 4;
 
 // Below this many weight floats per thread the fork/join of a parallel region costs more than
 // it saves.
@@ -112,12 +111,24 @@ CADA_AVX2 void tile_avx2(int64_t K, const float* x, int64_t ldx, const float* w,
     for (int j = 0; j < NR; ++j) y[i * ldy + j] = hsum256(acc[j][i]);
 }
 
-// tiles[mr-1][nr-1]; the widest MR an ISA takes is bounded by its vector register count.
+#endif  // CADA_SKINNY_X86
+
+// A tiling: tiles[mr-1][nr-1] for up to max_mr rows and nr outputs per tile; the widest tile an
+// ISA takes is bounded by its vector register count (MR x NR accumulators + NR weights + 1 input).
+struct Scheme {
+  int max_mr = 0;
+  int nr = 0;
+  tile_fn tiles[8][4] = {};
+};
+
+// (A wider AVX-512 tiling, 8 rows x 3 outputs, was measured slower than 4 x 4 at 8-64 rows:
+// tools/bench_gemm.cpp.)
 struct Isa {
   const char* name = "";
-  int max_mr = 0;
-  tile_fn tiles[4][kNR] = {};
+  Scheme tiling;
 };
+
+#ifdef CADA_SKINNY_X86
 
 template <int MR, int NR>
 struct Avx512Tile {
@@ -128,41 +139,32 @@ struct Avx2Tile {
   static constexpr tile_fn fn = &tile_avx2<MR, NR>;
 };
 
-template <template <int, int> class T, int MR>
-void fill_row(Isa& isa) {
-  isa.tiles[MR - 1][0] = T<MR, 1>::fn;
-  isa.tiles[MR - 1][1] = T<MR, 2>::fn;
-  isa.tiles[MR - 1][2] = T<MR, 3>::fn;
-  isa.tiles[MR - 1][3] = T<MR, 4>::fn;
+template <template <int, int> class T, int NR, int... MRs>
+Scheme scheme() {
+  Scheme s;
+  s.max_mr = sizeof...(MRs);
+  s.nr = NR;
+  ((s.tiles[MRs - 1][0] = T<MRs, 1>::fn), ...);
+  if constexpr (NR >= 2) ((s.tiles[MRs - 1][1] = T<MRs, 2>::fn), ...);
+  if constexpr (NR >= 3) ((s.tiles[MRs - 1][2] = T<MRs, 3>::fn), ...);
+  if constexpr (NR >= 4) ((s.tiles[MRs - 1][3] = T<MRs, 4>::fn), ...);
+  return s;
 }
 
 Isa detect() {
   Isa isa;
   if (cpu_isa() == CpuIsa::kAvx512) {
     isa.name = "avx512";
-    isa.max_mr = 4;  // 16 accumulators + 4 weight vectors + 1 input of 32 registers
-    fill_row<Avx512Tile, 1>(isa);
-    fill_row<Avx512Tile, 2>(isa);
-    fill_row<Avx512Tile, 3>(isa);
-    fill_row<Avx512Tile, 4>(isa);
+    isa.tiling = scheme<Avx512Tile, 4, 1, 2, 3, 4>();  // 16 + 4 + 1 of 32 registers
   } else if (cpu_isa() == CpuIsa::kAvx2) {
     isa.name = "avx2";
-    isa.max_mr = 2;  // 8 accumulators + 4 weight vectors + 1 input of 16 registers
-    fill_row<Avx2Tile, 1>(isa);
-    fill_row<Avx2Tile, 2>(isa);
+    isa.tiling = scheme<Avx2Tile, 4, 1, 2>();  // 8 + 4 + 1 of 16 registers
   }
   return isa;
 }
 
 #else
-
-struct Isa {
-  const char* name = "";
-  int max_mr = 0;
-  tile_fn tiles[4][kNR] = {};
-};
 Isa detect() { return {}; }
-
 #endif
 
 const Isa& isa() {
@@ -175,8 +177,8 @@ const Isa& isa() {
 const char* skinny_isa() { return isa().name; }
 
 int64_t skinny_max_rows() {
-  if (isa().max_mr == 4) return 95;  // AVX-512
-  if (isa().max_mr == 2) return 47;  // AVX2
+  if (isa().tiling.max_mr == 4) return 95;  // AVX-512
+  if (isa().tiling.max_mr == 2) return 47;  // AVX2
   return 0;
 }
 
@@ -186,15 +188,17 @@ void skinny_gemm(int64_t M, int64_t N, int64_t K, const float* x, const float* w
     std::fill(y, y + M * N, 0.0f);
     return;
   }
-  const int64_t blocks = (N + kNR - 1) / kNR;
-  const int64_t grain = std::max<int64_t>(1, kMinFloatsPerThread / std::max<int64_t>(1, kNR * K));
+  const Scheme& sc = s.tiling;
+  const int64_t NR = sc.nr;
+  const int64_t blocks = (N + NR - 1) / NR;
+  const int64_t grain = std::max<int64_t>(1, kMinFloatsPerThread / std::max<int64_t>(1, NR * K));
   at::parallel_for(0, blocks, grain, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
-      const int64_t n0 = b * kNR;
-      const int nr = static_cast<int>(std::min<int64_t>(kNR, N - n0));
-      for (int64_t m0 = 0; m0 < M; m0 += s.max_mr) {
-        const int mr = static_cast<int>(std::min<int64_t>(s.max_mr, M - m0));
-        s.tiles[mr - 1][nr - 1](K, x + m0 * K, K, w + n0 * K, K, y + m0 * N + n0, N, m0 == 0 && b + 1 < b1);
+      const int64_t n0 = b * NR;
+      const int nr = static_cast<int>(std::min<int64_t>(NR, N - n0));
+      for (int64_t m0 = 0; m0 < M; m0 += sc.max_mr) {
+        const int mr = static_cast<int>(std::min<int64_t>(sc.max_mr, M - m0));
+        sc.tiles[mr - 1][nr - 1](K, x + m0 * K, K, w + n0 * K, K, y + m0 * N + n0, N, m0 == 0 && b + 1 < b1);
       }
     }
   });
