@@ -9,6 +9,7 @@
 #include "cada/dist/comm.h"
 #include "cada/util/error.h"
 #include "cada/util/log.h"
+#include "cada/util/malloc_tuning.h"
 #include "command.h"
 
 namespace cada::cli {
@@ -27,6 +28,7 @@ const std::vector<CommandSpec>& commands() { return registry(); }
 
 int main(int argc, char** argv) {
   using namespace cada::cli;
+  cada::util::tune_malloc_for_tensors();
   CLI::App app{"cada: case-augmented deliberative alignment for open language models"};
   app.set_version_flag("--version", std::string("cada ") + CADA_VERSION);
   app.require_subcommand(1);

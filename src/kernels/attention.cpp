@@ -10,6 +10,7 @@
 
 #include "cada/kernels/fused.h"
 #include "cpu_isa.h"
+#include "vexp.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #pragma GCC diagnostic ignored "-Wuninitialized"  // GCC 12's AVX-512 intrinsics (see skinny.cpp)
@@ -48,6 +49,14 @@ inline float vdot(const float* a, const float* b, int64_t D) {
 inline void vaxpy(float alpha, const float* x, float* y, int64_t D) {
   for (int64_t d = 0; d < D; ++d) y[d] += alpha * x[d];
 }
+inline float vexp_shift(float* s, int64_t S, float m) {
+  float sum = 0.0f;
+  for (int64_t j = 0; j < S; ++j) {
+    s[j] = s[j] == -std::numeric_limits<float>::infinity() ? 0.0f : std::exp(s[j] - m);
+    sum += s[j];
+  }
+  return sum;
+}
 #include "decode_attention.inc"
 }  // namespace generic
 
@@ -77,6 +86,22 @@ inline void vaxpy(float alpha, const float* x, float* y, int64_t D) {
     _mm512_mask_storeu_ps(y + d, m, _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m, x + d), _mm512_maskz_loadu_ps(m, y + d)));
   }
 }
+inline float vexp_shift(float* s, int64_t S, float m) {
+  const __m512 vm = _mm512_set1_ps(m), ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  __m512 acc = _mm512_setzero_ps();
+  for (int64_t j = 0; j < S; j += 16) {
+    const __mmask16 live = S - j >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (S - j)) - 1u);
+    const __m512 x = _mm512_maskz_loadu_ps(live, s + j);
+    const __mmask16 keep = _mm512_mask_cmp_ps_mask(live, x, ninf, _CMP_NEQ_OQ);
+    const __m512 e = _mm512_maskz_mov_ps(keep, detail::exp512(_mm512_sub_ps(x, vm)));
+    _mm512_mask_storeu_ps(s + j, live, e);
+    acc = _mm512_add_ps(acc, e);
+  }
+  const __m512 f = _mm512_add_ps(acc, _mm512_shuffle_f32x4(acc, acc, _MM_SHUFFLE(3, 2, 3, 2)));
+  __m128 r = _mm_add_ps(_mm512_castps512_ps128(f), _mm256_extractf128_ps(_mm512_castps512_ps256(f), 1));
+  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+  return _mm_cvtss_f32(_mm_add_ss(r, _mm_movehdup_ps(r)));
+}
 #include "decode_attention.inc"
 }  // namespace avx512
 #pragma GCC pop_options
@@ -99,6 +124,25 @@ inline void vaxpy(float alpha, const float* x, float* y, int64_t D) {
   int64_t d = 0;
   for (; d + 8 <= D; d += 8) _mm256_storeu_ps(y + d, _mm256_fmadd_ps(a, _mm256_loadu_ps(x + d), _mm256_loadu_ps(y + d)));
   for (; d < D; ++d) y[d] += alpha * x[d];
+}
+inline float vexp_shift(float* s, int64_t S, float m) {
+  const __m256 vm = _mm256_set1_ps(m), ninf = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  __m256 acc = _mm256_setzero_ps();
+  int64_t j = 0;
+  for (; j + 8 <= S; j += 8) {
+    const __m256 x = _mm256_loadu_ps(s + j);
+    const __m256 e = _mm256_andnot_ps(_mm256_cmp_ps(x, ninf, _CMP_EQ_OQ), detail::exp256(_mm256_sub_ps(x, vm)));
+    _mm256_storeu_ps(s + j, e);
+    acc = _mm256_add_ps(acc, e);
+  }
+  __m128 r = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+  float sum = _mm_cvtss_f32(_mm_add_ss(r, _mm_movehdup_ps(r)));
+  for (; j < S; ++j) {
+    s[j] = s[j] == -std::numeric_limits<float>::infinity() ? 0.0f : std::exp(s[j] - m);
+    sum += s[j];
+  }
+  return sum;
 }
 #include "decode_attention.inc"
 }  // namespace avx2

@@ -99,6 +99,23 @@ TEST(Fused, DecodeAttentionMatchesReference) {
   }
 }
 
+// The vectorised SwiGLU product (its exp) on lengths with vector tails and on extreme inputs.
+TEST(Fused, SiluMulTailsAndExtremes) {
+  torch::manual_seed(7);
+  c10::InferenceMode guard;
+  for (int64_t n : {1, 7, 15, 17, 33, 1001}) {
+    auto g = at::randn({n}) * 6, u = at::randn({n});
+    auto out = silu_mul(g, u), ref = reference::silu_mul(g, u);
+    EXPECT_LT(((out - ref).abs() / (ref.abs() + 1e-6)).max().item<double>(), 1e-5) << n;
+  }
+  auto g = at::tensor({-1000.f, -100.f, -88.f, -20.f, -1e-3f, 0.f, 1e-3f, 20.f, 88.f, 100.f, 1000.f, 3.f, -3.f, 5.f, -5.f, 0.5f,
+                       -0.5f});
+  auto u = at::ones_like(g);
+  auto out = silu_mul(g, u), ref = reference::silu_mul(g, u);
+  EXPECT_TRUE(at::isfinite(out).all().item<bool>());
+  EXPECT_LT((out - ref).abs().max().item<double>(), 1e-4) << out << ref;
+}
+
 TEST(Fused, DecodeAttentionOutsideInferenceIsTheReference) {
   torch::manual_seed(6);
   auto q = at::randn({2, 1, 4, 8}), k = at::randn({2, 2, 5, 8}), v = at::randn({2, 2, 5, 8});
