@@ -1,7 +1,7 @@
 // CPU float32 products of the transformer's Linear layers: libtorch's at::linear (the wheel's
-// MKL) against cada's kernels::linear (OpenBLAS's OpenMP build when found), side by side on the
-// same inputs, for decoding (M = batch) and training (M = batch x sequence) shapes of the 5M
-// and 100M presets. Prints GFLOP/s for both and the ratio.
+// MKL) against cada's kernels::linear (skinny kernel, blocked AVX-512 GEMM or OpenBLAS, by row
+// count and CPU), side by side on the same inputs, for decoding (M = batch) and training
+// (M = batch x sequence) shapes of the 5M and 100M presets. Prints GFLOP/s for both and the ratio.
 //   build/bin/cada_bench_gemm [threads]
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
