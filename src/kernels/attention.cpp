@@ -11,6 +11,7 @@
 #include "cada/kernels/fused.h"
 #include "cpu_isa.h"
 #include "vexp.h"
+#include "vreduce.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #pragma GCC diagnostic ignored "-Wuninitialized"  // GCC 12's AVX-512 intrinsics (see skinny.cpp)
@@ -57,6 +58,14 @@ inline float vexp_shift(float* s, int64_t S, float m) {
   }
   return sum;
 }
+inline void vscores(const float* q, const float* K, int64_t ks, int64_t S, int64_t D, float* s) {
+  for (int64_t j = 0; j < S; ++j) s[j] = vdot(q, K + j * ks, D);
+}
+inline void vpv(const float* p, const float* V, int64_t vs, int64_t S, int64_t D, float* o) {
+  for (int64_t d = 0; d < D; ++d) o[d] = 0.0f;
+  for (int64_t j = 0; j < S; ++j)
+    if (p[j] != 0.0f) vaxpy(p[j], V + j * vs, o, D);
+}
 #include "decode_attention.inc"
 }  // namespace generic
 
@@ -102,6 +111,54 @@ inline float vexp_shift(float* s, int64_t S, float m) {
   r = _mm_add_ps(r, _mm_movehl_ps(r, r));
   return _mm_cvtss_f32(_mm_add_ss(r, _mm_movehdup_ps(r)));
 }
+// Head sizes of 64 and 128 (most models) keep the query / the output in NV registers: scores
+// for 4 keys at a time with one 4-way horizontal sum, and the weighted value sum without
+// reloading and storing the output for every key.
+template <int NV>
+inline void scores_nv(const float* q, const float* K, int64_t ks, int64_t S, float* s) {
+  __m512 qv[NV];
+  for (int c = 0; c < NV; ++c) qv[c] = _mm512_loadu_ps(q + 16 * c);
+  int64_t j = 0;
+  for (; j + 4 <= S; j += 4) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    const float* k0 = K + j * ks;
+    for (int c = 0; c < NV; ++c) {
+      a0 = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(k0 + 16 * c), a0);
+      a1 = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(k0 + ks + 16 * c), a1);
+      a2 = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(k0 + 2 * ks + 16 * c), a2);
+      a3 = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(k0 + 3 * ks + 16 * c), a3);
+    }
+    _mm_storeu_ps(s + j, detail::hsum4x512(a0, a1, a2, a3));
+  }
+  for (; j < S; ++j) {
+    __m512 a = _mm512_setzero_ps();
+    for (int c = 0; c < NV; ++c) a = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(K + j * ks + 16 * c), a);
+    s[j] = detail::hsum512(a);
+  }
+}
+template <int NV>
+inline void pv_nv(const float* p, const float* V, int64_t vs, int64_t S, float* o) {
+  __m512 acc[NV];
+  for (int c = 0; c < NV; ++c) acc[c] = _mm512_setzero_ps();
+  for (int64_t j = 0; j < S; ++j) {
+    if (p[j] == 0.0f) continue;
+    const __m512 pj = _mm512_set1_ps(p[j]);
+    for (int c = 0; c < NV; ++c) acc[c] = _mm512_fmadd_ps(pj, _mm512_loadu_ps(V + j * vs + 16 * c), acc[c]);
+  }
+  for (int c = 0; c < NV; ++c) _mm512_storeu_ps(o + 16 * c, acc[c]);
+}
+inline void vscores(const float* q, const float* K, int64_t ks, int64_t S, int64_t D, float* s) {
+  if (D == 64) return scores_nv<4>(q, K, ks, S, s);
+  if (D == 128) return scores_nv<8>(q, K, ks, S, s);
+  for (int64_t j = 0; j < S; ++j) s[j] = vdot(q, K + j * ks, D);
+}
+inline void vpv(const float* p, const float* V, int64_t vs, int64_t S, int64_t D, float* o) {
+  if (D == 64) return pv_nv<4>(p, V, vs, S, o);
+  if (D == 128) return pv_nv<8>(p, V, vs, S, o);
+  for (int64_t d = 0; d < D; ++d) o[d] = 0.0f;
+  for (int64_t j = 0; j < S; ++j)
+    if (p[j] != 0.0f) vaxpy(p[j], V + j * vs, o, D);
+}
 #include "decode_attention.inc"
 }  // namespace avx512
 #pragma GCC pop_options
@@ -143,6 +200,14 @@ inline float vexp_shift(float* s, int64_t S, float m) {
     sum += s[j];
   }
   return sum;
+}
+inline void vscores(const float* q, const float* K, int64_t ks, int64_t S, int64_t D, float* s) {
+  for (int64_t j = 0; j < S; ++j) s[j] = vdot(q, K + j * ks, D);
+}
+inline void vpv(const float* p, const float* V, int64_t vs, int64_t S, int64_t D, float* o) {
+  for (int64_t d = 0; d < D; ++d) o[d] = 0.0f;
+  for (int64_t j = 0; j < S; ++j)
+    if (p[j] != 0.0f) vaxpy(p[j], V + j * vs, o, D);
 }
 #include "decode_attention.inc"
 }  // namespace avx2

@@ -1,6 +1,7 @@
 #include "skinny.h"
 
 #include "cpu_isa.h"
+#include "vreduce.h"
 
 #include <ATen/Parallel.h>
 
@@ -37,19 +38,6 @@ using tile_fn = void (*)(int64_t K, const float* x, int64_t ldx, const float* w,
 #define CADA_AVX512 __attribute__((target("avx512f,avx2,fma")))
 #define CADA_AVX2 __attribute__((target("avx2,fma")))
 
-CADA_AVX2 inline float hsum256(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  __m128 sh = _mm_movehdup_ps(s);
-  s = _mm_add_ps(s, sh);
-  sh = _mm_movehl_ps(sh, s);
-  return _mm_cvtss_f32(_mm_add_ss(s, sh));
-}
-
-CADA_AVX512 inline float hsum512(__m512 v) {
-  const __m512 folded = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(3, 2, 3, 2)));
-  return hsum256(_mm512_castps512_ps256(folded));
-}
-
 template <int MR, int NR>
 CADA_AVX512 void tile_avx512(int64_t K, const float* x, int64_t ldx, const float* w, int64_t ldw, float* y,
                              int64_t ldy, bool prefetch) {
@@ -76,8 +64,13 @@ CADA_AVX512 void tile_avx512(int64_t K, const float* x, int64_t ldx, const float
       for (int j = 0; j < NR; ++j) acc[j][i] = _mm512_fmadd_ps(wv[j], xv, acc[j][i]);
     }
   }
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NR; ++j) y[i * ldy + j] = hsum512(acc[j][i]);
+  for (int i = 0; i < MR; ++i) {
+    if constexpr (NR == 4) {
+      _mm_storeu_ps(y + i * ldy, hsum4x512(acc[0][i], acc[1][i], acc[2][i], acc[3][i]));
+    } else {
+      for (int j = 0; j < NR; ++j) y[i * ldy + j] = hsum512(acc[j][i]);
+    }
+  }
 }
 
 template <int MR, int NR>
@@ -107,8 +100,13 @@ CADA_AVX2 void tile_avx2(int64_t K, const float* x, int64_t ldx, const float* w,
       for (int j = 0; j < NR; ++j) acc[j][i] = _mm256_fmadd_ps(wv[j], xv, acc[j][i]);
     }
   }
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NR; ++j) y[i * ldy + j] = hsum256(acc[j][i]);
+  for (int i = 0; i < MR; ++i) {
+    if constexpr (NR == 4) {
+      _mm_storeu_ps(y + i * ldy, hsum4x256(acc[0][i], acc[1][i], acc[2][i], acc[3][i]));
+    } else {
+      for (int j = 0; j < NR; ++j) y[i * ldy + j] = hsum256(acc[j][i]);
+    }
+  }
 }
 
 #endif  // CADA_SKINNY_X86

@@ -79,8 +79,8 @@ TEST(Fused, DecodeAttentionMatchesReference) {
   c10::InferenceMode guard;
   const float ninf = -std::numeric_limits<float>::infinity();
   for (auto [H, Hk] : {std::pair<int64_t, int64_t>{4, 4}, {4, 2}, {6, 1}}) {
-    for (int64_t D : {64, 20, 16, 3}) {
-      for (int64_t S : {1, 7, 300}) {
+    for (int64_t D : {64, 128, 20, 16, 3}) {
+      for (int64_t S : {1, 4, 7, 300}) {
         const int64_t B = 3, cap = S + 5;
         auto q = at::randn({B, 1, H, D});
         auto kc = at::randn({B, Hk, cap, D}), vc = at::randn({B, Hk, cap, D});
