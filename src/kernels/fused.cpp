@@ -140,16 +140,36 @@ at::Tensor rotary(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& 
   return out;
 }
 
+namespace {
+
+// The row stride of t seen as (rows, C) rows of contiguous floats, e.g. the halves of a fused
+// gate/up product; -1 when t is not laid out so.
+int64_t row_stride(const at::Tensor& t) {
+  if (t.dim() == 0 || t.stride(-1) != 1) return -1;
+  if (t.dim() == 1) return t.size(0);
+  for (int64_t i = 0; i + 2 < t.dim(); ++i)
+    if (t.size(i) > 1 && t.stride(i) != t.stride(i + 1) * t.size(i + 1)) return -1;
+  return t.stride(-2);
+}
+
+}  // namespace
+
 at::Tensor silu_mul(const at::Tensor& gate, const at::Tensor& up) {
-  if (!fusable({&gate, &up}) || gate.sizes() != up.sizes()) return reference::silu_mul(gate, up);
-  auto g = gate.contiguous(), u = up.contiguous();
-  auto out = at::empty_like(g);
+  if (!fusable({&gate, &up}) || gate.sizes() != up.sizes() || gate.dim() == 0) return reference::silu_mul(gate, up);
+  // Rows read in place when each is contiguous (the two halves of one product), else copies.
+  const auto g = row_stride(gate) >= 0 ? gate : gate.contiguous();
+  const auto u = row_stride(up) >= 0 ? up : up.contiguous();
+  const int64_t C = g.size(-1), rows = g.numel() / std::max<int64_t>(C, 1), gs = row_stride(g), us = row_stride(u);
+  auto out = at::empty(g.sizes(), g.options());
   const float* gp = g.data_ptr<float>();
   const float* upp = u.data_ptr<float>();
   float* op = out.data_ptr<float>();
   static const silu_mul_fn fn = pick_silu_mul();
-  at::parallel_for(0, g.numel(), kGrainElems, [&](int64_t b, int64_t e) { fn(gp + b, upp + b, op + b, e - b); });
+  at::parallel_for(0, rows, std::max<int64_t>(1, kGrainElems / std::max<int64_t>(C, 1)), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) fn(gp + r * gs, upp + r * us, op + r * C, C);
+  });
   return out;
 }
+
 
 }  // namespace cada::kernels

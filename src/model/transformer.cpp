@@ -1,5 +1,7 @@
 #include "cada/model/transformer.h"
 
+#include <c10/core/InferenceMode.h>
+
 #include <cmath>
 
 #include "cada/kernels/fused.h"
@@ -77,6 +79,37 @@ static at::Tensor proj(const torch::nn::Linear& l, const at::Tensor& x) {
   return kernels::linear(x, l->weight, l->bias);
 }
 
+bool ConcatWeights::get(std::initializer_list<const torch::nn::Linear*> layers, at::Tensor* weight, at::Tensor* bias) {
+  std::vector<std::pair<const void*, int64_t>> keys;
+  const auto& first = (*layers.begin())->get()->weight;
+  const bool biased = (*layers.begin())->get()->bias.defined();
+  for (const auto* l : layers) {
+    const auto& w = (*l)->weight;
+    const auto& b = (*l)->bias;
+    if (b.defined() != biased || w.scalar_type() != first.scalar_type() || w.device() != first.device()) return false;
+    keys.emplace_back(w.data_ptr(), w._version());
+    if (biased) keys.emplace_back(b.data_ptr(), b._version());
+  }
+  if (keys != keys_) {
+    std::vector<at::Tensor> ws, bs;
+    for (const auto* l : layers) {
+      ws.push_back((*l)->weight.detach());
+      if (biased) bs.push_back((*l)->bias.detach());
+    }
+    w_ = at::cat(ws, 0);
+    b_ = biased ? at::cat(bs, 0) : at::Tensor();
+    keys_ = std::move(keys);
+  }
+  *weight = w_;
+  *bias = b_;
+  return true;
+}
+
+// Inference on CPU float32: the projections of one input as one product (ConcatWeights).
+static bool fuse_projections(const at::Tensor& x) {
+  return c10::InferenceMode::is_enabled() && x.device().is_cpu() && x.scalar_type() == at::kFloat;
+}
+
 AttentionImpl::AttentionImpl(const ModelConfig& cfg)
     : n_heads(cfg.num_attention_heads), n_kv_heads(cfg.num_key_value_heads), head_dim(cfg.head_dim) {
   const int64_t C = cfg.hidden_size;
@@ -90,9 +123,17 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, co
                                   const at::Tensor& bias, at::Tensor* cache_k, at::Tensor* cache_v,
                                   int64_t past, bool grow) {
   const int64_t B = x.size(0), T = x.size(1);
-  auto q = kernels::rotary(proj(q_proj, x).view({B, T, n_heads, head_dim}), cos, sin);                     // (B,T,H,D)
-  auto k = kernels::rotary(proj(k_proj, x).view({B, T, n_kv_heads, head_dim}), cos, sin).transpose(1, 2);  // (B,Hk,T,D)
-  auto v = proj(v_proj, x).view({B, T, n_kv_heads, head_dim}).transpose(1, 2);                             // (B,Hk,T,D)
+  at::Tensor xq, xk, xv, w, b;
+  if (fuse_projections(x) && qkv_.get({&q_proj, &k_proj, &v_proj}, &w, &b)) {
+    auto parts = kernels::linear(x, w, b).split_with_sizes({n_heads * head_dim, n_kv_heads * head_dim,
+                                                            n_kv_heads * head_dim}, -1);
+    xq = parts[0], xk = parts[1], xv = parts[2];
+  } else {
+    xq = proj(q_proj, x), xk = proj(k_proj, x), xv = proj(v_proj, x);
+  }
+  auto q = kernels::rotary(xq.view({B, T, n_heads, head_dim}), cos, sin);                     // (B,T,H,D)
+  auto k = kernels::rotary(xk.view({B, T, n_kv_heads, head_dim}), cos, sin).transpose(1, 2);  // (B,Hk,T,D)
+  auto v = xv.view({B, T, n_kv_heads, head_dim}).transpose(1, 2);                             // (B,Hk,T,D)
   if (cache_k && grow) {
     if (cache_k->defined()) {
       k = at::cat({*cache_k, k}, 2);
@@ -131,6 +172,11 @@ MLPImpl::MLPImpl(const ModelConfig& cfg) {
 }
 
 at::Tensor MLPImpl::forward(const at::Tensor& x) {
+  at::Tensor w, b;
+  if (fuse_projections(x) && gate_up_.get({&gate_proj, &up_proj}, &w, &b)) {
+    auto gu = kernels::linear(x, w, b).chunk(2, -1);
+    return proj(down_proj, kernels::silu_mul(gu[0], gu[1]));
+  }
   return proj(down_proj, kernels::silu_mul(proj(gate_proj, x), proj(up_proj, x)));
 }
 

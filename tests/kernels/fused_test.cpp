@@ -114,6 +114,12 @@ TEST(Fused, SiluMulTailsAndExtremes) {
   auto out = silu_mul(g, u), ref = reference::silu_mul(g, u);
   EXPECT_TRUE(at::isfinite(out).all().item<bool>());
   EXPECT_LT((out - ref).abs().max().item<double>(), 1e-4) << out << ref;
+  // The two halves of one fused gate/up product are read in place; a transposed view is copied.
+  auto gu = at::randn({3, 5, 2 * 37});
+  auto halves = gu.chunk(2, -1);
+  EXPECT_LT(max_diff(silu_mul(halves[0], halves[1]), reference::silu_mul(halves[0], halves[1])), 1e-5);
+  auto gt = at::randn({37, 6}).t(), ut = at::randn({6, 37});
+  EXPECT_LT(max_diff(silu_mul(gt, ut), reference::silu_mul(gt, ut)), 1e-5);
 }
 
 TEST(Fused, DecodeAttentionOutsideInferenceIsTheReference) {

@@ -240,3 +240,32 @@ TEST(Transformer, SharedPromptPrefixEqualsPlainBatch) {
     EXPECT_NEAR(single[0].logprobs[1], lp1[1 + 3 + 4 + 1].item<float>(), 1e-5);
   }
 }
+
+// Inference on CPU runs q/k/v and gate/up as one product each over concatenated weights
+// (ConcatWeights): it equals the forward with autograd, also after the weights change in place
+// (an optimizer step), which must rebuild the concatenation; qwen2 covers the q/k/v biases.
+TEST(Transformer, InferenceConcatenatedProjectionsFollowWeightUpdates) {
+  for (const std::string type : {"llama", "qwen2"}) {
+    auto m = random_model(tiny_config(type));
+    auto ids = at::randint(0, 97, {2, 9}, at::kLong);
+    auto run = [&](bool inference) {
+      ForwardInput in;
+      in.input_ids = ids;
+      if (!inference) {
+        torch::NoGradGuard ng;
+        return m->head(m->forward(in).hidden);
+      }
+      c10::InferenceMode guard;
+      return m->head(m->forward(in).hidden);
+    };
+    auto before = run(true);
+    EXPECT_LT(max_diff(before, run(false)), 1e-5) << type;
+    {
+      torch::NoGradGuard ng;
+      for (auto& p : m->parameters()) p.add_(at::randn_like(p) * 0.05);
+    }
+    auto after = run(true);
+    EXPECT_GT(max_diff(after, before), 1e-3) << type;
+    EXPECT_LT(max_diff(after, run(false)), 1e-5) << type;
+  }
+}
