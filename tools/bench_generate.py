@@ -3,7 +3,8 @@
 Both get the same random-weight checkpoints (about 5M and about 100M parameters, Llama
 layout), the same prompts, batch size and number of new tokens (greedy, EOS ignored), and
 the same number of CPU threads. Throughput counts generated tokens per second of generation
-time (model loading excluded for both). Prints a Markdown table with the ratio and writes it
+time (model loading excluded for both; each side first runs the same short untimed warm-up
+generation: transformers in its process, cada with `generate --warmup`). Prints a Markdown table with the ratio and writes it
 to --out when given.
 
     python tools/bench_generate.py --cada build/bin/cada [--device cpu] [--out docs/benchmarks/generate_cpu.md]
@@ -60,7 +61,7 @@ def cada_tokens_per_s(cada, path, prompts, new_tokens, device, repeats, work, th
         subprocess.run([cada, "--log-level", "warn", "generate", "--model", path, "--input", inp,
                         "--out", os.path.join(work, "out.jsonl"), "--temperature", "0", "--ignore-eos",
                         "--max-new-tokens", str(new_tokens), "--batch-size", str(len(prompts)), "--device", device,
-                        "--dtype", "float32", "--stats", stats, "--threads", str(threads)],
+                        "--dtype", "float32", "--stats", stats, "--threads", str(threads), "--warmup"],
                        check=True, capture_output=True)
         best = max(best, json.load(open(stats))["tokens_per_s"])
     return best

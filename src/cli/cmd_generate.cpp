@@ -24,6 +24,7 @@ struct Opts {
   int64_t batch_size = 32;
   int threads = 0;
   bool raw = false;
+  bool warmup = false;
 };
 
 int run(const Opts& o) {
@@ -66,6 +67,17 @@ int run(const Opts& o) {
     reqs.push_back(std::move(r));
   }
   auto net = model::load_model(o.model, {o.device, o.dtype});
+  if (o.warmup) {
+    // Untimed: every prompt's first 8 tokens, 4 new tokens each, as benchmarks warm up their
+    // peers (first-call allocations, thread pools, lazy initialisation).
+    std::vector<rollout::Request> warm = reqs;
+    for (auto& r : warm) {
+      r.prompt_ids.resize(std::min<size_t>(r.prompt_ids.size(), 8));
+      r.params.max_new_tokens = std::min<int64_t>(r.params.max_new_tokens, 4);
+      r.n = 1;
+    }
+    rollout::Generator(*net, tok.get(), {o.batch_size}).generate(warm);
+  }
   rollout::Generator gen(*net, tok.get(), {o.batch_size});
   Progress bar("generate", budget, "tok");
   auto results = gen.generate(reqs, [&](int64_t n) { bar.advance(n); });
@@ -129,6 +141,7 @@ CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
       sub.add_option("--chat-template", o->chat_template, "override the detected chat template");
       sub.add_flag("--raw", o->raw, "treat 'prompt' strings as raw text (BOS added) instead of a user turn");
       sub.add_option("--stats", o->stats, "write timing statistics (tokens/s) to this JSON file");
+      sub.add_flag("--warmup", o->warmup, "run a short untimed generation first (benchmarks)");
       sub.add_option("--threads", o->threads, "intra-op CPU threads (0 = all available cores)");
       return [o]() { return run(*o); };
     }});
