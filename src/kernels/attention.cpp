@@ -81,10 +81,7 @@ inline float vdot(const float* a, const float* b, int64_t D) {
     const __mmask16 m = static_cast<__mmask16>((1u << (D - d)) - 1u);
     acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + d), _mm512_maskz_loadu_ps(m, b + d), acc);
   }
-  const __m512 f = _mm512_add_ps(acc, _mm512_shuffle_f32x4(acc, acc, _MM_SHUFFLE(3, 2, 3, 2)));
-  __m128 s = _mm_add_ps(_mm512_castps512_ps128(f), _mm256_extractf128_ps(_mm512_castps512_ps256(f), 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+  return detail::hsum512(acc);
 }
 inline void vaxpy(float alpha, const float* x, float* y, int64_t D) {
   const __m512 a = _mm512_set1_ps(alpha);
@@ -106,10 +103,7 @@ inline float vexp_shift(float* s, int64_t S, float m) {
     _mm512_mask_storeu_ps(s + j, live, e);
     acc = _mm512_add_ps(acc, e);
   }
-  const __m512 f = _mm512_add_ps(acc, _mm512_shuffle_f32x4(acc, acc, _MM_SHUFFLE(3, 2, 3, 2)));
-  __m128 r = _mm_add_ps(_mm512_castps512_ps128(f), _mm256_extractf128_ps(_mm512_castps512_ps256(f), 1));
-  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-  return _mm_cvtss_f32(_mm_add_ss(r, _mm_movehdup_ps(r)));
+  return detail::hsum512(acc);
 }
 // Head sizes of 64 and 128 (most models) keep the query / the output in NV registers: scores
 // for 4 keys at a time with one 4-way horizontal sum, and the weighted value sum without
@@ -170,9 +164,7 @@ inline float vdot(const float* a, const float* b, int64_t D) {
   __m256 acc = _mm256_setzero_ps();
   int64_t d = 0;
   for (; d + 8 <= D; d += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + d), _mm256_loadu_ps(b + d), acc);
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  float r = _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+  float r = detail::hsum256(acc);
   for (; d < D; ++d) r += a[d] * b[d];
   return r;
 }
@@ -192,9 +184,7 @@ inline float vexp_shift(float* s, int64_t S, float m) {
     _mm256_storeu_ps(s + j, e);
     acc = _mm256_add_ps(acc, e);
   }
-  __m128 r = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-  float sum = _mm_cvtss_f32(_mm_add_ss(r, _mm_movehdup_ps(r)));
+  float sum = detail::hsum256(acc);
   for (; j < S; ++j) {
     s[j] = s[j] == -std::numeric_limits<float>::infinity() ? 0.0f : std::exp(s[j] - m);
     sum += s[j];
