@@ -30,13 +30,19 @@ double seconds(const std::function<void()>& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  at::set_num_threads(argc > 1 ? std::atoi(argv[1]) : 2);
+  int threads = 2;
+  if (argc > 2 || (argc == 2 && (threads = std::atoi(argv[1])) <= 0)) {
+    std::fprintf(stderr, "usage: %s [threads]   (threads: a positive number, default 2)\n", argv[0]);
+    return 2;
+  }
+  at::set_num_threads(threads);
   c10::InferenceMode guard;
   std::printf("threads %d; cada: %s\n\n", at::get_num_threads(), cada::kernels::cpu_gemm_backend().c_str());
   std::printf("| M | K | N | libtorch GFLOP/s | cada GFLOP/s | cada / libtorch |\n|---|---|---|---|---|---|\n");
   const int64_t shapes[][3] = {{1, 256, 256},    {1, 256, 688},    {1, 688, 256},   {1, 256, 2048},   {4, 256, 688},    {8, 256, 688},
                                {16, 256, 256},   {16, 256, 688},   {16, 688, 256},  {16, 256, 2048},
                                {24, 256, 688},   {32, 256, 688},   {48, 256, 688},   {64, 256, 688},   {96, 256, 688},  {128, 256, 688}, {544, 256, 688},  {544, 688, 256}, {544, 256, 2048},
+                               {1024, 256, 512}, {1024, 256, 1376}, {1024, 688, 256},
                                {1, 768, 2048},   {1, 768, 32000},  {8, 768, 2048},  {8, 768, 32000},  {16, 768, 2048},
                                {24, 768, 2048},  {32, 768, 2048},  {32, 768, 32000}, {64, 768, 2048},  {128, 768, 2048},
                                {1024, 768, 2048}, {1024, 2048, 768}};

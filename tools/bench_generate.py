@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -71,6 +72,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cada", required=True)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--sizes", default=",".join(SIZES), help="model sizes to run: " + ", ".join(SIZES))
     ap.add_argument("--batches", default="1,8,32")
     ap.add_argument("--prompt-len", type=int, default=32)
     ap.add_argument("--new-tokens", type=int, default=64)
@@ -81,7 +83,10 @@ def main():
     torch.set_num_threads(a.threads)
     rows = []
     with tempfile.TemporaryDirectory() as work:
-        for size, kw in SIZES.items():
+        for size in a.sizes.split(","):
+            if size not in SIZES:
+                sys.exit(f"--sizes: unknown size '{size}' (expected one of {', '.join(SIZES)})")
+            kw = SIZES[size]
             torch.manual_seed(0)
             model = AutoModelForCausalLM.from_config(LlamaConfig(**kw))
             nparams = sum(p.numel() for p in model.parameters())

@@ -10,6 +10,7 @@
 
 #include "cada/kernels/fused.h"
 #include "cpu_isa.h"
+#include "rows.h"
 #include "vexp.h"
 #include "vreduce.h"
 
@@ -154,6 +155,89 @@ inline void vpv(const float* p, const float* V, int64_t vs, int64_t S, int64_t D
     if (p[j] != 0.0f) vaxpy(p[j], V + j * vs, o, D);
 }
 #include "decode_attention.inc"
+
+// All `rep` query heads of a kv head in one pass over its keys and one over its values (each key
+// and value row loaded once, not once per query head), with the rows a few positions ahead
+// prefetched: a decoding step streams the whole KV cache from L3 or memory. Same arithmetic, in
+// the same order per query head, as head_group. Head sizes 64 / 128 with rep * NV <= 16.
+constexpr int64_t kPrefetchRows = 8;
+
+template <int NV>
+void head_group_joint(const float* q, const float* K, int64_t ks, const float* V, int64_t vs, const float* bias,
+                      int64_t S, int64_t rep, float scale, float* out, float* scores) {
+  constexpr int64_t D = 16 * NV;
+  const float ninf = -std::numeric_limits<float>::infinity();
+  int64_t j = 0;
+  for (; j + 4 <= S; j += 4) {
+    const float* k0 = K + j * ks;
+    for (int64_t a = 0; a < 4; ++a)
+      for (int c = 0; c < NV; ++c)  // one cache line per 16 floats
+        _mm_prefetch(reinterpret_cast<const char*>(k0 + (kPrefetchRows + a) * ks + 16 * c), _MM_HINT_T0);
+    __m512 acc[4][4];  // [query head][key]
+    for (int64_t r = 0; r < rep; ++r)
+      for (int a = 0; a < 4; ++a) acc[r][a] = _mm512_setzero_ps();
+    for (int c = 0; c < NV; ++c) {
+      const __m512 kv0 = _mm512_loadu_ps(k0 + 16 * c), kv1 = _mm512_loadu_ps(k0 + ks + 16 * c);
+      const __m512 kv2 = _mm512_loadu_ps(k0 + 2 * ks + 16 * c), kv3 = _mm512_loadu_ps(k0 + 3 * ks + 16 * c);
+      for (int64_t r = 0; r < rep; ++r) {
+        const __m512 qv = _mm512_loadu_ps(q + r * D + 16 * c);
+        acc[r][0] = _mm512_fmadd_ps(qv, kv0, acc[r][0]);
+        acc[r][1] = _mm512_fmadd_ps(qv, kv1, acc[r][1]);
+        acc[r][2] = _mm512_fmadd_ps(qv, kv2, acc[r][2]);
+        acc[r][3] = _mm512_fmadd_ps(qv, kv3, acc[r][3]);
+      }
+    }
+    for (int64_t r = 0; r < rep; ++r)
+      _mm_storeu_ps(scores + r * S + j, detail::hsum4x512(acc[r][0], acc[r][1], acc[r][2], acc[r][3]));
+  }
+  for (; j < S; ++j)
+    for (int64_t r = 0; r < rep; ++r) {
+      __m512 a = _mm512_setzero_ps();
+      for (int c = 0; c < NV; ++c)
+        a = _mm512_fmadd_ps(_mm512_loadu_ps(q + r * D + 16 * c), _mm512_loadu_ps(K + j * ks + 16 * c), a);
+      scores[r * S + j] = detail::hsum512(a);
+    }
+  float inv[4];
+  bool live[4];
+  for (int64_t r = 0; r < rep; ++r) {
+    float* s = scores + r * S;
+    float m = ninf;
+    for (int64_t i = 0; i < S; ++i) {
+      const float bi = bias ? bias[i] : 0.0f;
+      s[i] = bi == ninf ? ninf : s[i] * scale + bi;
+      m = std::max(m, s[i]);
+    }
+    live[r] = m != ninf;  // every key masked: zeros (a row make_attention_bias never builds)
+    inv[r] = live[r] ? 1.0f / vexp_shift(s, S, m) : 0.0f;
+    if (!live[r])
+      for (int64_t i = 0; i < S; ++i) s[i] = 0.0f;
+  }
+  __m512 acc[4][NV];
+  for (int64_t r = 0; r < rep; ++r)
+    for (int c = 0; c < NV; ++c) acc[r][c] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < S; ++i) {
+    const float* vr = V + i * vs;
+    for (int c = 0; c < NV; ++c)
+      _mm_prefetch(reinterpret_cast<const char*>(vr + kPrefetchRows * vs + 16 * c), _MM_HINT_T0);
+    __m512 vv[NV];
+    for (int c = 0; c < NV; ++c) vv[c] = _mm512_loadu_ps(vr + 16 * c);
+    for (int64_t r = 0; r < rep; ++r) {
+      const float p = scores[r * S + i];
+      if (p == 0.0f) continue;
+      const __m512 pv = _mm512_set1_ps(p);
+      for (int c = 0; c < NV; ++c) acc[r][c] = _mm512_fmadd_ps(pv, vv[c], acc[r][c]);
+    }
+  }
+  for (int64_t r = 0; r < rep; ++r)
+    for (int c = 0; c < NV; ++c) _mm512_storeu_ps(out + r * D + 16 * c, _mm512_mul_ps(acc[r][c], _mm512_set1_ps(inv[r])));
+}
+
+void head_group_fast(const float* q, const float* K, int64_t ks, const float* V, int64_t vs, const float* bias,
+                     int64_t S, int64_t D, int64_t rep, float scale, float* out, float* scores) {
+  if (D == 64 && rep <= 4) return head_group_joint<4>(q, K, ks, V, vs, bias, S, rep, scale, out, scores);
+  if (D == 128 && rep <= 2) return head_group_joint<8>(q, K, ks, V, vs, bias, S, rep, scale, out, scores);
+  head_group(q, K, ks, V, vs, bias, S, D, rep, scale, out, scores);
+}
 }  // namespace avx512
 #pragma GCC pop_options
 
@@ -204,12 +288,9 @@ inline void vpv(const float* p, const float* V, int64_t vs, int64_t S, int64_t D
 #pragma GCC pop_options
 #endif
 
-using head_group_fn = void (*)(const float*, const float*, int64_t, const float*, int64_t, const float*, int64_t,
-                               int64_t, int64_t, float, float*, float*);
-
-head_group_fn pick() {
+detail::head_group_fn pick() {
 #ifdef CADA_ATTN_X86
-  if (detail::cpu_isa() == detail::CpuIsa::kAvx512) return &avx512::head_group;
+  if (detail::cpu_isa() == detail::CpuIsa::kAvx512) return &avx512::head_group_fast;
   if (detail::cpu_isa() == detail::CpuIsa::kAvx2) return &avx2::head_group;
 #endif
   return nullptr;
@@ -221,8 +302,13 @@ bool cpu_f32(const at::Tensor& t) {
 
 }  // namespace
 
-at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& bias) {
+detail::head_group_fn detail::decode_head_group() {
   static const head_group_fn fn = pick();
+  return fn;
+}
+
+at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& bias) {
+  static const detail::head_group_fn fn = detail::decode_head_group();
   const bool shapes = q.dim() == 4 && q.size(1) == 1 && k.dim() == 4 && v.sizes() == k.sizes() &&
                       k.size(0) == q.size(0) && k.size(3) == q.size(3) && k.size(1) > 0 &&
                       q.size(2) % k.size(1) == 0 && k.stride(3) == 1 && v.stride(3) == 1;

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "cpu_isa.h"
+#include "rows.h"
 #include "vexp.h"
 
 namespace cada::kernels {
@@ -73,9 +74,7 @@ __attribute__((target("avx2,fma"))) void silu_mul_avx2(const float* g, const flo
 }
 #endif
 
-using silu_mul_fn = void (*)(const float*, const float*, float*, int64_t);
-
-silu_mul_fn pick_silu_mul() {
+detail::silu_mul_fn pick_silu_mul() {
 #if defined(__x86_64__) && defined(__GNUC__)
   if (detail::cpu_isa() == detail::CpuIsa::kAvx512) return &silu_mul_avx512;
   if (detail::cpu_isa() == detail::CpuIsa::kAvx2) return &silu_mul_avx2;
@@ -84,6 +83,31 @@ silu_mul_fn pick_silu_mul() {
 }
 
 }  // namespace
+
+namespace detail {
+
+void rms_norm_row(const float* x, const float* w, float* o, int64_t C, float eps) {
+  float ss = 0.f;
+  for (int64_t c = 0; c < C; ++c) ss += x[c] * x[c];
+  const float rstd = 1.0f / std::sqrt(ss / static_cast<float>(C) + eps);
+  for (int64_t c = 0; c < C; ++c) o[c] = w[c] * (x[c] * rstd);
+}
+
+void rotary_row(const float* x, const float* cos, const float* sin, float* o, int64_t D) {
+  const int64_t half = D / 2;
+  for (int64_t i = 0; i < half; ++i) {
+    const float lo = x[i], hi = x[i + half];
+    o[i] = lo * cos[i] + (-hi) * sin[i];
+    o[i + half] = hi * cos[i + half] + lo * sin[i + half];
+  }
+}
+
+silu_mul_fn silu_mul_kernel() {
+  static const silu_mul_fn fn = pick_silu_mul();
+  return fn;
+}
+
+}  // namespace detail
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   if (!fusable({&x, &weight}) || x.dim() == 0 || weight.dim() != 1 || weight.size(0) != x.size(-1))
@@ -97,14 +121,7 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   float* op = out.data_ptr<float>();
   const float feps = static_cast<float>(eps);
   at::parallel_for(0, rows, std::max<int64_t>(1, kGrainElems / std::max<int64_t>(C, 1)), [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) {
-      const float* xr = xp + r * C;
-      float* orow = op + r * C;
-      float ss = 0.f;
-      for (int64_t c = 0; c < C; ++c) ss += xr[c] * xr[c];
-      const float rstd = 1.0f / std::sqrt(ss / static_cast<float>(C) + feps);
-      for (int64_t c = 0; c < C; ++c) orow[c] = wp[c] * (xr[c] * rstd);
-    }
+    for (int64_t r = b; r < e; ++r) detail::rms_norm_row(xp + r * C, wp, op + r * C, C, feps);
   });
   return out;
 }
@@ -114,7 +131,7 @@ at::Tensor rotary(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& 
       cos.sizes() != sin.sizes() || cos.size(0) != x.size(0) || cos.size(1) != x.size(1) ||
       cos.size(2) != x.size(3))
     return reference::rotary(x, cos, sin);
-  const int64_t B = x.size(0), T = x.size(1), H = x.size(2), D = x.size(3), half = D / 2;
+  const int64_t B = x.size(0), T = x.size(1), H = x.size(2), D = x.size(3);
   auto xc = x.contiguous();
   auto cc = cos.contiguous(), sc = sin.contiguous();
   auto out = at::empty_like(xc);
@@ -123,19 +140,9 @@ at::Tensor rotary(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& 
   const float* sp = sc.data_ptr<float>();
   float* op = out.data_ptr<float>();
   at::parallel_for(0, B * T, std::max<int64_t>(1, kGrainElems / std::max<int64_t>(H * D, 1)), [&](int64_t b, int64_t e) {
-    for (int64_t bt = b; bt < e; ++bt) {
-      const float* c = cp + bt * D;
-      const float* s = sp + bt * D;
-      for (int64_t h = 0; h < H; ++h) {
-        const float* xr = xp + (bt * H + h) * D;
-        float* orow = op + (bt * H + h) * D;
-        for (int64_t i = 0; i < half; ++i) {
-          const float lo = xr[i], hi = xr[i + half];
-          orow[i] = lo * c[i] + (-hi) * s[i];
-          orow[i + half] = hi * c[i + half] + lo * s[i + half];
-        }
-      }
-    }
+    for (int64_t bt = b; bt < e; ++bt)
+      for (int64_t h = 0; h < H; ++h)
+        detail::rotary_row(xp + (bt * H + h) * D, cp + bt * D, sp + bt * D, op + (bt * H + h) * D, D);
   });
   return out;
 }
@@ -164,7 +171,7 @@ at::Tensor silu_mul(const at::Tensor& gate, const at::Tensor& up) {
   const float* gp = g.data_ptr<float>();
   const float* upp = u.data_ptr<float>();
   float* op = out.data_ptr<float>();
-  static const silu_mul_fn fn = pick_silu_mul();
+  static const detail::silu_mul_fn fn = detail::silu_mul_kernel();
   at::parallel_for(0, rows, std::max<int64_t>(1, kGrainElems / std::max<int64_t>(C, 1)), [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) fn(gp + r * gs, upp + r * us, op + r * C, C);
   });

@@ -30,8 +30,9 @@ constexpr int64_t kMinFloatsPerThread = 16384;
 // `prefetch`: the first pass over these weight rows, which also pulls the next NR rows toward L1
 // (they follow in memory), so streaming the weights from L3 or DRAM (a decoder's weights do not
 // stay in L2 from one step to the next) overlaps with the arithmetic.
+// `accumulate`: y += the products instead of y = them.
 using tile_fn = void (*)(int64_t K, const float* x, int64_t ldx, const float* w, int64_t ldw, float* y,
-                         int64_t ldy, bool prefetch);
+                         int64_t ldy, bool prefetch, bool accumulate);
 
 #ifdef CADA_SKINNY_X86
 
@@ -40,7 +41,7 @@ using tile_fn = void (*)(int64_t K, const float* x, int64_t ldx, const float* w,
 
 template <int MR, int NR>
 CADA_AVX512 void tile_avx512(int64_t K, const float* x, int64_t ldx, const float* w, int64_t ldw, float* y,
-                             int64_t ldy, bool prefetch) {
+                             int64_t ldy, bool prefetch, bool accumulate) {
   __m512 acc[NR][MR];
   for (int j = 0; j < NR; ++j)
     for (int i = 0; i < MR; ++i) acc[j][i] = _mm512_setzero_ps();
@@ -65,17 +66,19 @@ CADA_AVX512 void tile_avx512(int64_t K, const float* x, int64_t ldx, const float
     }
   }
   for (int i = 0; i < MR; ++i) {
+    float* yi = y + i * ldy;
     if constexpr (NR == 4) {
-      _mm_storeu_ps(y + i * ldy, hsum4x512(acc[0][i], acc[1][i], acc[2][i], acc[3][i]));
+      const __m128 sums = hsum4x512(acc[0][i], acc[1][i], acc[2][i], acc[3][i]);
+      _mm_storeu_ps(yi, accumulate ? _mm_add_ps(_mm_loadu_ps(yi), sums) : sums);
     } else {
-      for (int j = 0; j < NR; ++j) y[i * ldy + j] = hsum512(acc[j][i]);
+      for (int j = 0; j < NR; ++j) yi[j] = (accumulate ? yi[j] : 0.0f) + hsum512(acc[j][i]);
     }
   }
 }
 
 template <int MR, int NR>
 CADA_AVX2 void tile_avx2(int64_t K, const float* x, int64_t ldx, const float* w, int64_t ldw, float* y,
-                         int64_t ldy, bool prefetch) {
+                         int64_t ldy, bool prefetch, bool accumulate) {
   __m256 acc[NR][MR];
   for (int j = 0; j < NR; ++j)
     for (int i = 0; i < MR; ++i) acc[j][i] = _mm256_setzero_ps();
@@ -101,10 +104,12 @@ CADA_AVX2 void tile_avx2(int64_t K, const float* x, int64_t ldx, const float* w,
     }
   }
   for (int i = 0; i < MR; ++i) {
+    float* yi = y + i * ldy;
     if constexpr (NR == 4) {
-      _mm_storeu_ps(y + i * ldy, hsum4x256(acc[0][i], acc[1][i], acc[2][i], acc[3][i]));
+      const __m128 sums = hsum4x256(acc[0][i], acc[1][i], acc[2][i], acc[3][i]);
+      _mm_storeu_ps(yi, accumulate ? _mm_add_ps(_mm_loadu_ps(yi), sums) : sums);
     } else {
-      for (int j = 0; j < NR; ++j) y[i * ldy + j] = hsum256(acc[j][i]);
+      for (int j = 0; j < NR; ++j) yi[j] = (accumulate ? yi[j] : 0.0f) + hsum256(acc[j][i]);
     }
   }
 }
@@ -180,26 +185,32 @@ int64_t skinny_max_rows() {
   return 0;
 }
 
-void skinny_gemm(int64_t M, int64_t N, int64_t K, const float* x, const float* w, float* y) {
-  const Isa& s = isa();
-  if (K == 0) {
-    std::fill(y, y + M * N, 0.0f);
-    return;
-  }
-  const Scheme& sc = s.tiling;
+int64_t skinny_block_rows() { return isa().tiling.nr; }
+
+void skinny_gemm_blocks(int64_t M, int64_t N, int64_t K, const float* x, const float* w, float* y, int64_t b0,
+                        int64_t b1, bool accumulate) {
+  const Scheme& sc = isa().tiling;
   const int64_t NR = sc.nr;
+  for (int64_t b = b0; b < b1; ++b) {
+    const int64_t n0 = b * NR;
+    const int nr = static_cast<int>(std::min<int64_t>(NR, N - n0));
+    if (K == 0) {
+      if (!accumulate)
+        for (int64_t m = 0; m < M; ++m) std::fill(y + m * N + n0, y + m * N + n0 + nr, 0.0f);
+      continue;
+    }
+    for (int64_t m0 = 0; m0 < M; m0 += sc.max_mr) {
+      const int mr = static_cast<int>(std::min<int64_t>(sc.max_mr, M - m0));
+      sc.tiles[mr - 1][nr - 1](K, x + m0 * K, K, w + n0 * K, K, y + m0 * N + n0, N, m0 == 0 && b + 1 < b1, accumulate);
+    }
+  }
+}
+
+void skinny_gemm(int64_t M, int64_t N, int64_t K, const float* x, const float* w, float* y) {
+  const int64_t NR = skinny_block_rows();
   const int64_t blocks = (N + NR - 1) / NR;
   const int64_t grain = std::max<int64_t>(1, kMinFloatsPerThread / std::max<int64_t>(1, NR * K));
-  at::parallel_for(0, blocks, grain, [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) {
-      const int64_t n0 = b * NR;
-      const int nr = static_cast<int>(std::min<int64_t>(NR, N - n0));
-      for (int64_t m0 = 0; m0 < M; m0 += sc.max_mr) {
-        const int mr = static_cast<int>(std::min<int64_t>(sc.max_mr, M - m0));
-        sc.tiles[mr - 1][nr - 1](K, x + m0 * K, K, w + n0 * K, K, y + m0 * N + n0, N, m0 == 0 && b + 1 < b1);
-      }
-    }
-  });
+  at::parallel_for(0, blocks, grain, [&](int64_t b0, int64_t b1) { skinny_gemm_blocks(M, N, K, x, w, y, b0, b1, false); });
 }
 
 }  // namespace cada::kernels::detail

@@ -20,4 +20,11 @@ int64_t skinny_max_rows();
 // y (M,N) = x (M,K) W^T, all row-major contiguous float32; 1 <= M <= skinny_max_rows().
 void skinny_gemm(int64_t M, int64_t N, int64_t K, const float* x, const float* w, float* y);
 
+// The same product on the calling thread for the output blocks [b0, b1) only, block b being
+// outputs [b * skinny_block_rows(), ...) (the last block may be shorter); accumulate: y += x W^T.
+// For callers that split the work themselves (the fused decoding step, decode_step.h).
+int64_t skinny_block_rows();
+void skinny_gemm_blocks(int64_t M, int64_t N, int64_t K, const float* x, const float* w, float* y, int64_t b0,
+                        int64_t b1, bool accumulate);
+
 }  // namespace cada::kernels::detail

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "cada/kernels/decode_step.h"
 #include "cada/kernels/fused.h"
 #include "cada/kernels/gemm.h"
 #include "cada/util/error.h"
@@ -79,33 +80,52 @@ static at::Tensor proj(const torch::nn::Linear& l, const at::Tensor& x) {
   return kernels::linear(x, l->weight, l->bias);
 }
 
-bool ConcatWeights::get(std::initializer_list<const torch::nn::Linear*> layers, at::Tensor* weight, at::Tensor* bias) {
+const kernels::PackedWeight* PackedWeights::get(const std::vector<at::Tensor>& weights,
+                                                const std::vector<at::Tensor>& biases, at::Tensor* bias) {
   std::vector<std::pair<const void*, int64_t>> keys;
-  const auto& first = (*layers.begin())->get()->weight;
-  const bool biased = (*layers.begin())->get()->bias.defined();
-  for (const auto* l : layers) {
-    const auto& w = (*l)->weight;
-    const auto& b = (*l)->bias;
-    if (b.defined() != biased || w.scalar_type() != first.scalar_type() || w.device() != first.device()) return false;
+  int64_t bytes = 0;
+  for (const auto& w : weights) {
+    if (!w.device().is_cpu() || w.scalar_type() != at::kFloat || w.dim() != 2) return nullptr;
+    bytes += static_cast<int64_t>(w.nbytes());
     keys.emplace_back(w.data_ptr(), w._version());
-    if (biased) keys.emplace_back(b.data_ptr(), b._version());
+  }
+  for (const auto& b : biases) {
+    if (b.defined() != biases[0].defined() || (b.defined() && b.scalar_type() != at::kFloat)) return nullptr;
+    if (b.defined()) keys.emplace_back(b.data_ptr(), b._version());
+  }
+  if (bytes > max_bytes_) {  // too large to keep a second copy of
+    w_ = kernels::PackedWeight();
+    b_ = at::Tensor();
+    keys_.clear();
+    return nullptr;
   }
   if (keys != keys_) {
-    std::vector<at::Tensor> ws, bs;
-    for (const auto* l : layers) {
-      ws.push_back((*l)->weight.detach());
-      if (biased) bs.push_back((*l)->bias.detach());
-    }
-    w_ = at::cat(ws, 0);
-    b_ = biased ? at::cat(bs, 0) : at::Tensor();
+    w_ = kernels::PackedWeight::pack(weights);
+    if (!w_.defined()) return nullptr;
+    std::vector<at::Tensor> bs;
+    for (const auto& b : biases)
+      if (b.defined()) bs.push_back(b.detach());
+    b_ = bs.empty() ? at::Tensor() : bs.size() == 1 ? bs[0] : at::cat(bs, 0);
     keys_ = std::move(keys);
   }
-  *weight = w_;
-  *bias = b_;
-  return true;
+  if (bias) *bias = b_;
+  return &w_;
 }
 
-// Inference on CPU float32: the projections of one input as one product (ConcatWeights).
+const kernels::PackedWeight* PackedWeights::get(std::initializer_list<const torch::nn::Linear*> layers,
+                                                at::Tensor* bias) {
+  std::vector<at::Tensor> ws, bs;
+  for (const auto* l : layers) {
+    ws.push_back((*l)->weight);
+    bs.push_back((*l)->bias);
+  }
+  return get(ws, bs, bias);
+}
+
+const kernels::PackedWeight* PackedWeights::get(const at::Tensor& weight) { return get({weight}, {at::Tensor()}, nullptr); }
+
+// Inference on CPU float32: packed weights, the projections of one input as one product
+// (PackedWeights).
 static bool fuse_projections(const at::Tensor& x) {
   return c10::InferenceMode::is_enabled() && x.device().is_cpu() && x.scalar_type() == at::kFloat;
 }
@@ -123,10 +143,11 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, co
                                   const at::Tensor& bias, at::Tensor* cache_k, at::Tensor* cache_v,
                                   int64_t past, bool grow) {
   const int64_t B = x.size(0), T = x.size(1);
-  at::Tensor xq, xk, xv, w, b;
-  if (fuse_projections(x) && qkv_.get({&q_proj, &k_proj, &v_proj}, &w, &b)) {
-    auto parts = kernels::linear(x, w, b).split_with_sizes({n_heads * head_dim, n_kv_heads * head_dim,
-                                                            n_kv_heads * head_dim}, -1);
+  at::Tensor xq, xk, xv, b;
+  const bool packed = fuse_projections(x);
+  if (const kernels::PackedWeight* w = packed ? qkv_.get({&q_proj, &k_proj, &v_proj}, &b) : nullptr) {
+    auto parts = kernels::linear(x, *w, b).split_with_sizes({n_heads * head_dim, n_kv_heads * head_dim,
+                                                             n_kv_heads * head_dim}, -1);
     xq = parts[0], xk = parts[1], xv = parts[2];
   } else {
     xq = proj(q_proj, x), xk = proj(k_proj, x), xv = proj(v_proj, x);
@@ -150,7 +171,12 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, co
     v = cache_v->narrow(2, 0, past + T);
   }
   const int64_t S = k.size(2);
-  if (T == 1) return proj(o_proj, kernels::decode_attention(q, k, v, bias));  // decoding: (B,1,H*D)
+  auto out_proj = [&](const at::Tensor& a) {
+    at::Tensor ob;
+    const kernels::PackedWeight* w = packed ? o_.get({&o_proj}, &ob) : nullptr;
+    return w ? kernels::linear(a, *w, ob) : proj(o_proj, a);
+  };
+  if (T == 1) return out_proj(kernels::decode_attention(q, k, v, bias));  // decoding: (B,1,H*D)
   q = q.transpose(1, 2);                                                       // (B,H,T,D)
   if (n_kv_heads != n_heads) {  // grouped-query attention: share each kv head across rep query heads
     const int64_t rep = n_heads / n_kv_heads;
@@ -161,7 +187,7 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, co
   auto out = at::scaled_dot_product_attention(q, k, v, bias.defined() ? c10::optional<at::Tensor>(bias) : c10::nullopt,
                                               0.0, causal);                  // (B,H,T,D)
   out = out.transpose(1, 2).reshape({B, T, n_heads * head_dim});
-  return proj(o_proj, out);
+  return out_proj(out);
 }
 
 MLPImpl::MLPImpl(const ModelConfig& cfg) {
@@ -172,10 +198,14 @@ MLPImpl::MLPImpl(const ModelConfig& cfg) {
 }
 
 at::Tensor MLPImpl::forward(const at::Tensor& x) {
-  at::Tensor w, b;
-  if (fuse_projections(x) && gate_up_.get({&gate_proj, &up_proj}, &w, &b)) {
-    auto gu = kernels::linear(x, w, b).chunk(2, -1);
-    return proj(down_proj, kernels::silu_mul(gu[0], gu[1]));
+  if (fuse_projections(x)) {
+    at::Tensor gb, db;
+    const kernels::PackedWeight* gu = gate_up_.get({&gate_proj, &up_proj}, &gb);
+    const kernels::PackedWeight* down = down_.get({&down_proj}, &db);
+    if (gu && down) {
+      auto parts = kernels::linear(x, *gu, gb).chunk(2, -1);
+      return kernels::linear(kernels::silu_mul(parts[0], parts[1]), *down, db);
+    }
   }
   return proj(down_proj, kernels::silu_mul(proj(gate_proj, x), proj(up_proj, x)));
 }
@@ -263,6 +293,14 @@ ForwardOutput TransformerImpl::forward(const ForwardInput& in) {
   auto bias = make_attention_bias(in.key_mask, B, T, past, h.scalar_type(), device,
                                   cfg_.sliding_window.value_or(0));
   ForwardOutput out;
+  if (T == 1 && in.cache && !in.cache->grows && in.output_hidden_layer < 0) {
+    auto last = fused_decode_step(h, cos, sin, bias, *in.cache, past);
+    if (last.defined()) {
+      in.cache->length = past + 1;
+      out.hidden = model->norm(last);
+      return out;
+    }
+  }
   if (in.output_hidden_layer == 0) out.layer_hidden = h;
   for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l) {
     auto layer = model->layers[l]->as<DecoderLayerImpl>();
@@ -281,6 +319,36 @@ ForwardOutput TransformerImpl::forward(const ForwardInput& in) {
   return out;
 }
 
+at::Tensor TransformerImpl::fused_decode_step(const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin,
+                                              const at::Tensor& bias, KVCache& cache, int64_t past) {
+  if (!fuse_projections(h) || !kernels::decode_step_supported(h.size(0))) return {};
+  std::vector<kernels::DecodeLayer> layers(static_cast<size_t>(cfg_.num_hidden_layers));
+  for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l) {
+    auto layer = model->layers[l]->as<DecoderLayerImpl>();
+    auto& d = layers[static_cast<size_t>(l)];
+    const auto* qkv = layer->self_attn->packed_qkv(&d.qkv_bias);
+    const auto* o = layer->self_attn->packed_o(&d.o_bias);
+    const auto* gate_up = layer->mlp->packed_gate_up(&d.gate_up_bias);
+    const auto* down = layer->mlp->packed_down(&d.down_bias);
+    if (!qkv || !o || !gate_up || !down) return {};
+    d.qkv = *qkv;
+    d.o = *o;
+    d.gate_up = *gate_up;
+    d.down = *down;
+    d.input_norm = layer->input_layernorm->weight;
+    d.post_norm = layer->post_attention_layernorm->weight;
+    d.cache_k = cache.k[l];
+    d.cache_v = cache.v[l];
+  }
+  kernels::DecodeStepShape shape;
+  shape.heads = cfg_.num_attention_heads;
+  shape.kv_heads = cfg_.num_key_value_heads;
+  shape.head_dim = cfg_.head_dim;
+  shape.rms_norm_eps = cfg_.rms_norm_eps;
+  shape.past = past;
+  return kernels::decode_step(h, layers, cos, sin, bias, shape);
+}
+
 at::Tensor TransformerImpl::lm_head_weight() {
   if (lm_head) return lm_head->weight;
   return model->embed_tokens->weight;
@@ -288,6 +356,8 @@ at::Tensor TransformerImpl::lm_head_weight() {
 
 at::Tensor TransformerImpl::head(const at::Tensor& hidden) {
   if (score) return proj(score, hidden);
+  if (fuse_projections(hidden))
+    if (const kernels::PackedWeight* w = head_.get(lm_head_weight())) return kernels::linear(hidden, *w);
   return kernels::linear(hidden, lm_head_weight());
 }
 

@@ -72,13 +72,13 @@ TEST(Fused, GradientsGoThroughTheReference) {
 }
 
 // The decode-step attention against ATen's scaled_dot_product_attention: multi-head and grouped
-// heads, head sizes that leave vector tails, one key to hundreds, a padding mask per sequence
+// heads (1 to 6 query heads per kv head), head sizes that leave vector tails, one key to hundreds, a padding mask per sequence
 // (and one shared by the batch), keys and values read in place from a larger cache.
 TEST(Fused, DecodeAttentionMatchesReference) {
   torch::manual_seed(5);
   c10::InferenceMode guard;
   const float ninf = -std::numeric_limits<float>::infinity();
-  for (auto [H, Hk] : {std::pair<int64_t, int64_t>{4, 4}, {4, 2}, {6, 1}}) {
+  for (auto [H, Hk] : {std::pair<int64_t, int64_t>{4, 4}, {4, 2}, {6, 1}, {8, 2}, {3, 1}}) {
     for (int64_t D : {64, 128, 20, 16, 3}) {
       for (int64_t S : {1, 4, 7, 300}) {
         const int64_t B = 3, cap = S + 5;

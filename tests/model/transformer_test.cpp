@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <optional>
 
 #include "cada/io/files.h"
 #include "cada/model/loader.h"
@@ -241,8 +242,8 @@ TEST(Transformer, SharedPromptPrefixEqualsPlainBatch) {
   }
 }
 
-// Inference on CPU runs q/k/v and gate/up as one product each over concatenated weights
-// (ConcatWeights): it equals the forward with autograd, also after the weights change in place
+// Inference on CPU runs every projection on packed weights, q/k/v and gate/up as one product each
+// (PackedWeights): it equals the forward with autograd, also after the weights change in place
 // (an optimizer step), which must rebuild the concatenation; qwen2 covers the q/k/v biases.
 TEST(Transformer, InferenceConcatenatedProjectionsFollowWeightUpdates) {
   for (const std::string type : {"llama", "qwen2"}) {
@@ -267,5 +268,67 @@ TEST(Transformer, InferenceConcatenatedProjectionsFollowWeightUpdates) {
     auto after = run(true);
     EXPECT_GT(max_diff(after, before), 1e-3) << type;
     EXPECT_LT(max_diff(after, run(false)), 1e-5) << type;
+  }
+}
+
+// Packing keeps a second copy of the weights, so it is capped: layers larger than the limit
+// together are not packed, and get() says so (the caller then runs the plain products).
+TEST(Transformer, PackedWeightsAreCappedBySize) {
+  auto m = random_model(tiny_config("qwen2"));
+  auto attn = m->model->layers[0]->as<DecoderLayerImpl>()->self_attn;
+  const int64_t bytes = static_cast<int64_t>(attn->q_proj->weight.nbytes() + attn->k_proj->weight.nbytes() +
+                                             attn->v_proj->weight.nbytes());
+  at::Tensor b;
+  PackedWeights fits(bytes);
+  const auto* w = fits.get({&attn->q_proj, &attn->k_proj, &attn->v_proj}, &b);
+  ASSERT_NE(w, nullptr);
+  EXPECT_EQ(w->out_features(), attn->q_proj->weight.size(0) + 2 * attn->k_proj->weight.size(0));
+  EXPECT_EQ(w->in_features(), attn->q_proj->weight.size(1));
+  ASSERT_TRUE(b.defined());
+  EXPECT_EQ(b.size(0), w->out_features());
+  PackedWeights capped(bytes - 1);
+  EXPECT_EQ(capped.get({&attn->q_proj, &attn->k_proj, &attn->v_proj}, &b), nullptr);
+  EXPECT_NE(PackedWeights().get({&attn->q_proj, &attn->k_proj, &attn->v_proj}, &b), nullptr);
+  // The packed product equals the three products.
+  c10::InferenceMode guard;
+  auto x = at::randn({5, attn->q_proj->weight.size(1)});
+  auto ref = at::cat({attn->q_proj->forward(x), attn->k_proj->forward(x), attn->v_proj->forward(x)}, -1);
+  EXPECT_LT(max_diff(cada::kernels::linear(x, *w, b), ref), 1e-5);
+}
+
+// In inference mode on CPU a decoding step runs all layers as one fused call
+// (kernels::decode_step); it equals the layer-by-layer forward (run here without inference
+// mode) step after step, with a left-padded row, for each family (qwen2: q/k/v biases).
+TEST(Transformer, FusedDecodingStepsEqualLayerByLayerForward) {
+  for (const std::string type : {"llama", "qwen2", "mistral"}) {
+    auto m = random_model(tiny_config(type));
+    auto ids = at::randint(1, 97, {3, 10}, at::kLong);
+    auto mask = at::ones({3, 10}, at::kBool);
+    mask[1].narrow(0, 0, 4).fill_(false);  // row 1: 4 positions of left padding
+    auto pos = (mask.to(at::kLong).cumsum(1) - 1).clamp_min(0);
+    auto run = [&](bool inference) {
+      std::optional<c10::InferenceMode> im;
+      std::optional<torch::NoGradGuard> ng;
+      if (inference) im.emplace(); else ng.emplace();
+      auto cache = KVCache::allocate(m->config(), 3, 12, at::kFloat);
+      ForwardInput first;
+      first.input_ids = ids.narrow(1, 0, 6);
+      first.position_ids = pos.narrow(1, 0, 6);
+      first.key_mask = mask.narrow(1, 0, 6);
+      first.cache = &cache;
+      std::vector<at::Tensor> logits{m->head(m->forward(first).hidden).select(1, 5)};
+      for (int64_t t = 6; t < 10; ++t) {
+        ForwardInput step;
+        step.input_ids = ids.narrow(1, t, 1);
+        step.position_ids = pos.narrow(1, t, 1);
+        step.key_mask = mask.narrow(1, 0, t + 1);
+        step.cache = &cache;
+        logits.push_back(m->head(m->forward(step).hidden).select(1, 0));
+      }
+      EXPECT_EQ(cache.length, 10);
+      return at::stack(logits).clone();
+    };
+    auto fused = run(true), composite = run(false);
+    EXPECT_LT(max_diff(fused, composite), 1e-4) << type;
   }
 }

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "cada/kernels/packed.h"
 #include "cada/model/config.h"
 
 namespace cada::model {
@@ -48,18 +49,32 @@ class RMSNormImpl : public torch::nn::Module {
 };
 TORCH_MODULE(RMSNorm);
 
-// Several Linear layers of one input concatenated along their outputs, so that inference runs
-// one product instead of several (q/k/v, gate/up): fewer calls and launches per decoding step.
+// Linear layers of one input packed as one weight for inference (kernels::PackedWeight): q/k/v
+// and gate/up each become one product, the others (o, down, the LM head) one packed weight each,
+// so a decoding step makes 4 product calls per layer on weights laid out for the CPU's kernel.
 // The copy is rebuilt whenever a weight changes (an optimizer step bumps its version counter; a
 // move to another device or dtype replaces its storage). Used on CPU float32 in inference mode.
-class ConcatWeights {
+// The copy costs memory, so only layers of up to max_bytes together are packed: the small models
+// where the saving matters (16 MiB holds the gate/up of a hidden size of 1024 with 2048 MLP
+// units); a large float32 model on CPU runs the plain products and keeps no second copy.
+class PackedWeights {
  public:
-  // The concatenated weight and bias (undefined when no layer has one); false when the layers
-  // cannot be concatenated (some with a bias and some without, different dtypes or devices).
-  bool get(std::initializer_list<const torch::nn::Linear*> layers, at::Tensor* weight, at::Tensor* bias);
+  static constexpr int64_t kDefaultMaxBytes = int64_t{16} << 20;
+  explicit PackedWeights(int64_t max_bytes = kDefaultMaxBytes) : max_bytes_(max_bytes) {}
+
+  // The layers' weights packed as one (their outputs concatenated in order) and their biases
+  // concatenated into *bias (undefined when no layer has one); null when they cannot be (some with
+  // a bias and some without, not all CPU float32) or hold more than max_bytes together.
+  const kernels::PackedWeight* get(std::initializer_list<const torch::nn::Linear*> layers, at::Tensor* bias);
+  // The same for one bare weight (the LM head, tied or not).
+  const kernels::PackedWeight* get(const at::Tensor& weight);
 
  private:
-  at::Tensor w_, b_;
+  const kernels::PackedWeight* get(const std::vector<at::Tensor>& weights, const std::vector<at::Tensor>& biases,
+                                   at::Tensor* bias);
+  int64_t max_bytes_;
+  kernels::PackedWeight w_;
+  at::Tensor b_;
   std::vector<std::pair<const void*, int64_t>> keys_;
 };
 
@@ -72,9 +87,12 @@ class AttentionImpl : public torch::nn::Module {
                      bool grow = false);
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   int64_t n_heads, n_kv_heads, head_dim;
+  // Packed for inference (PackedWeights::get): q/k/v as one weight, and o.
+  const kernels::PackedWeight* packed_qkv(at::Tensor* bias) { return qkv_.get({&q_proj, &k_proj, &v_proj}, bias); }
+  const kernels::PackedWeight* packed_o(at::Tensor* bias) { return o_.get({&o_proj}, bias); }
 
  private:
-  ConcatWeights qkv_;
+  PackedWeights qkv_, o_;
 };
 TORCH_MODULE(Attention);
 
@@ -83,9 +101,12 @@ class MLPImpl : public torch::nn::Module {
   explicit MLPImpl(const ModelConfig& cfg);
   at::Tensor forward(const at::Tensor& x);  // down(silu(gate(x)) * up(x))
   torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+  // Packed for inference (PackedWeights::get): gate/up as one weight, and down.
+  const kernels::PackedWeight* packed_gate_up(at::Tensor* bias) { return gate_up_.get({&gate_proj, &up_proj}, bias); }
+  const kernels::PackedWeight* packed_down(at::Tensor* bias) { return down_.get({&down_proj}, bias); }
 
  private:
-  ConcatWeights gate_up_;
+  PackedWeights gate_up_, down_;
 };
 TORCH_MODULE(MLP);
 
@@ -145,8 +166,14 @@ class TransformerImpl : public torch::nn::Module {
   torch::nn::Linear score{nullptr};    // sequence classifiers only
 
  private:
+  // A decoding step through all layers as one fused call (kernels::decode_step) where it applies;
+  // undefined otherwise.
+  at::Tensor fused_decode_step(const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin,
+                               const at::Tensor& bias, KVCache& cache, int64_t past);
+
   ModelConfig cfg_;
   at::Tensor inv_freq_;  // (D/2,) float32
+  PackedWeights head_;   // the LM head for inference
 };
 TORCH_MODULE(Transformer);
 
