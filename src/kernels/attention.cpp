@@ -159,12 +159,14 @@ inline void vpv(const float* p, const float* V, int64_t vs, int64_t S, int64_t D
 // All `rep` query heads of a kv head in one pass over its keys and one over its values (each key
 // and value row loaded once, not once per query head), with the rows a few positions ahead
 // prefetched: a decoding step streams the whole KV cache from L3 or memory. Same arithmetic, in
-// the same order per query head, as head_group. Head sizes 64 / 128 with rep * NV <= 16.
+// the same order per query head, as head_group. Head sizes 64 / 128 (NV = D / 16) with REP query
+// heads per kv head, REP * NV <= 16 (the accumulators stay in registers).
 constexpr int64_t kPrefetchRows = 8;
 
-template <int NV>
+template <int NV, int REP>
 void head_group_joint(const float* q, const float* K, int64_t ks, const float* V, int64_t vs, const float* bias,
-                      int64_t S, int64_t rep, float scale, float* out, float* scores) {
+                      int64_t S, float scale, float* out, float* scores) {
+  constexpr int64_t rep = REP;
   constexpr int64_t D = 16 * NV;
   const float ninf = -std::numeric_limits<float>::infinity();
   int64_t j = 0;
@@ -173,7 +175,7 @@ void head_group_joint(const float* q, const float* K, int64_t ks, const float* V
     for (int64_t a = 0; a < 4; ++a)
       for (int c = 0; c < NV; ++c)  // one cache line per 16 floats
         _mm_prefetch(reinterpret_cast<const char*>(k0 + (kPrefetchRows + a) * ks + 16 * c), _MM_HINT_T0);
-    __m512 acc[4][4];  // [query head][key]
+    __m512 acc[REP][4];  // [query head][key]
     for (int64_t r = 0; r < rep; ++r)
       for (int a = 0; a < 4; ++a) acc[r][a] = _mm512_setzero_ps();
     for (int c = 0; c < NV; ++c) {
@@ -197,8 +199,8 @@ void head_group_joint(const float* q, const float* K, int64_t ks, const float* V
         a = _mm512_fmadd_ps(_mm512_loadu_ps(q + r * D + 16 * c), _mm512_loadu_ps(K + j * ks + 16 * c), a);
       scores[r * S + j] = detail::hsum512(a);
     }
-  float inv[4];
-  bool live[4];
+  float inv[REP];
+  bool live[REP];
   for (int64_t r = 0; r < rep; ++r) {
     float* s = scores + r * S;
     float m = ninf;
@@ -212,7 +214,7 @@ void head_group_joint(const float* q, const float* K, int64_t ks, const float* V
     if (!live[r])
       for (int64_t i = 0; i < S; ++i) s[i] = 0.0f;
   }
-  __m512 acc[4][NV];
+  __m512 acc[REP][NV];
   for (int64_t r = 0; r < rep; ++r)
     for (int c = 0; c < NV; ++c) acc[r][c] = _mm512_setzero_ps();
   for (int64_t i = 0; i < S; ++i) {
@@ -234,8 +236,15 @@ void head_group_joint(const float* q, const float* K, int64_t ks, const float* V
 
 void head_group_fast(const float* q, const float* K, int64_t ks, const float* V, int64_t vs, const float* bias,
                      int64_t S, int64_t D, int64_t rep, float scale, float* out, float* scores) {
-  if (D == 64 && rep <= 4) return head_group_joint<4>(q, K, ks, V, vs, bias, S, rep, scale, out, scores);
-  if (D == 128 && rep <= 2) return head_group_joint<8>(q, K, ks, V, vs, bias, S, rep, scale, out, scores);
+  if (D == 64) {
+    if (rep == 1) return head_group_joint<4, 1>(q, K, ks, V, vs, bias, S, scale, out, scores);
+    if (rep == 2) return head_group_joint<4, 2>(q, K, ks, V, vs, bias, S, scale, out, scores);
+    if (rep == 3) return head_group_joint<4, 3>(q, K, ks, V, vs, bias, S, scale, out, scores);
+    if (rep == 4) return head_group_joint<4, 4>(q, K, ks, V, vs, bias, S, scale, out, scores);
+  } else if (D == 128) {
+    if (rep == 1) return head_group_joint<8, 1>(q, K, ks, V, vs, bias, S, scale, out, scores);
+    if (rep == 2) return head_group_joint<8, 2>(q, K, ks, V, vs, bias, S, scale, out, scores);
+  }
   head_group(q, K, ks, V, vs, bias, S, D, rep, scale, out, scores);
 }
 }  // namespace avx512
