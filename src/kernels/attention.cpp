@@ -168,7 +168,6 @@ void head_group_joint(const float* q, const float* K, int64_t ks, const float* V
                       int64_t S, float scale, float* out, float* scores) {
   constexpr int64_t rep = REP;
   constexpr int64_t D = 16 * NV;
-  const float ninf = -std::numeric_limits<float>::infinity();
   int64_t j = 0;
   for (; j + 4 <= S; j += 4) {
     const float* k0 = K + j * ks;
@@ -200,20 +199,7 @@ void head_group_joint(const float* q, const float* K, int64_t ks, const float* V
       scores[r * S + j] = detail::hsum512(a);
     }
   float inv[REP];
-  bool live[REP];
-  for (int64_t r = 0; r < rep; ++r) {
-    float* s = scores + r * S;
-    float m = ninf;
-    for (int64_t i = 0; i < S; ++i) {
-      const float bi = bias ? bias[i] : 0.0f;
-      s[i] = bi == ninf ? ninf : s[i] * scale + bi;
-      m = std::max(m, s[i]);
-    }
-    live[r] = m != ninf;  // every key masked: zeros (a row make_attention_bias never builds)
-    inv[r] = live[r] ? 1.0f / vexp_shift(s, S, m) : 0.0f;
-    if (!live[r])
-      for (int64_t i = 0; i < S; ++i) s[i] = 0.0f;
-  }
+  for (int64_t r = 0; r < rep; ++r) inv[r] = softmax_weights(scores + r * S, bias, S, scale);
   __m512 acc[REP][NV];
   for (int64_t r = 0; r < rep; ++r)
     for (int c = 0; c < NV; ++c) acc[r][c] = _mm512_setzero_ps();

@@ -19,7 +19,6 @@ namespace cada::kernels::detail {
 namespace {
 
 constexpr int64_t kMR = 14;   // rows of a micro-tile: 14 x 2 accumulators + 2 B vectors + 1 broadcast
-constexpr int64_t kNR = 32;   // columns: two zmm vectors
 constexpr int64_t kKC = 256;  // K block: one B micro-panel (KC x NR floats = 32 KiB) stays in L1
 
 // Packs op(A)[i0 : i0+MR, p0 : p0+kc] as kc groups of MR values (rows past M are zeros).
@@ -39,27 +38,6 @@ void pack_a(bool ta, const float* A, int64_t lda, int64_t M, int64_t i0, int64_t
   if (rows < kMR)
     for (int64_t k = 0; k < kc; ++k)
       for (int64_t r = rows; r < kMR; ++r) dst[k * kMR + r] = 0.0f;
-}
-
-// Packs op(B)[p0 : p0+kc, j0 : j0+NR] as kc groups of NR values (columns past N are zeros).
-void pack_b(bool tb, const float* B, int64_t ldb, int64_t N, int64_t j0, int64_t p0, int64_t kc, float* dst) {
-  const int64_t cols = std::min<int64_t>(kNR, N - j0);
-  if (!tb) {
-    for (int64_t k = 0; k < kc; ++k) {
-      const float* src = B + (p0 + k) * ldb + j0;
-      float* d = dst + k * kNR;
-      for (int64_t c = 0; c < cols; ++c) d[c] = src[c];
-      for (int64_t c = cols; c < kNR; ++c) d[c] = 0.0f;
-    }
-  } else {
-    for (int64_t c = 0; c < cols; ++c) {
-      const float* src = B + (j0 + c) * ldb + p0;
-      for (int64_t k = 0; k < kc; ++k) dst[k * kNR + c] = src[k];
-    }
-    if (cols < kNR)
-      for (int64_t k = 0; k < kc; ++k)
-        for (int64_t c = cols; c < kNR; ++c) dst[k * kNR + c] = 0.0f;
-  }
 }
 
 #ifdef CADA_BLOCKED_X86
@@ -107,6 +85,26 @@ void micro_kernel(int64_t, const float*, const float*, float*, int64_t, int64_t,
 #endif
 
 }  // namespace
+
+void pack_b(bool tb, const float* B, int64_t ldb, int64_t N, int64_t j0, int64_t p0, int64_t kc, float* dst) {
+  const int64_t cols = std::min<int64_t>(kNR, N - j0);
+  if (!tb) {
+    for (int64_t k = 0; k < kc; ++k) {
+      const float* src = B + (p0 + k) * ldb + j0;
+      float* d = dst + k * kNR;
+      for (int64_t c = 0; c < cols; ++c) d[c] = src[c];
+      for (int64_t c = cols; c < kNR; ++c) d[c] = 0.0f;
+    }
+  } else {
+    for (int64_t c = 0; c < cols; ++c) {
+      const float* src = B + (j0 + c) * ldb + p0;
+      for (int64_t k = 0; k < kc; ++k) dst[k * kNR + c] = src[k];
+    }
+    if (cols < kNR)
+      for (int64_t k = 0; k < kc; ++k)
+        for (int64_t c = cols; c < kNR; ++c) dst[k * kNR + c] = 0.0f;
+  }
+}
 
 bool blocked_gemm_available() {
 #ifdef CADA_BLOCKED_X86

@@ -10,8 +10,15 @@
 
 namespace cada::kernels::detail {
 
+// Columns of a B micro-panel: two zmm vectors.
+constexpr int64_t kNR = 32;
+
 // True when the CPU (and CADA_CPU_ISA) allow AVX-512.
 bool blocked_gemm_available();
+
+// Packs op(B)[p0 : p0+kc, j0 : j0+kNR] into dst as kc groups of kNR values (columns past N
+// zero-filled); tb: B is stored (N, K), else (K, N). Also lays out packed weights (packed_gemm.h).
+void pack_b(bool tb, const float* B, int64_t ldb, int64_t N, int64_t j0, int64_t p0, int64_t kc, float* dst);
 
 // ta: A is stored (K, M) (op(A) = A^T), else (M, K); tb: B is stored (N, K), else (K, N).
 // lda / ldb / ldc are the row strides of the stored matrices. beta 0 ignores C's old contents.

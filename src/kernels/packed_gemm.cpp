@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "blocked_gemm.h"
 #include "cpu_isa.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -15,6 +16,8 @@
 #endif
 
 namespace cada::kernels::detail {
+
+static_assert(kPanelCols == kNR, "packed weights are laid out as the blocked GEMM's B micro-panels");
 
 namespace {
 
@@ -101,15 +104,9 @@ void pack_panels(const float* W, int64_t N, int64_t K, float* dst) {
   at::parallel_for(0, panels, 1, [&](int64_t j0, int64_t j1) {
     for (int64_t jp = j0; jp < j1; ++jp) {
       float* panel = dst + jp * kPanelCols * K;
-      const int64_t cols = std::min(kPanelCols, N - jp * kPanelCols);
       for (int64_t p0 = 0; p0 < K; p0 += kPanelDepth) {
         const int64_t kc = std::min(kPanelDepth, K - p0);
-        float* block = panel + p0 * kPanelCols;
-        for (int64_t k = 0; k < kc; ++k) {
-          float* d = block + k * kPanelCols;
-          for (int64_t c = 0; c < cols; ++c) d[c] = W[(jp * kPanelCols + c) * K + p0 + k];
-          for (int64_t c = cols; c < kPanelCols; ++c) d[c] = 0.0f;
-        }
+        pack_b(/*tb=*/true, W, K, N, jp * kPanelCols, p0, kc, panel + p0 * kPanelCols);
       }
     }
   });
