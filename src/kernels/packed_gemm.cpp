@@ -6,7 +6,6 @@
 #include <cstring>
 
 #include "blocked_gemm.h"
-#include "cpu_isa.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #pragma GCC diagnostic ignored "-Wuninitialized"  // GCC 12's AVX-512 intrinsics (see skinny.cpp)
@@ -89,13 +88,7 @@ void row_tiles(int64_t M, int64_t* count, int64_t* base, int64_t* extra) {
 
 }  // namespace
 
-bool packed_gemm_available() {
-#ifdef CADA_PACKED_X86
-  return cpu_isa() == CpuIsa::kAvx512;
-#else
-  return false;
-#endif
-}
+bool packed_gemm_available() { return blocked_gemm_available(); }  // the same ISA check
 
 int64_t packed_size(int64_t N, int64_t K) { return (N + kPanelCols - 1) / kPanelCols * kPanelCols * K; }
 
