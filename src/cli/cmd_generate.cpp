@@ -1,4 +1,5 @@
 // cada generate: batched sampling from a model with the KV cache.
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 
@@ -18,6 +19,8 @@ struct Opts {
   std::string device = "cpu";
   std::string dtype = "auto";
   std::string chat_template;
+  std::string engine = "auto";
+  bool no_cuda_graphs = false;
   cada::rollout::SamplingParams sp;
   int64_t num_return_sequences = 1;
   uint64_t seed = 0;
@@ -67,6 +70,14 @@ int run(const Opts& o) {
     reqs.push_back(std::move(r));
   }
   auto net = model::load_model(o.model, {o.device, o.dtype});
+  rollout::GeneratorOptions gopts;
+  gopts.max_batch_rows = o.batch_size;
+  gopts.engine = rollout::parse_engine(o.engine);
+  gopts.cuda_graphs = !o.no_cuda_graphs;
+  for (const auto& r : reqs)
+    gopts.reserve_positions =
+        std::max<int64_t>(gopts.reserve_positions, static_cast<int64_t>(r.prompt_ids.size()) + r.params.max_new_tokens + 1);
+  rollout::Generator gen(*net, tok.get(), gopts);
   if (o.warmup) {
     // Untimed: every prompt's first 8 tokens, 4 new tokens each, as benchmarks warm up their
     // peers (first-call allocations, thread pools, lazy initialisation).
@@ -76,12 +87,19 @@ int run(const Opts& o) {
       r.params.max_new_tokens = std::min<int64_t>(r.params.max_new_tokens, 4);
       r.n = 1;
     }
-    rollout::Generator(*net, tok.get(), {o.batch_size}).generate(warm);
+    // The same generator: continuous batching keeps its slots (and CUDA graphs) for the real run.
+    gen.generate(warm);
   }
-  rollout::Generator gen(*net, tok.get(), {o.batch_size});
+  const rollout::GenerationStats before = gen.stats();
   Progress bar("generate", budget, "tok");
   auto results = gen.generate(reqs, [&](int64_t n) { bar.advance(n); });
-  const auto& st = gen.stats();
+  rollout::GenerationStats st = gen.stats();
+  st.prompt_tokens -= before.prompt_tokens;
+  st.generated_tokens -= before.generated_tokens;
+  st.prefill_s -= before.prefill_s;
+  st.decode_s -= before.decode_s;
+  st.steps -= before.steps;
+  st.graph_replays -= before.graph_replays;
   const double secs = st.prefill_s + st.decode_s;
   char line[160];
   std::snprintf(line, sizeof line, "%lld tokens in %.2fs: %.1f tok/s (prefill %.2fs, decode %.2fs)",
@@ -108,7 +126,9 @@ int run(const Opts& o) {
   if (!o.stats.empty()) {
     nlohmann::json s = {{"generated_tokens", st.generated_tokens}, {"prompt_tokens", st.prompt_tokens},
                         {"prefill_s", st.prefill_s},           {"decode_s", st.decode_s},
-                        {"tokens_per_s", secs > 0 ? st.generated_tokens / secs : 0.0}};
+                        {"tokens_per_s", secs > 0 ? st.generated_tokens / secs : 0.0},
+                        {"engine", gen.engine_name()},     {"decode_steps", st.steps},
+                        {"graphs_captured", gen.stats().graphs_captured}, {"graph_replays", st.graph_replays}};
     io::atomic_write_file(o.stats, s.dump(2) + "\n");
   }
   CADA_INFO("wrote ", records.size(), " records to ", o.out);
@@ -136,6 +156,9 @@ CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
       sub.add_flag("--ignore-eos", o->sp.ignore_eos, "do not stop at EOS (benchmarks)");
       sub.add_option("--seed", o->seed, "base seed; record i uses seed * 1000003 + i unless it has 'seed'");
       sub.add_option("--batch-size", o->batch_size, "sequences decoded together");
+      sub.add_option("--engine", o->engine,
+                     "auto (continuous batching on CUDA, static batches on CPU), static or continuous");
+      sub.add_flag("--no-cuda-graphs", o->no_cuda_graphs, "continuous batching on CUDA: launch each step's kernels eagerly");
       sub.add_option("--device", o->device, "cpu, cuda or cuda:N");
       sub.add_option("--dtype", o->dtype, "auto, float32, bfloat16 or float16");
       sub.add_option("--chat-template", o->chat_template, "override the detected chat template");

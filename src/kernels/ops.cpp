@@ -87,12 +87,23 @@ at::Tensor group_advantages(const at::Tensor& rewards, int64_t group_size, bool 
 at::Tensor sample_tokens(const at::Tensor& logits, const at::Tensor& temperature, const at::Tensor& top_k,
                          const at::Tensor& top_p, const at::Tensor& min_p, const at::Tensor& uniform) {
   check_sampling_args(logits, temperature, top_k, top_p, min_p, uniform);
+  SamplingKind kind = SamplingKind::kTruncated;
+  if (!(temperature > 0).any().item<bool>())
+    kind = SamplingKind::kGreedy;
+  else if (!(top_k > 0).any().item<bool>() && !(top_p < 1).any().item<bool>() && !(min_p > 0).any().item<bool>())
+    kind = SamplingKind::kPlain;
+  return sample_tokens(logits, temperature, top_k, top_p, min_p, uniform, kind);
+}
+
+at::Tensor sample_tokens(const at::Tensor& logits, const at::Tensor& temperature, const at::Tensor& top_k,
+                         const at::Tensor& top_p, const at::Tensor& min_p, const at::Tensor& uniform,
+                         SamplingKind kind) {
   // All rows greedy: no softmax or sort needed.
-  if (!(temperature > 0).any().item<bool>()) return logits.argmax(-1);
+  if (kind == SamplingKind::kGreedy) return logits.argmax(-1);
   // No truncation anywhere (plain temperature sampling, the GRPO default): inverse-CDF over the
   // unsorted distribution gives the same distribution without sorting the vocabulary. The same
   // ATen ops run on every device.
-  if (!(top_k > 0).any().item<bool>() && !(top_p < 1).any().item<bool>() && !(min_p > 0).any().item<bool>()) {
+  if (kind == SamplingKind::kPlain) {
     auto x = logits.to(at::kFloat);
     auto temp = temperature.to(x.device(), at::kFloat);
     auto greedy = temp <= 0;
@@ -107,6 +118,43 @@ at::Tensor sample_tokens(const at::Tensor& logits, const at::Tensor& temperature
 #endif
   CADA_CHECK(logits.is_cpu(), "sample_tokens: no kernel for device ", logits.device());
   return cpu::sample_tokens(logits, temperature, top_k, top_p, min_p, uniform);
+}
+
+namespace {
+// splitmix64's finaliser: a bijection of 64-bit words that decorrelates nearby inputs.
+uint64_t mix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+}  // namespace
+
+int64_t stream_key(uint64_t seed, int64_t index) {
+  return static_cast<int64_t>(mix64(seed ^ mix64(static_cast<uint64_t>(index) + 1)));
+}
+
+// The CUDA kernel (ops_cuda.cu) computes exactly this.
+float counter_uniform(int64_t key, int64_t counter) {
+  const uint64_t h = mix64(static_cast<uint64_t>(key) ^ mix64(static_cast<uint64_t>(counter) + 0x632be59bd9b4e019ULL));
+  return static_cast<float>(h >> 40) * (1.0f / 16777216.0f);
+}
+
+at::Tensor counter_uniform(const at::Tensor& keys, const at::Tensor& counters) {
+  CADA_CHECK(keys.dim() == 1 && counters.dim() == 1 && keys.size(0) == counters.size(0),
+             "keys and counters must be (B) and (B), got ", keys.sizes(), " and ", counters.sizes());
+  CADA_CHECK(keys.scalar_type() == at::kLong && counters.scalar_type() == at::kLong, "keys and counters must be int64");
+#ifdef CADA_WITH_CUDA
+  if (keys.is_cuda()) return cuda::counter_uniform(keys, counters);
+#endif
+  CADA_CHECK(keys.is_cpu(), "counter_uniform: no kernel for device ", keys.device());
+  auto k = keys.contiguous(), c = counters.contiguous();
+  auto out = at::empty({k.size(0)}, at::kFloat);
+  const int64_t* kp = k.data_ptr<int64_t>();
+  const int64_t* cp = c.data_ptr<int64_t>();
+  float* op = out.data_ptr<float>();
+  for (int64_t i = 0; i < k.size(0); ++i) op[i] = counter_uniform(kp[i], cp[i]);
+  return out;
 }
 
 at::Tensor logsoftmax_gather(const at::Tensor& logits, const at::Tensor& targets, double temperature) {

@@ -123,6 +123,22 @@ __global__ void group_advantages_kernel(const float* __restrict__ r, float* __re
   for (int64_t i = 0; i < G; ++i) out[g * G + i] = (x[i] - mean) / denom;
 }
 
+__device__ __forceinline__ uint64_t mix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// One thread per row: the CPU reference's counter_uniform (ops.cpp), bit for bit.
+__global__ void counter_uniform_kernel(const int64_t* __restrict__ keys, const int64_t* __restrict__ counters,
+                                       float* __restrict__ out, int64_t B) {
+  int64_t b = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  if (b >= B) return;
+  uint64_t h = mix64(static_cast<uint64_t>(keys[b]) ^ mix64(static_cast<uint64_t>(counters[b]) + 0x632be59bd9b4e019ULL));
+  out[b] = static_cast<float>(h >> 40) * (1.0f / 16777216.0f);
+}
+
 void check_kernel(const char* name) {
   cudaError_t err = cudaGetLastError();
   TORCH_CHECK(err == cudaSuccess, name, " failed: ", cudaGetErrorString(err));
@@ -185,6 +201,20 @@ at::Tensor group_advantages(const at::Tensor& rewards, int64_t group_size, bool 
   group_advantages_kernel<<<blocks, kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
       r.data_ptr<float>(), out.data_ptr<float>(), groups, group_size, scale_by_std, static_cast<float>(eps));
   check_kernel("group_advantages");
+  return out;
+}
+
+at::Tensor counter_uniform(const at::Tensor& keys_in, const at::Tensor& counters_in) {
+  c10::cuda::CUDAGuard guard(keys_in.device());
+  auto keys = keys_in.contiguous();
+  auto counters = counters_in.to(keys.device()).contiguous();
+  const int64_t B = keys.size(0);
+  auto out = at::empty({B}, keys.options().dtype(at::kFloat));
+  if (B == 0) return out;
+  const int blocks = static_cast<int>((B + kThreads - 1) / kThreads);
+  counter_uniform_kernel<<<blocks, kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
+      keys.data_ptr<int64_t>(), counters.data_ptr<int64_t>(), out.data_ptr<float>(), B);
+  check_kernel("counter_uniform");
   return out;
 }
 

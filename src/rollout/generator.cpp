@@ -2,9 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
-#include <random>
 
 #include "cada/kernels/ops.h"
+#include "cada/rollout/continuous.h"
+#include "completion.h"
 #include "cada/util/error.h"
 
 namespace cada::rollout {
@@ -15,37 +16,25 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// splitmix64: decorrelates (seed, sample index) pairs into generator seeds.
-uint64_t mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 // Per-row decoding state.
 struct Row {
   size_t request;
   int64_t sample;
-  std::mt19937_64 rng;
+  int64_t stream_key;  // kernels::stream_key(seed, sample): the row's random numbers
   std::vector<int32_t> stop_ids;
   bool done = false;
   Completion c;
-  float uniform() { return static_cast<float>(rng() >> 40) * (1.0f / 16777216.0f); }  // [0,1), 24 bits
 };
 
-// First occurrence of any stop string in text, or npos.
-size_t find_stop(const std::string& text, const std::vector<std::string>& stops) {
-  size_t best = std::string::npos;
-  for (const auto& s : stops) {
-    if (s.empty()) continue;
-    size_t p = text.find(s);
-    if (p < best) best = p;
-  }
-  return best;
-}
-
 }  // namespace
+
+Engine parse_engine(const std::string& name) {
+  if (name == "auto") return Engine::kAuto;
+  if (name == "static") return Engine::kStatic;
+  if (name == "continuous") return Engine::kContinuous;
+  CADA_CHECK(false, "unknown generation engine '", name, "' (expected auto, static or continuous)");
+  return Engine::kAuto;
+}
 
 Generator::Generator(model::TransformerImpl& model, const text::Tokenizer* tok, GeneratorOptions opts)
     : model_(model), tok_(tok), opts_(opts) {
@@ -53,9 +42,15 @@ Generator::Generator(model::TransformerImpl& model, const text::Tokenizer* tok, 
   CADA_CHECK(!model.config().is_sequence_classifier(), "generation needs a causal LM, got a sequence classifier");
 }
 
-std::vector<std::vector<Completion>> Generator::generate(const std::vector<Request>& requests,
-                                                         const std::function<void(int64_t)>& on_tokens) {
-  std::vector<std::vector<Completion>> out(requests.size());
+Generator::~Generator() = default;
+
+std::string Generator::engine_name() const {
+  if (opts_.engine == Engine::kStatic) return "static";
+  if (opts_.engine == Engine::kContinuous) return "continuous";
+  return model_.lm_head_weight().is_cuda() ? "continuous" : "static";
+}
+
+void Generator::validate(const std::vector<Request>& requests) const {
   const int64_t V = model_.config().vocab_size;
   for (size_t i = 0; i < requests.size(); ++i) {
     const auto& r = requests[i];
@@ -70,8 +65,20 @@ std::vector<std::vector<Completion>> Generator::generate(const std::vector<Reque
     CADA_CHECK(!r.params.stop.size() || tok_, "request ", i + 1, ": stop strings need a tokenizer");
     for (int32_t id : r.prompt_ids)
       CADA_CHECK(id >= 0 && id < V, "request ", i + 1, ": token id ", id, " is outside the vocabulary (size ", V, ")");
-    out[i].resize(r.n);
   }
+}
+
+std::vector<std::vector<Completion>> Generator::generate(const std::vector<Request>& requests,
+                                                         const std::function<void(int64_t)>& on_tokens) {
+  validate(requests);
+  if (engine_name() == "continuous") {
+    if (!continuous_)
+      continuous_ = std::make_unique<ContinuousBatcher>(model_, tok_, opts_.max_batch_rows, opts_.cuda_graphs,
+                                                        opts_.reserve_positions);
+    return continuous_->generate(requests, on_tokens, stats_);
+  }
+  std::vector<std::vector<Completion>> out(requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) out[i].resize(requests[i].n);
   // Rows (request, sample) in order, cut into batches of max_batch_rows.
   std::vector<std::pair<size_t, int64_t>> rows;
   for (size_t i = 0; i < requests.size(); ++i)
@@ -149,11 +156,7 @@ void Generator::run_batch(const std::vector<Request>& requests, const std::vecto
   bool any_penalty = false;
   for (const auto& [req, j] : rows_in) {
     const auto& prm = requests[req].params;
-    Row row{req, j, std::mt19937_64(mix(requests[req].seed ^ mix(static_cast<uint64_t>(j) + 1))), {}, false, {}};
-    if (!prm.ignore_eos && tok_) row.stop_ids = tok_->stop_ids;
-    if (!prm.ignore_eos && !tok_)
-      for (int64_t e : cfg.eos_token_ids) row.stop_ids.push_back(static_cast<int32_t>(e));
-    row.stop_ids.insert(row.stop_ids.end(), prm.stop_token_ids.begin(), prm.stop_token_ids.end());
+    Row row{req, j, kernels::stream_key(requests[req].seed, j), detail::stop_ids(prm, tok_, cfg.eos_token_ids), false, {}};
     rows.push_back(std::move(row));
     temp.push_back(prm.temperature);
     topk.push_back(prm.top_k);
@@ -180,13 +183,13 @@ void Generator::run_batch(const std::vector<Request>& requests, const std::vecto
     auto lp_logits = logits * inv_t;  // (A,V) tempered, before the penalty: the policy's distribution
     if (any_penalty) kernels::apply_repetition_penalty_(logits, seen, pen_t);
     std::vector<float> u(A);
-    for (int64_t a = 0; a < A; ++a) u[a] = rows[active[a]].uniform();
+    for (int64_t a = 0; a < A; ++a) u[a] = kernels::counter_uniform(rows[active[a]].stream_key, step);
     auto tokens = kernels::sample_tokens(logits, temp_t, topk_t, topp_t, minp_t, at::tensor(u).to(device));
     auto lps = kernels::logsoftmax_gather(lp_logits, tokens, 1.0).cpu();
     auto tok_cpu = tokens.cpu();
     const int64_t* tk = tok_cpu.data_ptr<int64_t>();
     const float* lp = lps.data_ptr<float>();
-    int64_t produced = 0, finished_now = 0, finished_total = 0;
+    int64_t produced = 0, finished_total = 0;
     for (int64_t a = 0; a < A; ++a) {
       Row& row = rows[active[a]];
       if (row.done) {
@@ -194,24 +197,9 @@ void Generator::run_batch(const std::vector<Request>& requests, const std::vecto
         continue;
       }
       const auto& prm = requests[row.request].params;
-      const int32_t t = static_cast<int32_t>(tk[a]);
-      row.c.ids.push_back(t);
-      row.c.logprobs.push_back(lp[a]);
+      row.done = detail::append_token(row.c, static_cast<int32_t>(tk[a]), lp[a], row.stop_ids, prm, tok_);
       ++produced;
-      if (std::find(row.stop_ids.begin(), row.stop_ids.end(), t) != row.stop_ids.end()) {
-        row.done = true;
-        row.c.finish_reason = "stop";
-      } else if (!prm.stop.empty() && find_stop(tok_->decode(row.c.ids, true), prm.stop) != std::string::npos) {
-        row.done = true;
-        row.c.finish_reason = "stop";
-      } else if (static_cast<int64_t>(row.c.ids.size()) >= prm.max_new_tokens) {
-        row.done = true;
-        row.c.finish_reason = "length";
-      }
-      if (row.done) {
-        ++finished_now;
-        ++finished_total;
-      }
+      if (row.done) ++finished_total;
     }
     stats_.generated_tokens += produced;
     if (on_tokens && produced) on_tokens(produced);
@@ -256,13 +244,7 @@ void Generator::run_batch(const std::vector<Request>& requests, const std::vecto
   stats_.decode_s += seconds_since(t1);
 
   for (auto& row : rows) {
-    if (row.c.finish_reason.empty()) row.c.finish_reason = "length";
-    if (tok_) {
-      row.c.text = tok_->decode(row.c.ids, /*skip_special_tokens=*/true);
-      const auto& stops = requests[row.request].params.stop;
-      size_t cut = find_stop(row.c.text, stops);
-      if (cut != std::string::npos) row.c.text.resize(cut);
-    }
+    detail::finish_completion(row.c, requests[row.request].params, tok_);
     out[row.request][row.sample] = std::move(row.c);
   }
 }

@@ -150,3 +150,42 @@ TEST(RepetitionPenalty, HfSemantics) {
   EXPECT_FLOAT_EQ(logits[0][1].item<float>(), -4.f);
   EXPECT_FLOAT_EQ(logits[0][2].item<float>(), 1.f);
 }
+
+TEST(CounterUniform, DeterministicUniformAndIndependentStreams) {
+  const int64_t N = 200000;
+  auto keys = at::full({N}, cada::kernels::stream_key(7, 0), at::kLong);
+  auto counters = at::arange(N, at::kLong);
+  auto u = cada::kernels::counter_uniform(keys, counters);
+  EXPECT_TRUE(at::equal(u, cada::kernels::counter_uniform(keys, counters)));
+  EXPECT_GE(u.min().item<float>(), 0.0f);
+  EXPECT_LT(u.max().item<float>(), 1.0f);
+  // 20 equal bins: chi-square with 19 degrees of freedom (p = 0.001 at 43.8).
+  auto counts = at::histc(u, 20, 0, 1);
+  const double expected = static_cast<double>(N) / 20;
+  double chi2 = ((counts - expected).pow(2) / expected).sum().item<double>();
+  EXPECT_LT(chi2, 43.8);
+  // Neighbouring streams are uncorrelated.
+  auto v = cada::kernels::counter_uniform(at::full({N}, cada::kernels::stream_key(7, 1), at::kLong), counters);
+  double corr = ((u - 0.5) * (v - 0.5)).mean().item<double>() / (1.0 / 12);
+  EXPECT_LT(std::abs(corr), 0.01);
+  // The host function gives the tensor function's numbers.
+  EXPECT_EQ(cada::kernels::counter_uniform(cada::kernels::stream_key(7, 0), 12345), u[12345].item<float>());
+}
+
+TEST(SampleTokens, KnownKindEqualsInspectedKind) {
+  at::manual_seed(3);
+  const int64_t B = 64, V = 300;
+  auto logits = at::randn({B, V}) * 2;
+  auto u = at::rand({B});
+  auto zero_k = at::zeros({B}, at::kLong), one_p = at::ones({B}), zero_minp = at::zeros({B});
+  auto temp = at::rand({B}) + 0.2;
+  using cada::kernels::SamplingKind;
+  EXPECT_TRUE(at::equal(cada::kernels::sample_tokens(logits, temp, zero_k, one_p, zero_minp, u),
+                        cada::kernels::sample_tokens(logits, temp, zero_k, one_p, zero_minp, u, SamplingKind::kPlain)));
+  // The truncating path with no truncation samples the same distribution; with greedy rows too.
+  auto greedy = at::zeros({B});
+  EXPECT_TRUE(at::equal(cada::kernels::sample_tokens(logits, greedy, zero_k, one_p, zero_minp, u, SamplingKind::kTruncated),
+                        logits.argmax(-1)));
+  EXPECT_TRUE(at::equal(cada::kernels::sample_tokens(logits, greedy, zero_k, one_p, zero_minp, u, SamplingKind::kGreedy),
+                        logits.argmax(-1)));
+}

@@ -3,7 +3,10 @@
 Random-weight Llama (GQA) and Qwen2 (q/k/v bias) checkpoints; prompts of different lengths in
 one left-padded batch; an EOS id chosen so that some rows stop early and others run to
 max_new_tokens. The per-token log-probs that cada returns must equal log_softmax of
-transformers' step logits within 1e-4.
+transformers' step logits within 1e-4. Both schedulers of cada's generator are checked: static
+batches and continuous batching (4 slots for 6 prompts, so finished rows' slots are refilled).
+
+CADA_PARITY_DEVICE=cuda runs cada on the GPU (still float32); transformers stays on the CPU.
 """
 import json
 import os
@@ -71,28 +74,31 @@ def main():
                 json.dump(c, open(fp, "w"))
         want, want_lp = hf_generate(path, prompts, eos)
         inp = os.path.join(a.workdir, name + ".jsonl")
-        out = os.path.join(a.workdir, name + ".out.jsonl")
         write_jsonl(inp, [{"prompt_ids": p} for p in prompts])
-        run_cada(a.cada, ["generate", "--model", path, "--input", inp, "--out", out, "--temperature", "0",
-                          "--max-new-tokens", MAX_NEW, "--batch-size", 4, "--dtype", "float32"])
-        got = read_jsonl(out)
-        stopped = sum(1 for w in want if w and w[-1] == eos)
-        for i, (w, wl, r) in enumerate(zip(want, want_lp, got)):
-            c = r["completions"][0]
-            if c["ids"] != w:
-                failures += 1
-                print(f"{name} prompt {i}: cada {c['ids']} != transformers {w}")
-                continue
-            reason = "stop" if w[-1] == eos else "length"
-            if c["finish_reason"] != reason:
-                failures += 1
-                print(f"{name} prompt {i}: finish_reason {c['finish_reason']} != {reason}")
-            worst = max(abs(x - y) for x, y in zip(c["logprobs"], wl))
-            if worst > 1e-4:
-                failures += 1
-                print(f"{name} prompt {i}: log-prob max diff {worst:.2e}")
-        print(f"{name}: {len(prompts)} prompts (lengths {[len(p) for p in prompts]}), {stopped} stopped at EOS, "
-              f"{'ok' if not failures else 'FAIL'}")
+        device = os.environ.get("CADA_PARITY_DEVICE", "cpu")
+        for engine in ("static", "continuous"):
+            out = os.path.join(a.workdir, f"{name}.{engine}.out.jsonl")
+            run_cada(a.cada, ["generate", "--model", path, "--input", inp, "--out", out, "--temperature", "0",
+                              "--max-new-tokens", MAX_NEW, "--batch-size", 4, "--dtype", "float32",
+                              "--engine", engine, "--device", device])
+            got = read_jsonl(out)
+            stopped = sum(1 for w in want if w and w[-1] == eos)
+            for i, (w, wl, r) in enumerate(zip(want, want_lp, got)):
+                c = r["completions"][0]
+                if c["ids"] != w:
+                    failures += 1
+                    print(f"{name} {engine} prompt {i}: cada {c['ids']} != transformers {w}")
+                    continue
+                reason = "stop" if w[-1] == eos else "length"
+                if c["finish_reason"] != reason:
+                    failures += 1
+                    print(f"{name} {engine} prompt {i}: finish_reason {c['finish_reason']} != {reason}")
+                worst = max(abs(x - y) for x, y in zip(c["logprobs"], wl))
+                if worst > 1e-4:
+                    failures += 1
+                    print(f"{name} {engine} prompt {i}: log-prob max diff {worst:.2e}")
+            print(f"{name} ({engine}, {device}): {len(prompts)} prompts (lengths {[len(p) for p in prompts]}), "
+                  f"{stopped} stopped at EOS, {'ok' if not failures else 'FAIL'}")
     if failures:
         raise SystemExit(1)
     print("greedy generation is token-identical to transformers")

@@ -5,6 +5,8 @@ q/k/v bias, Mistral), random weights are saved by transformers (f32, bf16, shard
 per-token log-probs of random completions are computed by cada in a padded batch and by
 transformers one sequence at a time in float32. They must agree within 1e-4.
 `cada convert` is checked the other way: transformers must load what cada writes.
+
+CADA_PARITY_DEVICE=cuda computes cada's log-probs on the GPU (still float32).
 """
 import argparse
 import json
@@ -105,6 +107,7 @@ def main():
             for r in records:
                 f.write(json.dumps(r) + "\n")
         run_cada(a.cada, "logprobs", "--model", path, "--input", inp, "--out", out, "--dtype", "float32",
+                 "--device", os.environ.get("CADA_PARITY_DEVICE", "cpu"),
                  "--batch-size", "3")
         got = [json.loads(l) for l in open(out)]
         ref = reference_logprobs(path, records)

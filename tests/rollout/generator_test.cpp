@@ -40,14 +40,25 @@ std::vector<rollout::Request> requests(float temperature, int64_t n) {
   return r;
 }
 
+// Every test runs with both schedulers: static batches and continuous batching.
+class GeneratorEngines : public ::testing::TestWithParam<rollout::Engine> {
+ protected:
+  rollout::GeneratorOptions opts(int64_t rows) const {
+    rollout::GeneratorOptions o;
+    o.max_batch_rows = rows;
+    o.engine = GetParam();
+    return o;
+  }
+};
+
 }  // namespace
 
-TEST(Generator, BatchingDoesNotChangeSamples) {
+TEST_P(GeneratorEngines, BatchingDoesNotChangeSamples) {
   auto m = tiny_model();
   auto reqs = requests(1.0f, 3);
-  rollout::Generator together(*m, nullptr, {/*max_batch_rows=*/12});
+  rollout::Generator together(*m, nullptr, opts(12));
   auto a = together.generate(reqs);
-  rollout::Generator small(*m, nullptr, {/*max_batch_rows=*/2});
+  rollout::Generator small(*m, nullptr, opts(2));
   auto b = small.generate(reqs);
   for (size_t i = 0; i < reqs.size(); ++i) {
     ASSERT_EQ(a[i].size(), 3u);
@@ -61,10 +72,10 @@ TEST(Generator, BatchingDoesNotChangeSamples) {
   EXPECT_NE(a[0][0].ids, a[0][1].ids);
 }
 
-TEST(Generator, SeedsReproduceAndLogprobsMatchTheModel) {
+TEST_P(GeneratorEngines, SeedsReproduceAndLogprobsMatchTheModel) {
   auto m = tiny_model(1);
   auto reqs = requests(0.8f, 2);
-  rollout::Generator g(*m, nullptr, {8});
+  rollout::Generator g(*m, nullptr, opts(8));
   auto a = g.generate(reqs), b = g.generate(reqs);
   for (size_t i = 0; i < reqs.size(); ++i) EXPECT_EQ(a[i][0].ids, b[i][0].ids);
   reqs[0].seed = 999;
@@ -87,10 +98,10 @@ TEST(Generator, SeedsReproduceAndLogprobsMatchTheModel) {
   }
 }
 
-TEST(Generator, GreedyLogprobsEqualTeacherForcedLogprobs) {
+TEST_P(GeneratorEngines, GreedyLogprobsEqualTeacherForcedLogprobs) {
   auto m = tiny_model();
   auto reqs = requests(0.0f, 1);
-  rollout::Generator g(*m, nullptr, {8});
+  rollout::Generator g(*m, nullptr, opts(8));
   auto out = g.generate(reqs);
   for (size_t i = 0; i < reqs.size(); ++i) {
     auto lp = model::completion_logprobs(*m, {reqs[i].prompt_ids}, {out[i][0].ids}, 1)[0].logprobs;
@@ -99,10 +110,10 @@ TEST(Generator, GreedyLogprobsEqualTeacherForcedLogprobs) {
   }
 }
 
-TEST(Generator, StopsAtEosPerSequence) {
+TEST_P(GeneratorEngines, StopsAtEosPerSequence) {
   auto m = tiny_model();
   auto reqs = requests(0.0f, 1);
-  rollout::Generator g(*m, nullptr, {8});
+  rollout::Generator g(*m, nullptr, opts(8));
   auto free = g.generate(reqs);
   // Make the token that request 2 produces at step 4 a stop token for everyone.
   const int32_t stop = free[2][0].ids[4];
@@ -123,9 +134,9 @@ TEST(Generator, StopsAtEosPerSequence) {
   EXPECT_LE(out[2][0].ids.size(), 5u);
 }
 
-TEST(Generator, RejectsBadRequests) {
+TEST_P(GeneratorEngines, RejectsBadRequests) {
   auto m = tiny_model();
-  rollout::Generator g(*m, nullptr, {8});
+  rollout::Generator g(*m, nullptr, opts(8));
   auto reqs = requests(1.0f, 1);
   reqs[1].prompt_ids = {};
   EXPECT_THROW(g.generate(reqs), cada::Error);
@@ -139,3 +150,9 @@ TEST(Generator, RejectsBadRequests) {
   reqs[0].params.stop = {"x"};  // stop strings need a tokenizer
   EXPECT_THROW(g.generate(reqs), cada::Error);
 }
+
+INSTANTIATE_TEST_SUITE_P(Schedulers, GeneratorEngines,
+                         ::testing::Values(rollout::Engine::kStatic, rollout::Engine::kContinuous),
+                         [](const ::testing::TestParamInfo<rollout::Engine>& i) {
+                           return i.param == rollout::Engine::kStatic ? std::string("Static") : std::string("Continuous");
+                         });

@@ -22,6 +22,28 @@ namespace cada::kernels {
 at::Tensor sample_tokens(const at::Tensor& logits, const at::Tensor& temperature, const at::Tensor& top_k,
                          const at::Tensor& top_p, const at::Tensor& min_p, const at::Tensor& uniform);
 
+// What a batch of rows asks of the sampler, known on the host beforehand, so that sampling
+// needs no host synchronisation (the CUDA-graph decoding step): every row greedy; temperature
+// only (no top-k / top-p / min-p anywhere); some row truncating.
+enum class SamplingKind { kGreedy, kPlain, kTruncated };
+
+// The same as above with the kind given, so that no value is read back from the device: the
+// result equals sample_tokens()'s when `kind` describes the rows (kGreedy: every temperature 0;
+// kPlain: top_k 0, top_p 1 and min_p 0 everywhere). kTruncated is always correct.
+at::Tensor sample_tokens(const at::Tensor& logits, const at::Tensor& temperature, const at::Tensor& top_k,
+                         const at::Tensor& top_p, const at::Tensor& min_p, const at::Tensor& uniform,
+                         SamplingKind kind);
+
+// Counter-based random numbers: one uniform in [0, 1) (24 bits) per row from the row's stream
+// key and its counter (the index of the token being sampled), the same on every device, so a
+// seeded sample does not depend on the batch it ran in, the device, or the order of the rows.
+//   keys (B) int64 (stream_key()), counters (B) int64 -> (B) float32
+at::Tensor counter_uniform(const at::Tensor& keys, const at::Tensor& counters);
+// The stream key of sample `index` of a request seeded with `seed` (splitmix64 mixing).
+int64_t stream_key(uint64_t seed, int64_t index);
+// The uniform counter_uniform() gives for one (key, counter) pair, computed on the host.
+float counter_uniform(int64_t key, int64_t counter);
+
 // log softmax(logits / temperature)[target] per row without materialising the (N,V)
 // log-softmax: logits (N,V) any float dtype, targets (N) int64 -> (N) float32.
 // Forward only (rollout and old log-probs); training uses the autograd path in the model.
@@ -50,6 +72,7 @@ at::Tensor sample_tokens(const at::Tensor& logits, const at::Tensor& temperature
                          const at::Tensor& top_p, const at::Tensor& min_p, const at::Tensor& uniform);
 at::Tensor logsoftmax_gather(const at::Tensor& logits, const at::Tensor& targets, double temperature);
 at::Tensor group_advantages(const at::Tensor& rewards, int64_t group_size, bool scale_by_std, double eps);
+at::Tensor counter_uniform(const at::Tensor& keys, const at::Tensor& counters);
 }  // namespace cuda
 #endif
 

@@ -1,7 +1,15 @@
-// Batched generation with a preallocated KV cache: the rollout engine of GRPO, and of
-// `cada generate`.
+// Batched generation with a preallocated KV cache: the rollout engine of GRPO, generate-chains,
+// eval and `cada generate`. Two schedulers behind one interface, giving the same tokens for the
+// same seeds (each sample draws counter-based random numbers from its own stream, keyed by the
+// request's seed and the sample's index, whatever batch it runs in):
 //
-// Batching: prompts of different lengths are LEFT-padded into one prefill; each row's
+//  - continuous batching (rollout/continuous.h), the default on CUDA: a fixed set of decoding
+//    slots; a finished sample frees its slot for the next waiting one; each decoding step is one
+//    CUDA graph launch with sampling on the device.
+//  - static batches, the default on CPU, described here, whose decoding steps take the fused
+//    CPU path (kernels::decode_step).
+//
+// Static batches: prompts of different lengths are LEFT-padded into one prefill; each row's
 // positions count its real tokens only and a key mask hides the padding, so every row
 // computes exactly what it would alone. The n samples of a prompt (a GRPO group) share its
 // prefill: the prompt's cache rows are copied n times after prefill. Rows that finish (EOS,
@@ -10,6 +18,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -45,34 +54,53 @@ struct Completion {
   std::string finish_reason;         // "stop" (EOS, stop token or stop string) or "length"
 };
 
+// Which scheduler generates: continuous batching on CUDA and static batches on CPU (auto), or
+// either one everywhere.
+enum class Engine { kAuto, kStatic, kContinuous };
+// "auto", "static" or "continuous"; throws cada::Error naming the valid values otherwise.
+Engine parse_engine(const std::string& name);
+
 struct GeneratorOptions {
   int64_t max_batch_rows = 32;       // sequences decoded together (samples of all prompts)
-  float compact_fraction = 0.25f;    // drop finished rows once this share of the batch finished
+  float compact_fraction = 0.25f;    // static batches: drop finished rows once this share of the batch finished
+  Engine engine = Engine::kAuto;
+  bool cuda_graphs = true;           // continuous batching on CUDA: each decoding step one graph launch
+  int64_t reserve_positions = 0;     // continuous batching: cache positions per slot at least this (a
+                                     // short warm-up call then leaves the slots and graphs for the real one)
 };
 
 struct GenerationStats {
   int64_t prompt_tokens = 0, generated_tokens = 0;
   double prefill_s = 0, decode_s = 0;
+  int64_t steps = 0;                 // continuous batching: decoding steps launched
+  int64_t graphs_captured = 0, graph_replays = 0;
 };
+
+class ContinuousBatcher;
 
 class Generator {
  public:
   // tok may be null when no stop strings and no text are needed (ids only).
   Generator(model::TransformerImpl& model, const text::Tokenizer* tok, GeneratorOptions opts = {});
+  ~Generator();
 
   // One vector of n completions per request, in request order. on_tokens(k) is called as
   // tokens are produced (for progress bars).
   std::vector<std::vector<Completion>> generate(const std::vector<Request>& requests,
                                                 const std::function<void(int64_t)>& on_tokens = {});
   const GenerationStats& stats() const { return stats_; }
+  // The scheduler generate() uses for this model ("static" or "continuous").
+  std::string engine_name() const;
 
  private:
+  void validate(const std::vector<Request>& requests) const;
   void run_batch(const std::vector<Request>& requests, const std::vector<std::pair<size_t, int64_t>>& rows,
                  std::vector<std::vector<Completion>>& out, const std::function<void(int64_t)>& on_tokens);
   model::TransformerImpl& model_;
   const text::Tokenizer* tok_;
   GeneratorOptions opts_;
   GenerationStats stats_;
+  std::unique_ptr<ContinuousBatcher> continuous_;  // created on first use, kept with its CUDA graphs
 };
 
 }  // namespace cada::rollout

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# cada's GPU checks in one command, for a machine with an NVIDIA GPU; writes one Markdown report.
+# GPU time is scarce: the whole check is sized to finish in under 8 minutes on one H100 / H200.
+#
+#   bash scripts/gpu_check.sh [OUT_DIR]          # default OUT_DIR: gpu-check
+#
+# Steps (GPU_CHECK_STEPS, comma-separated; default tests,parity,bench):
+#   build   scripts/setup.sh (Release, CUDA kernels when nvcc and a CUDA libtorch are there), run
+#           only when $BUILD_DIR/bin/cada is missing
+#   tests   the gpu-labelled GoogleTest binaries: CUDA kernels against their CPU references,
+#           device samplers' distributions, graph-captured decoding against eager decoding
+#   parity  transformers against cada on CUDA in float32: per-token log-probs (cada logprobs) and
+#           greedy generation (both schedulers), on checkpoints the tests create
+#   bench   tools/bench_generate.py on the GPU: transformers' generate against cada generate,
+#           bfloat16, Qwen2.5-1.5B and Llama-3-8B shapes with random weights, with the weight-read
+#           limit of each decoding step; the table lands in OUT_DIR/generate_gpu.md
+#
+# Environment:
+#   BUILD_DIR          where bin/cada and the test binaries are (default: build)
+#   CADA_PYTHON        Python with torch and transformers (default: the setup venv, else python3)
+#   GPU_BENCH_SIZES    default qwen1.5b,llama8b;  GPU_BENCH_BATCHES  default 1,32,128,256
+#   GPU_HBM_GBPS       memory bandwidth for the limit (default 4800, an H200; H100 SXM: 3350)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+OUT=${1:-gpu-check}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+BUILD_DIR=${BUILD_DIR:-build}
+STEPS=${GPU_CHECK_STEPS:-tests,parity,bench}
+VENV=${CADA_VENV:-$HOME/.cache/cada/venv}
+PY=${CADA_PYTHON:-$([ -x "$VENV/bin/python" ] && echo "$VENV/bin/python" || echo python3)}
+REPORT="$OUT/gpu_check.md"
+T0=$(date +%s)
+log() { printf '[gpu-check %4ds] %s\n' "$(($(date +%s) - T0))" "$*" >&2; }
+has_step() { [[ ",$STEPS," == *",$1,"* ]]; }
+
+if [ ! -x "$BUILD_DIR/bin/cada" ] || has_step build; then
+  log "building (scripts/setup.sh)"
+  bash scripts/setup.sh || { log "build failed"; exit 1; }
+fi
+CADA=$(cd "$BUILD_DIR/bin" && pwd)/cada
+# A binary built against another copy of libtorch: use the one beside this Python.
+if ldd "$CADA" | grep -q "not found"; then
+  TORCH_LIB=$("$PY" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
+  export LD_LIBRARY_PATH="$TORCH_LIB:${LD_LIBRARY_PATH:-}"
+  if ldd "$CADA" | grep "not found"; then log "cada cannot find the libraries above"; exit 1; fi
+fi
+export PYTHONUNBUFFERED=1
+
+{
+  echo "# cada GPU check"
+  echo
+  echo "- date: $(date -u +%Y-%m-%dT%H:%MZ); commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "- GPU: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null | head -1)"
+  echo "- torch $("$PY" -c 'import torch; print(torch.__version__)'), transformers $("$PY" -c 'import transformers; print(transformers.__version__)')"
+  echo
+} >"$REPORT"
+status=0
+section() {  # section TITLE LOGFILE RC
+  local rc=$3
+  [ "$rc" -ne 0 ] && status=1
+  { echo "## $1: $([ "$rc" -eq 0 ] && echo passed || echo "FAILED (exit $rc)")"; echo; echo '```';
+    tail -n "${4:-25}" "$2"; echo '```'; echo; } >>"$REPORT"
+}
+
+if has_step tests; then
+  log "gpu tests"
+  rc=0
+  : >"$OUT/tests.log"
+  for t in $(find "$BUILD_DIR" -maxdepth 3 -name 'cada_*_gpu_tests' -type f -perm -u+x | sort); do
+    timeout 300 "$t" --gtest_brief=1 >>"$OUT/tests.log" 2>&1 || rc=1
+    echo "$(basename "$t"): exit $?" >>"$OUT/tests.log"
+  done
+  grep -E "PASSED|FAILED|SKIPPED|exit" "$OUT/tests.log" >&2
+  section "gpu-labelled tests" "$OUT/tests.log" $rc 40
+fi
+
+if has_step parity; then
+  log "parity with transformers on CUDA (float32)"
+  rc=0
+  : >"$OUT/parity.log"
+  for t in test_model_logprobs test_generate_greedy; do
+    CADA_PARITY_DEVICE=cuda timeout 300 "$PY" tests/parity/$t.py --cada "$CADA" --workdir "$OUT/work/$t" \
+      >>"$OUT/parity.log" 2>&1 || rc=1
+  done
+  tail -6 "$OUT/parity.log" >&2
+  section "parity with transformers on CUDA" "$OUT/parity.log" $rc
+fi
+
+if has_step bench; then
+  log "generation benchmark"
+  "$PY" tools/bench_generate.py --cada "$CADA" --device cuda --dtype bfloat16 \
+    --sizes "${GPU_BENCH_SIZES:-qwen1.5b,llama8b}" --batches "${GPU_BENCH_BATCHES:-1,32,128,256}" \
+    --prompt-len 128 --new-tokens 128 --repeats 1 --hbm-gbps "${GPU_HBM_GBPS:-4800}" \
+    --jsonl "$OUT/generate_gpu.jsonl" --out "$OUT/generate_gpu.md" >"$OUT/bench.log" 2>&1
+  rc=$?
+  section "generation benchmark" "$OUT/bench.log" $rc 30
+fi
+
+log "done in $(($(date +%s) - T0)) s: $REPORT"
+echo "- total: $(($(date +%s) - T0)) s" >>"$REPORT"
+exit $status
