@@ -14,12 +14,17 @@
 #   bench   tools/bench_generate.py on the GPU: transformers' generate against cada generate,
 #           bfloat16, Qwen2.5-1.5B and Llama-3-8B shapes with random weights, with the weight-read
 #           limit of each decoding step; the table lands in OUT_DIR/generate_gpu.md
+#   grpo    (not by default) three GRPO steps on a Qwen2.5-1.5B shape with the tiny tokenizer
+#           (8 prompts x 8 completions of up to 256 tokens): seconds per step, the generation's
+#           share of it, peak GPU memory
 #
 # Environment:
 #   BUILD_DIR          where bin/cada and the test binaries are (default: build)
 #   CADA_PYTHON        Python with torch and transformers (default: the setup venv, else python3)
 #   GPU_BENCH_SIZES    default qwen1.5b,llama8b;  GPU_BENCH_BATCHES  default 1,32,128,256
 #   GPU_HBM_GBPS       memory bandwidth for the limit (default 4800, an H200; H100 SXM: 3350)
+#   GPU_CHECK_WORK     scratch folder for the checkpoints the checks create (default OUT_DIR/work)
+#   GPU_BENCH_TIMEOUT, GPU_PARITY_TIMEOUT, GPU_GRPO_TIMEOUT   seconds per step (420, 150, 240)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -31,6 +36,7 @@ STEPS=${GPU_CHECK_STEPS:-tests,parity,bench}
 VENV=${CADA_VENV:-$HOME/.cache/cada/venv}
 PY=${CADA_PYTHON:-$([ -x "$VENV/bin/python" ] && echo "$VENV/bin/python" || echo python3)}
 REPORT="$OUT/gpu_check.md"
+WORK=${GPU_CHECK_WORK:-$OUT/work}   # checkpoints the checks create
 T0=$(date +%s)
 log() { printf '[gpu-check %4ds] %s\n' "$(($(date +%s) - T0))" "$*" >&2; }
 has_step() { [[ ",$STEPS," == *",$1,"* ]]; }
@@ -40,10 +46,19 @@ if [ ! -x "$BUILD_DIR/bin/cada" ] || has_step build; then
   bash scripts/setup.sh || { log "build failed"; exit 1; }
 fi
 CADA=$(cd "$BUILD_DIR/bin" && pwd)/cada
-# A binary built against another copy of libtorch: use the one beside this Python.
+# A binary built against another copy of libtorch: use the one beside this Python (and the CUDA
+# runtime libraries of its nvidia-* packages).
 if ldd "$CADA" | grep -q "not found"; then
-  TORCH_LIB=$("$PY" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
-  export LD_LIBRARY_PATH="$TORCH_LIB:${LD_LIBRARY_PATH:-}"
+  LIBS=$("$PY" -c 'import os, glob, torch
+d = [os.path.join(os.path.dirname(torch.__file__), "lib")]
+try:
+    import nvidia
+    for p in nvidia.__path__:
+        d += sorted(os.path.dirname(f) for f in glob.glob(os.path.join(p, "*", "lib", "libcudart.so*")))
+except ImportError:
+    pass
+print(":".join(dict.fromkeys(d)))')
+  export LD_LIBRARY_PATH="$LIBS:${LD_LIBRARY_PATH:-}"
   if ldd "$CADA" | grep "not found"; then log "cada cannot find the libraries above"; exit 1; fi
 fi
 export PYTHONUNBUFFERED=1
@@ -69,11 +84,21 @@ if has_step tests; then
   rc=0
   : >"$OUT/tests.log"
   for t in $(find "$BUILD_DIR" -maxdepth 3 -name 'cada_*_gpu_tests' -type f -perm -u+x | sort); do
-    timeout 300 "$t" --gtest_brief=1 >>"$OUT/tests.log" 2>&1 || rc=1
+    timeout 240 "$t" --gtest_brief=1 >>"$OUT/tests.log" 2>&1 || rc=1
     echo "$(basename "$t"): exit $?" >>"$OUT/tests.log"
   done
   grep -E "PASSED|FAILED|SKIPPED|exit" "$OUT/tests.log" >&2
   section "gpu-labelled tests" "$OUT/tests.log" $rc 40
+fi
+
+if has_step bench; then
+  log "generation benchmark"
+  timeout "${GPU_BENCH_TIMEOUT:-420}" "$PY" tools/bench_generate.py --cada "$CADA" --device cuda --dtype bfloat16 \
+    --sizes "${GPU_BENCH_SIZES:-qwen1.5b,llama8b}" --batches "${GPU_BENCH_BATCHES:-1,32,128,256}" \
+    --prompt-len 128 --new-tokens 128 --repeats 1 --hbm-gbps "${GPU_HBM_GBPS:-4800}" \
+    --jsonl "$OUT/generate_gpu.jsonl" --out "$OUT/generate_gpu.md" >"$OUT/bench.log" 2>&1
+  rc=$?
+  section "generation benchmark" "$OUT/bench.log" $rc 30
 fi
 
 if has_step parity; then
@@ -81,21 +106,44 @@ if has_step parity; then
   rc=0
   : >"$OUT/parity.log"
   for t in test_model_logprobs test_generate_greedy; do
-    CADA_PARITY_DEVICE=cuda timeout 300 "$PY" tests/parity/$t.py --cada "$CADA" --workdir "$OUT/work/$t" \
+    CADA_PARITY_DEVICE=cuda timeout "${GPU_PARITY_TIMEOUT:-150}" "$PY" tests/parity/$t.py --cada "$CADA" --workdir "$WORK/$t" \
       >>"$OUT/parity.log" 2>&1 || rc=1
   done
   tail -6 "$OUT/parity.log" >&2
   section "parity with transformers on CUDA" "$OUT/parity.log" $rc
 fi
 
-if has_step bench; then
-  log "generation benchmark"
-  "$PY" tools/bench_generate.py --cada "$CADA" --device cuda --dtype bfloat16 \
-    --sizes "${GPU_BENCH_SIZES:-qwen1.5b,llama8b}" --batches "${GPU_BENCH_BATCHES:-1,32,128,256}" \
-    --prompt-len 128 --new-tokens 128 --repeats 1 --hbm-gbps "${GPU_HBM_GBPS:-4800}" \
-    --jsonl "$OUT/generate_gpu.jsonl" --out "$OUT/generate_gpu.md" >"$OUT/bench.log" 2>&1
+if has_step grpo; then
+  log "GRPO steps on a Qwen2.5-1.5B shape"
+  W="$WORK/grpo"
+  rm -rf "$W" && mkdir -p "$W"
+  cat >"$W/config.json" <<'JSON'
+{"model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"], "hidden_size": 1536, "intermediate_size": 8960,
+ "num_hidden_layers": 28, "num_attention_heads": 12, "num_key_value_heads": 2, "tie_word_embeddings": true,
+ "hidden_act": "silu", "rms_norm_eps": 1e-6, "rope_theta": 1000000.0, "max_position_embeddings": 4096}
+JSON
+  {
+    "$CADA" init-model --preset tiny --train-tokenizer data/tiny-world/corpus.jsonl --out "$W/tok" &&
+    "$CADA" init-model --config "$W/config.json" --tokenizer "$W/tok" --out "$W/model" --dtype bfloat16 &&
+    (nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 500 >"$W/mem.txt" & echo $! >"$W/mem.pid"
+     timeout "${GPU_GRPO_TIMEOUT:-240}" "$CADA" train --config configs/tiny/grpo.json model="$W/model" output_dir="$W/run" train.device=cuda \
+       train.bf16_autocast=true train.steps=3 train.prompts_per_step=8 train.micro_batch_size=16 \
+       rollout.num_generations=8 rollout.max_completion_length=256 checkpoint.every=1000 log.tensorboard=false
+     rc=$?; kill "$(cat "$W/mem.pid")"; exit $rc)
+  } >"$OUT/grpo.log" 2>&1
   rc=$?
-  section "generation benchmark" "$OUT/bench.log" $rc 30
+  if [ -f "$W/run/metrics.jsonl" ]; then
+    "$PY" - "$W/run/metrics.jsonl" "$W/mem.txt" >>"$OUT/grpo.log" <<'PYEOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+last = rows[-1]
+peak = max((int(x) for x in open(sys.argv[2]).read().split() if x.isdigit()), default=0)
+step, gen = last.get("time/step_s", 0), last.get("time/generate_s", 0)
+print(f"GRPO step {last.get('step')}: {step:.2f} s per step, generation {gen:.2f} s ({gen / step:.0%} of the step), "
+      f"MFU {last.get('perf/mfu', 0):.1%}, peak GPU memory {peak} MiB")
+PYEOF
+  fi
+  section "GRPO on a Qwen2.5-1.5B shape" "$OUT/grpo.log" $rc 8
 fi
 
 log "done in $(($(date +%s) - T0)) s: $REPORT"
