@@ -171,6 +171,8 @@ EvalConfig parse_config(const json& j, const std::string& source) {
           problems.push_back(source + ": datasets[" + std::to_string(i) + "]: jailbreak " + n.dump() +
                              " is not configured (configured: " + join(jb_names) + ")");
   auto sels = selector_list(cfg.bon.selector, &problems);
+  for (auto& p : cfg.sampling.rollout::SamplingConfig::problems("sampling")) problems.push_back(std::move(p));
+  for (auto& p : cfg.sampling.rollout::EngineConfig::problems("sampling")) problems.push_back(std::move(p));
   if (cfg.bon.n < 1) problems.push_back("'bon.n' must be >= 1, got " + std::to_string(cfg.bon.n));
   if (cfg.bon.n > 1 && cfg.sampling.temperature <= 0)
     problems.push_back("'bon.n' > 1 samples several completions, so 'sampling.temperature' must be > 0");
@@ -349,14 +351,7 @@ size_t EvalRunner::generate(const std::string& out_path) {
   std::unique_ptr<text::ChatTemplate> tmpl;
   if (!cfg_.raw && (!cfg_.chat_template.empty() || !text::detect_chat_template(cfg_.model).empty()))
     tmpl = text::load_chat_template(cfg_.model, cfg_.chat_template);
-  rollout::SamplingParams sp;
-  sp.temperature = cfg_.sampling.temperature;
-  sp.top_p = cfg_.sampling.top_p;
-  sp.top_k = cfg_.sampling.top_k;
-  sp.min_p = cfg_.sampling.min_p;
-  sp.repetition_penalty = cfg_.sampling.repetition_penalty;
-  sp.max_new_tokens = cfg_.sampling.max_new_tokens;
-  sp.stop = cfg_.sampling.stop;
+  rollout::SamplingParams sp = cfg_.sampling.params(cfg_.sampling.max_new_tokens);
   const std::string gen_cfg = io::join_path(cfg_.model, "generation_config.json");
   if (io::file_exists(gen_cfg)) {  // EOS ids of generation_config.json stop generation too, as in HF
     auto g = json::parse(io::read_file(gen_cfg), nullptr, false);
@@ -411,7 +406,7 @@ size_t EvalRunner::generate(const std::string& out_path) {
   const auto mine = dist::shard(static_cast<int64_t>(units.size()), comm.rank(), comm.world());
   auto net = model::load_model(cfg_.model, {cfg_.device, cfg_.dtype});
   net->eval();
-  rollout::Generator gen(*net, tok.get(), {cfg_.sampling.batch_rows});
+  rollout::Generator gen(*net, tok.get(), cfg_.sampling.options());
   std::vector<std::vector<rollout::Completion>> results(units.size());
   {
     std::vector<rollout::Request> my_reqs(reqs.begin() + mine.begin, reqs.begin() + mine.end);

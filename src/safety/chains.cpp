@@ -98,11 +98,11 @@ ChainsConfig parse_chains_config(const json& j, const std::string& source) {
   check_filter_options(cfg.filter, "filter.", problems);
   if (cfg.sampling.num_samples < 1) problems.push_back("'sampling.num_samples' must be >= 1");
   if (cfg.sampling.max_new_tokens < 1) problems.push_back("'sampling.max_new_tokens' must be >= 1");
-  if (cfg.sampling.temperature < 0) problems.push_back("'sampling.temperature' must be >= 0");
+  for (auto& p : cfg.sampling.problems("sampling")) problems.push_back(std::move(p));
   if (cfg.data.limit < 0) problems.push_back("'data.limit' must be >= 0 (0 = all)");
   if (cfg.data.prompts.empty()) problems.push_back("'data.prompts' is required (a JSONL file of prompt records)");
   if (cfg.runtime.prompts_per_batch < 1) problems.push_back("'runtime.prompts_per_batch' must be >= 1");
-  if (cfg.runtime.batch_rows < 1) problems.push_back("'runtime.batch_rows' must be >= 1");
+  for (auto& p : cfg.runtime.problems("runtime")) problems.push_back(std::move(p));
   if (cfg.runtime.reward_batch_size < 1) problems.push_back("'runtime.reward_batch_size' must be >= 1");
   if (!problems.empty()) {
     std::string msg = source + ": " + std::to_string(problems.size()) + " problem(s) in the config:";
@@ -350,17 +350,12 @@ ChainsSummary run_generate_chains(const ChainsConfig& cfg, const std::string& so
                  "', which 'rewards' does not configure (configured: ", join(names), ")");
   }
 
-  json sampling = {{"num_samples", K},
-                   {"temperature", cfg.sampling.temperature},
-                   {"top_p", cfg.sampling.top_p},
-                   {"top_k", cfg.sampling.top_k},
-                   {"min_p", cfg.sampling.min_p},
-                   {"repetition_penalty", cfg.sampling.repetition_penalty},
+  json sampling = cfg.sampling.to_json();
+  sampling.update({{"num_samples", K},
                    {"max_new_tokens", cfg.sampling.max_new_tokens},
-                   {"stop", cfg.sampling.stop},
                    {"seed", cfg.sampling.seed},
                    {"style", cfg.prompt.style},
-                   {"response_prefix", cfg.prompt.response_prefix}};
+                   {"response_prefix", cfg.prompt.response_prefix}});
   json run_info = {{"setting", cfg.setting},
                    {"spec_id", spec ? json(spec->id()) : json(nullptr)},
                    {"spec", spec ? json(cfg.spec) : json(nullptr)},
@@ -500,18 +495,11 @@ ChainsSummary run_generate_chains(const ChainsConfig& cfg, const std::string& so
                  mcfg.max_position_embeddings, " (shorten the spec, lower cases.k or max_new_tokens)");
     }
 
-    rollout::SamplingParams sp;
-    sp.temperature = cfg.sampling.temperature;
-    sp.top_p = cfg.sampling.top_p;
-    sp.top_k = cfg.sampling.top_k;
-    sp.min_p = cfg.sampling.min_p;
-    sp.repetition_penalty = cfg.sampling.repetition_penalty;
-    sp.max_new_tokens = cfg.sampling.max_new_tokens;
-    sp.stop = cfg.sampling.stop;
+    rollout::SamplingParams sp = cfg.sampling.params(cfg.sampling.max_new_tokens);
     sp.stop_token_ids = generation_stop_ids(cfg.model);
 
     auto net = model::load_model(cfg.model, {cfg.runtime.device, cfg.runtime.dtype});
-    rollout::Generator gen(*net, txt.tokenizer.get(), {cfg.runtime.batch_rows});
+    rollout::Generator gen(*net, txt.tokenizer.get(), cfg.runtime.options());
     std::unique_ptr<io::JsonlWriter> samples_w, progress_w;
     if (main_rank) {
       samples_w = std::make_unique<io::JsonlWriter>(paths.samples, io::JsonlWriter::Mode::kAppend);

@@ -1,5 +1,6 @@
 #include "cada/train/grpo_loss.h"
 
+#include "cada/kernels/ops.h"
 #include "cada/util/error.h"
 
 namespace cada::train {
@@ -32,17 +33,12 @@ AdvantageResult compute_advantages(const at::Tensor& rewards, int64_t G, const A
   AdvantageResult res;
   res.group_std = gstd.squeeze(1);
   res.zero_std_groups = at::isclose(res.group_std, at::zeros_like(res.group_std)).sum().item<int64_t>();
-  at::Tensor adv;
-  if (opts.estimator == "rloo") {
-    adv = (grouped - mean) * (static_cast<double>(G) / (G - 1));  // r_i - mean of the other G-1
-  } else {
-    adv = grouped - mean;
-  }
-  if (opts.scale_rewards == "group") {
-    adv = adv / (gstd + opts.eps);
-  } else if (opts.scale_rewards == "batch") {
-    adv = adv / (r.std(/*unbiased=*/true) + opts.eps);
-  }
+  // r - mean(group), divided by the group's std for scale_rewards "group": the group-advantage
+  // kernel (CUDA when the rewards are there, else its CPU reference).
+  const bool by_group = opts.scale_rewards == "group";
+  auto adv = kernels::group_advantages(r, G, by_group, opts.eps);
+  if (opts.estimator == "rloo") adv = adv * (static_cast<double>(G) / (G - 1));  // r_i - mean of the other G-1
+  if (opts.scale_rewards == "batch") adv = adv / (r.std(/*unbiased=*/true) + opts.eps);
   res.advantages = adv.reshape({-1});
   return res;
 }

@@ -101,6 +101,11 @@ GrpoSummary run_grpo(const GrpoConfig& cfg, const RewardFn& reward, bool resume,
   CADA_CHECK(!cfg.model.empty(), "config: 'model' (the policy's Hugging Face folder) is required");
   CADA_CHECK(!cfg.data.train.empty(), "config: 'data.train' (prompt records) is required");
   CADA_CHECK(cfg.rollout.num_generations >= 2, "config: 'rollout.num_generations' must be at least 2");
+  {
+    auto problems = cfg.rollout.rollout::SamplingConfig::problems("rollout");
+    for (auto& p : cfg.rollout.rollout::EngineConfig::problems("rollout")) problems.push_back(std::move(p));
+    CADA_CHECK(problems.empty(), "config: ", problems.empty() ? "" : problems.front());
+  }
   CADA_CHECK(cfg.train.prompts_per_step >= 1 && cfg.train.micro_batch_size >= 1 && cfg.train.num_iterations >= 1 &&
                  cfg.train.steps >= 1,
              "config: train.steps, prompts_per_step, micro_batch_size and num_iterations must be positive");
@@ -189,15 +194,8 @@ GrpoSummary run_grpo(const GrpoConfig& cfg, const RewardFn& reward, bool resume,
   if (resume && main_rank) truncate_metrics_after(cfg.output_dir, start_step);
   std::unique_ptr<MetricsLogger> metrics;
   if (main_rank) metrics = std::make_unique<MetricsLogger>(cfg.output_dir, cfg.log.tensorboard);
-  rollout::Generator generator(*policy, tok.get(), {cfg.rollout.batch_rows});
-  rollout::SamplingParams sp;
-  sp.temperature = cfg.rollout.temperature;
-  sp.top_p = cfg.rollout.top_p;
-  sp.top_k = cfg.rollout.top_k;
-  sp.min_p = cfg.rollout.min_p;
-  sp.repetition_penalty = cfg.rollout.repetition_penalty;
-  sp.max_new_tokens = cfg.rollout.max_completion_length;
-  sp.stop = cfg.rollout.stop;
+  rollout::Generator generator(*policy, tok.get(), cfg.rollout.options());
+  const rollout::SamplingParams sp = cfg.rollout.params(cfg.rollout.max_completion_length);
   const int64_t G = cfg.rollout.num_generations;
   const double T = cfg.rollout.temperature > 0 ? cfg.rollout.temperature : 1.0;
 

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "cada/eval/metrics.h"
+#include "cada/rollout/sampling.h"
 
 namespace cada::reward {
 class RewardSet;
@@ -35,26 +36,17 @@ class RewardSet;
 
 namespace cada::eval {
 
-struct SamplingConfig {
-  float temperature = 0.0f;          // 0 = greedy
-  float top_p = 1.0f;
-  int64_t top_k = 0;
-  float min_p = 0.0f;
-  float repetition_penalty = 1.0f;
+// The shared sampler and engine settings (rollout/sampling.h), greedy by default, with eval's
+// completion length and seed.
+struct SamplingConfig : rollout::SamplingConfig, rollout::EngineConfig {
   int64_t max_new_tokens = 256;
-  std::vector<std::string> stop;
   uint64_t seed = 0;
-  int64_t batch_rows = 32;
+  SamplingConfig() { temperature = 0.0f; }  // greedy unless Best-of-N asks for samples
   template <class V> void visit(V& v) {
-    v("temperature", temperature, "sampling temperature (0 = greedy; Best-of-N needs > 0)");
-    v("top_p", top_p, "nucleus sampling mass (1 = off)");
-    v("top_k", top_k, "top-k sampling (0 = off)");
-    v("min_p", min_p, "min-p sampling (0 = off)");
-    v("repetition_penalty", repetition_penalty, "HF repetition penalty (1 = off)");
+    rollout::SamplingConfig::visit(v);
     v("max_new_tokens", max_new_tokens, "tokens generated at most per completion");
-    v("stop", stop, "stop strings");
     v("seed", seed, "sampling seed (record r uses seed * 1000003 + r)");
-    v("batch_rows", batch_rows, "sequences decoded together");
+    rollout::EngineConfig::visit(v);
   }
 };
 

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "cada/rollout/sampling.h"
 #include "cada/safety/prompt.h"
 #include "cada/safety/spec.h"
 
@@ -117,42 +118,32 @@ struct ChainsDataOptions {
   }
 };
 
-struct ChainsSamplingOptions {
+// The shared sampler settings (rollout/sampling.h) with K, the completion length and the seed.
+struct ChainsSamplingOptions : rollout::SamplingConfig {
   int64_t num_samples = 4;          // K
-  float temperature = 1.0f;
-  float top_p = 1.0f;
-  int64_t top_k = 0;
-  float min_p = 0.0f;
-  float repetition_penalty = 1.0f;
   int64_t max_new_tokens = 128;
-  std::vector<std::string> stop;
   uint64_t seed = 0;
   template <class V> void visit(V& v) {
     v("num_samples", num_samples, "K samples per prompt");
-    v("temperature", temperature, "sampling temperature (0 = greedy)");
-    v("top_p", top_p, "nucleus mass (1 = off)");
-    v("top_k", top_k, "top-k (0 = off)");
-    v("min_p", min_p, "min-p (0 = off)");
-    v("repetition_penalty", repetition_penalty, "HF repetition penalty (1 = off)");
+    rollout::SamplingConfig::visit(v);
     v("max_new_tokens", max_new_tokens, "tokens generated at most per sample");
-    v("stop", stop, "stop strings (the text is cut before them)");
     v("seed", seed, "base seed; prompt p samples with derive_seed(seed, p.id), sample j with stream (that, j)");
   }
 };
 
-struct ChainsRuntimeOptions {
+// Where and how the chains are generated; the engine settings are the shared ones.
+struct ChainsRuntimeOptions : rollout::EngineConfig {
   std::string device = "cpu";
   std::string dtype = "auto";
   int threads = 0;
   int64_t prompts_per_batch = 8;    // prompts generated (and written) together
-  int64_t batch_rows = 32;          // sequences decoded together
   int64_t reward_batch_size = 8;
   template <class V> void visit(V& v) {
     v("device", device, "cpu, cuda or cuda:N");
     v("dtype", dtype, "auto, float32, bfloat16 or float16");
     v("threads", threads, "intra-op CPU threads (0 = all available)");
     v("prompts_per_batch", prompts_per_batch, "prompts generated together; progress is recorded per prompt");
-    v("batch_rows", batch_rows, "sequences decoded together by the rollout engine");
+    rollout::EngineConfig::visit(v);
     v("reward_batch_size", reward_batch_size, "sequences per forward pass of model-based rewards");
   }
 };

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "cada/rollout/sampling.h"
 #include "cada/train/checkpoint.h"
 #include "cada/train/grpo_loss.h"
 #include "cada/train/optim.h"
@@ -40,28 +41,24 @@ struct DataOptions {
   }
 };
 
-struct RolloutOptions {
+// GRPO's rollout: the shared sampler and engine settings (rollout/sampling.h) with the group size,
+// TRL's length limits and the precision the rollouts run in. The temperature also divides the
+// logits in the loss, as in TRL.
+struct RolloutOptions : rollout::SamplingConfig, rollout::EngineConfig {
   int64_t num_generations = 8;       // G, completions per prompt
-  float temperature = 1.0f;
-  float top_p = 1.0f;
-  int64_t top_k = 0;
-  float min_p = 0.0f;
-  float repetition_penalty = 1.0f;
   int64_t max_prompt_length = 512;   // longer prompts keep their last tokens (as TRL truncates left)
   int64_t max_completion_length = 256;
-  std::vector<std::string> stop;
-  int64_t batch_rows = 64;           // sequences decoded together
+  std::string dtype = "auto";        // rollout weights: auto = bfloat16 on CUDA, the policy's float32 on CPU
+  RolloutOptions() { batch_rows = 64; }
   template <class V> void visit(V& v) {
     v("num_generations", num_generations, "completions per prompt (the GRPO group, G >= 2)");
-    v("temperature", temperature, "sampling temperature (also divides the logits in the loss, as in TRL)");
-    v("top_p", top_p, "nucleus sampling mass (1 = off)");
-    v("top_k", top_k, "top-k sampling (0 = off)");
-    v("min_p", min_p, "min-p sampling (0 = off)");
-    v("repetition_penalty", repetition_penalty, "HF repetition penalty (1 = off)");
+    rollout::SamplingConfig::visit(v);
     v("max_prompt_length", max_prompt_length, "prompt tokens kept (from the end)");
     v("max_completion_length", max_completion_length, "new tokens per completion");
-    v("stop", stop, "stop strings");
-    v("batch_rows", batch_rows, "sequences decoded together by the rollout engine");
+    rollout::EngineConfig::visit(v);
+    v("dtype", dtype, "precision of the rollout weights: auto (bfloat16 on CUDA, float32 on CPU), float32, "
+                      "bfloat16 or float16; a copy refreshed after every update when it differs from the policy's",
+      {"auto", "float32", "bfloat16", "float16"});
   }
 };
 
