@@ -13,69 +13,11 @@
 
 #include "cada/dist/comm.h"
 #include "cada/util/error.h"
+#include "two_process.h"
 
 namespace cada::dist {
 namespace {
 
-int free_port() {
-  int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(s);
-  return ntohs(a.sin_port);
-}
-
-LaunchInfo launch(int rank, int world, int port) {
-  LaunchInfo li;
-  li.rank = rank;
-  li.world = world;
-  li.local_rank = rank;
-  li.local_world = world;
-  li.master_port = port;
-  li.launcher = "test";
-  return li;
-}
-
-// Runs body(rank) in a forked rank 1 and here as rank 0; returns the child's exit status.
-// A forked child must not inherit libtorch or Gloo threads, so each test that forks needs a
-// fresh process: ctest runs one test per process; a direct run of the binary skips the rest.
-bool first_fork() {
-  static int forks = 0;
-  return forks++ == 0;
-}
-#define CADA_NEEDS_FRESH_PROCESS() \
-  if (!first_fork()) GTEST_SKIP() << "run each two-process test in its own process (ctest does)"
-
-int run_pair(const std::function<void(int rank, int port)>& body, int* child_status) {
-  const int port = free_port();
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int rc = 0;
-    try {
-      body(1, port);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "rank 1: %s\n", e.what());
-      rc = 3;
-    }
-    if (::testing::Test::HasFailure()) rc = 2;
-    std::_Exit(rc);
-  }
-  body(0, port);
-  int st = 0;
-  ::waitpid(pid, &st, 0);
-  *child_status = st;
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 100;
-}
-
-Options opts(double timeout) {
-  Options o;
-  o.timeout_s = timeout;
-  return o;
-}
 
 TEST(Dist, ShardCoversEveryItemOnce) {
   for (int64_t n : {0, 1, 5, 8, 13})
