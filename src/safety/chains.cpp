@@ -19,6 +19,7 @@
 #include "cada/model/loader.h"
 #include "cada/reward/reward.h"
 #include "cada/rollout/generator.h"
+#include "cada/rollout/sharded.h"
 #include "cada/text/reasoning.h"
 #include "cada/text/records.h"
 #include "cada/util/config.h"
@@ -298,331 +299,373 @@ std::vector<int32_t> generation_stop_ids(const std::string& model_dir) {
 
 }  // namespace
 
-// Data parallel: every rank's scored samples of its part of a round, for all ranks, in prompt order.
-static std::vector<std::vector<ScoredSample>> exchange_round(dist::Comm& comm,
-                                                             const std::vector<std::vector<ScoredSample>>& mine,
-                                                             const std::map<std::string, size_t>& index_of) {
-  json part = json::array();
-  for (const auto& v : mine) {
-    json a = json::array();
-    for (const auto& x : v) a.push_back(sample_to_json(x));
-    part.push_back(std::move(a));
-  }
-  std::vector<std::vector<ScoredSample>> all;
-  for (const auto& p : dist::allgather_json(comm, part))
-    for (const auto& a : p) {
-      all.emplace_back();
-      for (const auto& j : a) {
-        all.back().push_back(sample_from_json(j, "data-parallel exchange"));
-        CADA_CHECK(index_of.count(all.back().back().prompt_id), "data parallel: a rank sent an unknown prompt id");
-      }
-    }
-  return all;
-}
+namespace {
 
-ChainsSummary run_generate_chains(const ChainsConfig& cfg, const std::string& source, bool resume) {
-  const Paths paths(cfg.output_dir);
-  auto spec = spec_of(cfg);
-  PromptBuilder builder({cfg.setting, cfg.prompt, cfg.cases}, spec);
-  const auto prompts = load_chain_prompts(cfg.data);
-  CADA_CHECK(!prompts.empty(), cfg.data.prompts, ": no prompt records left after the data filters (split '",
+// One generate-chains run: its phases (rewards, run folder, what is already done, generation of
+// the pending prompts round by round, the final selection) over the state they share.
+class ChainsRun {
+ public:
+  ChainsRun(const ChainsConfig& cfg, const std::string& source);
+  ChainsSummary run(bool resume);
+
+ private:
+  reward::RewardSet build_rewards();
+  void claim_folder(bool resume);
+  void load_finished();
+  void generate_pending();
+  // One round: the prompts pending[b0, end) generated (each rank its share), scored, filtered
+  // and written prompt by prompt. Returns true when the selection is full (no later prompt can
+  // change it); the round's remaining prompts are then left pending.
+  bool generate_round(rollout::Generator& gen, size_t b0, size_t end, int64_t& written, Progress& bar);
+  std::vector<std::vector<ScoredSample>> score_round(const std::vector<size_t>& round,
+                                                      const std::vector<rollout::Request>& reqs,
+                                                      const std::vector<std::vector<rollout::Completion>>& results);
+  void write_prompt(size_t i, std::vector<ScoredSample>& v, int64_t written);
+  std::vector<const ScoredSample*> candidates() const;
+  void select_and_write();
+
+  const ChainsConfig& cfg_;
+  const std::string& source_;
+  const Paths paths_;
+  std::shared_ptr<const Spec> spec_;
+  PromptBuilder builder_;
+  std::vector<ChainPrompt> prompts_;
+  std::map<std::string, size_t> index_of_;
+  const int64_t K_;
+  json rewards_resolved_;
+  reward::RewardSet rewards_;
+  json run_info_;
+  dist::Comm& comm_;
+  std::vector<std::vector<ScoredSample>> by_prompt_;
+  std::vector<char> finished_;
+  std::vector<size_t> pending_;
+  std::vector<std::vector<int32_t>> ids_;        // token ids of the pending prompts, with the specification
+  rollout::SamplingParams sampling_;
+  std::unique_ptr<io::JsonlWriter> samples_w_, progress_w_;
+  KillHook hook_;
+  ChainsSummary sum_;
+};
+
+ChainsRun::ChainsRun(const ChainsConfig& cfg, const std::string& source)
+    : cfg_(cfg), source_(source), paths_(cfg.output_dir), spec_(spec_of(cfg)),
+      builder_({cfg.setting, cfg.prompt, cfg.cases}, spec_), prompts_(load_chain_prompts(cfg.data)),
+      K_(cfg.sampling.num_samples), rewards_(build_rewards()), comm_(dist::init_from_env(cfg.runtime.device)) {
+  CADA_CHECK(!prompts_.empty(), cfg.data.prompts, ": no prompt records left after the data filters (split '",
              cfg.data.split, "')");
-  std::map<std::string, size_t> index_of;
-  for (size_t i = 0; i < prompts.size(); ++i) index_of[prompts[i].id] = i;
-  const int64_t K = cfg.sampling.num_samples;
-
-  // Rewards are validated and built before the policy is loaded.
-  reward::RuntimeOptions rt;
-  rt.device = cfg.runtime.device;
-  rt.dtype = cfg.runtime.dtype;
-  rt.batch_size = cfg.runtime.reward_batch_size;
-  json rewards_resolved = cfg.rewards.is_string() ? config::load_file(cfg.rewards.get<std::string>()) : cfg.rewards;
-  auto rewards = cfg.rewards.is_string() ? reward::RewardSet::load(cfg.rewards.get<std::string>(), rt)
-                                         : reward::RewardSet::from_json(cfg.rewards, source + " (rewards)", rt);
-  {
-    std::vector<std::string> names;
-    for (const auto& r : rewards.rewards()) names.push_back(r->name());
-    for (const auto& [key, name] : std::vector<std::pair<std::string, std::string>>{
-             {"harmless_reward", cfg.filter.harmless_reward},
-             {"helpful_reward", cfg.filter.helpful_reward},
-             {"best_of", cfg.filter.best_of}})
-      CADA_CHECK(name.empty() || contains(names, name), source, ": 'filter.", key, "' names the reward '", name,
-                 "', which 'rewards' does not configure (configured: ", join(names), ")");
-  }
-
+  for (size_t i = 0; i < prompts_.size(); ++i) index_of_[prompts_[i].id] = i;
   json sampling = cfg.sampling.to_json();
-  sampling.update({{"num_samples", K},
+  sampling.update({{"num_samples", K_},
                    {"max_new_tokens", cfg.sampling.max_new_tokens},
                    {"seed", cfg.sampling.seed},
                    {"style", cfg.prompt.style},
                    {"response_prefix", cfg.prompt.response_prefix}});
-  json run_info = {{"setting", cfg.setting},
-                   {"spec_id", spec ? json(spec->id()) : json(nullptr)},
-                   {"spec", spec ? json(cfg.spec) : json(nullptr)},
-                   {"model", {{"path", cfg.model}, {"fingerprint", model_fingerprint(cfg.model)}}},
-                   {"sampling", sampling}};
-  const json ident = identity(cfg, rewards_resolved, run_info);
+  run_info_ = {{"setting", cfg.setting},
+               {"spec_id", spec_ ? json(spec_->id()) : json(nullptr)},
+               {"spec", spec_ ? json(cfg.spec) : json(nullptr)},
+               {"model", {{"path", cfg.model}, {"fingerprint", model_fingerprint(cfg.model)}}},
+               {"sampling", sampling}};
+  by_prompt_.resize(prompts_.size());
+  finished_.assign(prompts_.size(), 0);
+}
 
+// Rewards are validated and built before the policy is loaded.
+reward::RewardSet ChainsRun::build_rewards() {
+  reward::RuntimeOptions rt;
+  rt.device = cfg_.runtime.device;
+  rt.dtype = cfg_.runtime.dtype;
+  rt.batch_size = cfg_.runtime.reward_batch_size;
+  rewards_resolved_ = cfg_.rewards.is_string() ? config::load_file(cfg_.rewards.get<std::string>()) : cfg_.rewards;
+  auto rewards = cfg_.rewards.is_string() ? reward::RewardSet::load(cfg_.rewards.get<std::string>(), rt)
+                                          : reward::RewardSet::from_json(cfg_.rewards, source_ + " (rewards)", rt);
+  std::vector<std::string> names;
+  for (const auto& r : rewards.rewards()) names.push_back(r->name());
+  for (const auto& [key, name] : std::vector<std::pair<std::string, std::string>>{
+           {"harmless_reward", cfg_.filter.harmless_reward},
+           {"helpful_reward", cfg_.filter.helpful_reward},
+           {"best_of", cfg_.filter.best_of}})
+    CADA_CHECK(name.empty() || contains(names, name), source_, ": 'filter.", key, "' names the reward '", name,
+               "', which 'rewards' does not configure (configured: ", join(names), ")");
+  return rewards;
+}
+
+// The run folder: fresh, or resumed after checking that the configuration is the run's.
+void ChainsRun::claim_folder(bool resume) {
+  const json ident = identity(cfg_, rewards_resolved_, run_info_);
   // Several processes (torchrun, mpirun, srun) share the prompts: each generates and scores its
   // part of every round, all receive everything, and rank 0 writes the files, exactly as one
   // process would (so a run can be resumed with any number of processes).
-  auto& comm = dist::init_from_env(cfg.runtime.device);
-  const bool main_rank = comm.is_main();
-  dist::check_same(comm, ident.dump(), "generate-chains config");
-
-  // ---- the run folder: fresh, or resumed after checks
-  const bool has_run = io::file_exists(paths.samples) || io::file_exists(paths.progress) || io::file_exists(paths.chains);
+  dist::check_same(comm_, ident.dump(), "generate-chains config");
+  const bool has_run =
+      io::file_exists(paths_.samples) || io::file_exists(paths_.progress) || io::file_exists(paths_.chains);
   if (!resume) {
-    CADA_CHECK(!has_run, paths.dir, ": the folder already holds a generate-chains run; pass --resume to continue it "
+    CADA_CHECK(!has_run, paths_.dir, ": the folder already holds a generate-chains run; pass --resume to continue it "
                "(or to re-filter it) or choose another output_dir");
-  } else if (io::file_exists(paths.config)) {
-    const json saved = config::load_file(paths.config);
-    CADA_CHECK(saved.contains("identity"), paths.config, ": not a generate-chains run config (no 'identity')");
+  } else if (io::file_exists(paths_.config)) {
+    const json saved = config::load_file(paths_.config);
+    CADA_CHECK(saved.contains("identity"), paths_.config, ": not a generate-chains run config (no 'identity')");
     if (saved["identity"] != ident) {
       std::vector<std::string> diffs;
       for (const auto& op : json::diff(saved["identity"], ident)) {
         diffs.push_back(op.value("path", std::string("?")));
         if (diffs.size() >= 5) break;
       }
-      CADA_FAIL(paths.config, ": --resume needs the configuration the run started with (only filter and runtime "
+      CADA_FAIL(paths_.config, ": --resume needs the configuration the run started with (only filter and runtime "
                 "batching may change); these differ: ", join(diffs));
     }
   } else if (has_run) {
-    CADA_FAIL(paths.dir, ": the run has samples but no config.json; it cannot be resumed safely");
+    CADA_FAIL(paths_.dir, ": the run has samples but no config.json; it cannot be resumed safely");
   }
-  comm.barrier();  // every rank has looked at the folder before rank 0 writes to it
-  if (main_rank) {
-    io::make_dirs(paths.dir);
-    io::atomic_write_file(paths.config,
-                          json{{"identity", ident}, {"config", config::to_json(cfg)}, {"run", run_info}}.dump(2) + "\n");
+  comm_.barrier();  // every rank has looked at the folder before rank 0 writes to it
+  if (comm_.is_main()) {
+    io::make_dirs(paths_.dir);
+    io::atomic_write_file(paths_.config,
+                          json{{"identity", ident}, {"config", config::to_json(cfg_)}, {"run", run_info_}}.dump(2) + "\n");
   }
+}
 
-  // ---- what is already done: finished prompt ids, and their samples
-  std::vector<std::vector<ScoredSample>> by_prompt(prompts.size());
-  std::vector<char> finished(prompts.size(), 0);
-  if (resume) {
-    size_t dropped = 0;
-    if (main_rank) {
-      io::truncate_partial_last_line(paths.progress);
-      dropped = io::truncate_partial_last_line(paths.samples) > 0 ? 1 : 0;
-    }
-    comm.barrier();
-    if (io::file_exists(paths.progress)) {
-      io::JsonlReader r(paths.progress);
-      json j;
-      while (r.next(j)) {
-        const std::string where = paths.progress + ":" + std::to_string(r.line());
-        CADA_CHECK(j.is_object() && j.contains("id") && j["id"].is_string(), where, ": expected {\"id\": ...}");
-        auto it = index_of.find(j["id"].get<std::string>());
-        CADA_CHECK(it != index_of.end(), where, ": prompt '", j["id"].get<std::string>(),
-                   "' is not among the configured prompts");
-        finished[it->second] = 1;
-      }
-    }
-    if (io::file_exists(paths.samples)) {
-      io::JsonlReader r(paths.samples);
-      json j;
-      while (r.next(j)) {
-        const std::string where = paths.samples + ":" + std::to_string(r.line());
-        ScoredSample s = sample_from_json(j, where);
-        auto it = index_of.find(s.prompt_id);
-        if (it == index_of.end() || !finished[it->second]) {
-          ++dropped;  // written before the kill, its prompt not marked finished: redone
-          continue;
-        }
-        s.prompt_index = static_cast<int64_t>(it->second);
-        by_prompt[it->second].push_back(std::move(s));
-      }
-    }
-    for (size_t i = 0; i < prompts.size(); ++i) {
-      if (!finished[i]) continue;
-      auto& v = by_prompt[i];
-      std::sort(v.begin(), v.end(), [](const ScoredSample& a, const ScoredSample& b) { return a.sample < b.sample; });
-      CADA_CHECK(static_cast<int64_t>(v.size()) == K, paths.samples, ": prompt '", prompts[i].id, "' is marked finished "
-                 "but has ", v.size(), " sample line(s) instead of ", K);
-    }
-    // Rewrite samples.jsonl with the finished prompts' lines only (also cuts a partial last line).
-    if (dropped > 0 && main_rank) {
-      std::string out;
-      for (size_t i = 0; i < prompts.size(); ++i)
-        if (finished[i])
-          for (const auto& s : by_prompt[i]) out += sample_to_json(s).dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-      io::atomic_write_file(paths.samples, out);
-    }
-    const auto n_done = std::count(finished.begin(), finished.end(), 1);
-    CADA_INFO("resuming ", paths.dir, ": ", n_done, " of ", prompts.size(), " prompt(s) finished",
-              dropped ? ", " + std::to_string(dropped) + " sample line(s) of unfinished prompts dropped" : "");
+// What is already done: the finished prompts and their samples; samples of unfinished prompts
+// (written before a kill) are dropped and redone.
+void ChainsRun::load_finished() {
+  size_t dropped = 0;
+  if (comm_.is_main()) {
+    io::truncate_partial_last_line(paths_.progress);
+    dropped = io::truncate_partial_last_line(paths_.samples) > 0 ? 1 : 0;
   }
-
-  // Stage 1 is recomputed from the stored samples (filters may change on resume).
-  for (auto& v : by_prompt)
-    if (!v.empty()) filter_prompt(v, cfg.filter);
-  auto candidates = [&]() {
-    std::vector<const ScoredSample*> c;
-    for (const auto& v : by_prompt) {
-      std::vector<const ScoredSample*> kept;
-      for (const auto& s : v)
-        if (s.dropped.empty()) kept.push_back(&s);
-      std::sort(kept.begin(), kept.end(), [](auto* a, auto* b) { return a->rank < b->rank; });
-      c.insert(c.end(), kept.begin(), kept.end());
+  comm_.barrier();
+  if (io::file_exists(paths_.progress)) {
+    io::JsonlReader r(paths_.progress);
+    json j;
+    while (r.next(j)) {
+      const std::string where = paths_.progress + ":" + std::to_string(r.line());
+      CADA_CHECK(j.is_object() && j.contains("id") && j["id"].is_string(), where, ": expected {\"id\": ...}");
+      auto it = index_of_.find(j["id"].get<std::string>());
+      CADA_CHECK(it != index_of_.end(), where, ": prompt '", j["id"].get<std::string>(),
+                 "' is not among the configured prompts");
+      finished_[it->second] = 1;
     }
-    return c;
-  };
-
-  ChainsSummary sum;
-  sum.prompts_total = static_cast<int64_t>(prompts.size());
-  std::vector<size_t> pending;
-  for (size_t i = 0; i < prompts.size(); ++i)
-    if (!finished[i]) pending.push_back(i);
-  bool full = selection_full(select_chains(candidates(), cfg.filter), cfg.filter);
-  sum.stopped_early = full && !pending.empty();
-
-  if (!pending.empty() && !full) {
-    model::configure_threads(cfg.runtime.threads);
-    auto txt = text::load_text(cfg.model, cfg.chat_template, /*required=*/true);
-    CADA_CHECK(txt.chat_template != nullptr, cfg.model, ": the model folder has no chat template; set 'chat_template'");
-    const auto mcfg = model::ModelConfig::load(cfg.model);
-
-    // Build and tokenize every pending prompt first: a prompt too long for the model fails now.
-    std::vector<std::vector<int32_t>> ids(prompts.size());
-    for (size_t i : pending) {
-      const BuiltPrompt bp = builder.build(prompts[i].messages, prompts[i].category, prompts[i].id);
-      ids[i] = txt.tokenizer->encode(builder.render(bp, *txt.chat_template), /*add_special_tokens=*/false);
-      const int64_t need = static_cast<int64_t>(ids[i].size()) + cfg.sampling.max_new_tokens;
-      CADA_CHECK(need <= mcfg.max_position_embeddings, prompts[i].where, ": prompt '", prompts[i].id, "' is ",
-                 ids[i].size(), " tokens with the specification; with sampling.max_new_tokens ",
-                 cfg.sampling.max_new_tokens, " it exceeds the model's max_position_embeddings ",
-                 mcfg.max_position_embeddings, " (shorten the spec, lower cases.k or max_new_tokens)");
-    }
-
-    rollout::SamplingParams sp = cfg.sampling.params(cfg.sampling.max_new_tokens);
-    sp.stop_token_ids = generation_stop_ids(cfg.model);
-
-    auto net = model::load_model(cfg.model, {cfg.runtime.device, cfg.runtime.dtype});
-    rollout::Generator gen(*net, txt.tokenizer.get(), cfg.runtime.options());
-    std::unique_ptr<io::JsonlWriter> samples_w, progress_w;
-    if (main_rank) {
-      samples_w = std::make_unique<io::JsonlWriter>(paths.samples, io::JsonlWriter::Mode::kAppend);
-      progress_w = std::make_unique<io::JsonlWriter>(paths.progress, io::JsonlWriter::Mode::kAppend);
-    }
-    const KillHook hook;
-    int64_t written = 0;
-    Progress bar("generate-chains", static_cast<int64_t>(pending.size()), "prompts");
-    // A round is prompts_per_batch prompts per process; rank r takes its contiguous part.
-    const size_t per = static_cast<size_t>(cfg.runtime.prompts_per_batch) * static_cast<size_t>(comm.world());
-    for (size_t b0 = 0; b0 < pending.size() && !full; b0 += per) {
-      const size_t round_end = std::min(pending.size(), b0 + per);
-      const auto mine = dist::shard(static_cast<int64_t>(round_end - b0), comm.rank(), comm.world());
-      const size_t b = b0 + mine.begin, e = b0 + mine.end;
-      std::vector<rollout::Request> reqs;
-      for (size_t q = b; q < e; ++q) {
-        const size_t i = pending[q];
-        rollout::Request r;
-        r.prompt_ids = ids[i];
-        r.params = sp;
-        r.n = K;
-        r.seed = derive_seed(cfg.sampling.seed, prompts[i].id);
-        reqs.push_back(std::move(r));
-      }
-      auto results = reqs.empty() ? std::vector<std::vector<rollout::Completion>>{} : gen.generate(reqs);
-      // Parse and score the batch in one call to the rewards.
-      std::vector<std::vector<ScoredSample>> batch(e - b);
-      std::vector<reward::Sample> rs;
-      for (size_t q = b; q < e; ++q) {
-        const size_t i = pending[q];
-        for (int64_t k = 0; k < K; ++k) {
-          const auto& c = results[q - b][static_cast<size_t>(k)];
-          ScoredSample s;
-          s.prompt_id = prompts[i].id;
-          s.prompt_index = static_cast<int64_t>(i);
-          s.sample = k;
-          s.seed = reqs[q - b].seed;
-          s.label = prompts[i].label;
-          s.category = prompts[i].category;
-          s.text = cfg.prompt.response_prefix + c.text;
-          const auto parsed = text::parse_response(s.text, cfg.prompt.style);
-          s.reasoning = parsed.reasoning;
-          s.answer = parsed.answer;
-          s.well_formed = parsed.well_formed;
-          s.response = parsed.well_formed ? text::format_response(parsed.reasoning, parsed.answer, cfg.prompt.style)
-                                          : strip(s.text);
-          s.finish_reason = c.finish_reason;
-          reward::Sample r;
-          r.prompt = prompts[i].messages;  // the ORIGINAL prompt, without the specification
-          r.response = s.response;
-          r.label = s.label;
-          r.category = s.category;
-          rs.push_back(std::move(r));
-          batch[q - b].push_back(std::move(s));
-        }
-      }
-      if (!rs.empty())
-        for (auto& [name, values] : rewards.score(rs))
-          for (size_t q = 0; q < batch.size(); ++q)
-            for (size_t k = 0; k < batch[q].size(); ++k) batch[q][k].scores[name] = values[q * K + k];
-      if (comm.world() > 1) batch = exchange_round(comm, batch, index_of);
-      // Write prompt by prompt: its samples, then its progress line.
-      for (size_t q = b0; q < round_end; ++q) {
-        const size_t i = pending[q];
-        auto& v = batch[q - b0];
-        filter_prompt(v, cfg.filter);
-        ++written;
-        for (size_t k = 0; k < v.size(); ++k) {
-          if (!main_rank) continue;
-          if (k == 0 && hook.at("partial", written)) {
-            const std::string line = sample_to_json(v[k]).dump();
-            std::FILE* f = std::fopen(paths.samples.c_str(), "ab");
-            if (f) {
-              std::fwrite(line.data(), 1, line.size() / 2, f);
-              std::fclose(f);
-            }
-            ::raise(SIGKILL);
-          }
-          samples_w->write(sample_to_json(v[k]));
-        }
-        if (main_rank) {
-          if (hook.at("samples", written)) ::raise(SIGKILL);
-          progress_w->write({{"id", prompts[i].id}, {"index", i}});
-          if (hook.at("progress", written)) ::raise(SIGKILL);
-        }
-        if (hook.delay_ms > 0) ::usleep(static_cast<useconds_t>(hook.delay_ms) * 1000);
-        by_prompt[i] = std::move(v);
-        finished[i] = 1;
-        const auto reasons = select_chains(candidates(), cfg.filter);
-        const auto n_sel = std::count(reasons.begin(), reasons.end(), std::string());
-        full = selection_full(reasons, cfg.filter);
-        bar.advance(1, "chains " + std::to_string(n_sel));
-        if (full) {
-          sum.stopped_early = q + 1 < pending.size();
-          break;
-        }
-      }
-    }
-    if (main_rank) {
-      samples_w->flush();
-      progress_w->flush();
-    }
-    const auto& st = gen.stats();
-    const double secs = st.prefill_s + st.decode_s;
-    char line[200];
-    std::snprintf(line, sizeof line, "%lld prompt tokens, %lld generated tokens in %.2fs (prefill %.2fs, decode %.2fs, %.1f tok/s)",
-                  (long long)st.prompt_tokens, (long long)st.generated_tokens, secs, st.prefill_s, st.decode_s,
-                  secs > 0 ? st.generated_tokens / secs : 0.0);
-    bar.finish(line);
-    if (sum.stopped_early) CADA_INFO("filter.total_cap reached: the remaining prompts cannot change the selection");
   }
+  if (io::file_exists(paths_.samples)) {
+    io::JsonlReader r(paths_.samples);
+    json j;
+    while (r.next(j)) {
+      const std::string where = paths_.samples + ":" + std::to_string(r.line());
+      ScoredSample s = sample_from_json(j, where);
+      auto it = index_of_.find(s.prompt_id);
+      if (it == index_of_.end() || !finished_[it->second]) {
+        ++dropped;  // written before the kill, its prompt not marked finished: redone
+        continue;
+      }
+      s.prompt_index = static_cast<int64_t>(it->second);
+      by_prompt_[it->second].push_back(std::move(s));
+    }
+  }
+  for (size_t i = 0; i < prompts_.size(); ++i) {
+    if (!finished_[i]) continue;
+    auto& v = by_prompt_[i];
+    std::sort(v.begin(), v.end(), [](const ScoredSample& a, const ScoredSample& b) { return a.sample < b.sample; });
+    CADA_CHECK(static_cast<int64_t>(v.size()) == K_, paths_.samples, ": prompt '", prompts_[i].id,
+               "' is marked finished but has ", v.size(), " sample line(s) instead of ", K_);
+  }
+  // Rewrite samples.jsonl with the finished prompts' lines only (also cuts a partial last line).
+  if (dropped > 0 && comm_.is_main()) {
+    std::string out;
+    for (size_t i = 0; i < prompts_.size(); ++i)
+      if (finished_[i])
+        for (const auto& s : by_prompt_[i])
+          out += sample_to_json(s).dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+    io::atomic_write_file(paths_.samples, out);
+  }
+  const auto n_done = std::count(finished_.begin(), finished_.end(), 1);
+  CADA_INFO("resuming ", paths_.dir, ": ", n_done, " of ", prompts_.size(), " prompt(s) finished",
+            dropped ? ", " + std::to_string(dropped) + " sample line(s) of unfinished prompts dropped" : "");
+}
 
-  // ---- final selection over every finished prompt, written atomically
+std::vector<const ScoredSample*> ChainsRun::candidates() const {
+  std::vector<const ScoredSample*> c;
+  for (const auto& v : by_prompt_) {
+    std::vector<const ScoredSample*> kept;
+    for (const auto& s : v)
+      if (s.dropped.empty()) kept.push_back(&s);
+    std::sort(kept.begin(), kept.end(), [](auto* a, auto* b) { return a->rank < b->rank; });
+    c.insert(c.end(), kept.begin(), kept.end());
+  }
+  return c;
+}
+
+// Scores the round's completions: each rank parses and scores its share of the prompts, in one
+// call to the rewards; every rank receives every prompt's scored samples.
+std::vector<std::vector<ScoredSample>> ChainsRun::score_round(const std::vector<size_t>& round,
+                                                              const std::vector<rollout::Request>& reqs,
+                                                              const std::vector<std::vector<rollout::Completion>>& results) {
+  const auto mine = dist::shard(static_cast<int64_t>(round.size()), comm_.rank(), comm_.world());
+  std::vector<std::vector<ScoredSample>> batch;
+  std::vector<reward::Sample> rs;
+  for (int64_t q = mine.begin; q < mine.end; ++q) {
+    const size_t i = round[q];
+    batch.emplace_back();
+    for (int64_t k = 0; k < K_; ++k) {
+      const auto& c = results[q][static_cast<size_t>(k)];
+      ScoredSample s;
+      s.prompt_id = prompts_[i].id;
+      s.prompt_index = static_cast<int64_t>(i);
+      s.sample = k;
+      s.seed = reqs[q].seed;
+      s.label = prompts_[i].label;
+      s.category = prompts_[i].category;
+      s.text = cfg_.prompt.response_prefix + c.text;
+      const auto parsed = text::parse_response(s.text, cfg_.prompt.style);
+      s.reasoning = parsed.reasoning;
+      s.answer = parsed.answer;
+      s.well_formed = parsed.well_formed;
+      s.response = parsed.well_formed ? text::format_response(parsed.reasoning, parsed.answer, cfg_.prompt.style)
+                                      : strip(s.text);
+      s.finish_reason = c.finish_reason;
+      reward::Sample r;
+      r.prompt = prompts_[i].messages;  // the ORIGINAL prompt, without the specification
+      r.response = s.response;
+      r.label = s.label;
+      r.category = s.category;
+      rs.push_back(std::move(r));
+      batch.back().push_back(std::move(s));
+    }
+  }
+  if (!rs.empty())
+    for (auto& [name, values] : rewards_.score(rs))
+      for (size_t q = 0; q < batch.size(); ++q)
+        for (size_t k = 0; k < batch[q].size(); ++k) batch[q][k].scores[name] = values[q * K_ + k];
+  if (comm_.world() == 1) return batch;
+  std::vector<json> items;
+  for (const auto& v : batch) {
+    json a = json::array();
+    for (const auto& x : v) a.push_back(sample_to_json(x));
+    items.push_back(std::move(a));
+  }
+  std::vector<std::vector<ScoredSample>> all;
+  for (const auto& a : rollout::gather_shards(comm_, items, static_cast<int64_t>(round.size()))) {
+    all.emplace_back();
+    for (const auto& j : a) {
+      all.back().push_back(sample_from_json(j, "data-parallel exchange"));
+      CADA_CHECK(index_of_.count(all.back().back().prompt_id), "data parallel: a rank sent an unknown prompt id");
+    }
+  }
+  return all;
+}
+
+// Filters a prompt's samples and writes them, then its progress line (rank 0). The kill hooks
+// of the resume tests fire between these writes.
+void ChainsRun::write_prompt(size_t i, std::vector<ScoredSample>& v, int64_t written) {
+  filter_prompt(v, cfg_.filter);
+  if (!comm_.is_main()) return;
+  for (size_t k = 0; k < v.size(); ++k) {
+    if (k == 0 && hook_.at("partial", written)) {
+      const std::string line = sample_to_json(v[k]).dump();
+      std::FILE* f = std::fopen(paths_.samples.c_str(), "ab");
+      if (f) {
+        std::fwrite(line.data(), 1, line.size() / 2, f);
+        std::fclose(f);
+      }
+      ::raise(SIGKILL);
+    }
+    samples_w_->write(sample_to_json(v[k]));
+  }
+  if (hook_.at("samples", written)) ::raise(SIGKILL);
+  progress_w_->write({{"id", prompts_[i].id}, {"index", i}});
+  if (hook_.at("progress", written)) ::raise(SIGKILL);
+}
+
+bool ChainsRun::generate_round(rollout::Generator& gen, size_t b0, size_t end, int64_t& written, Progress& bar) {
+  std::vector<size_t> round(pending_.begin() + b0, pending_.begin() + end);
+  std::vector<rollout::Request> reqs;
+  for (size_t i : round) {
+    rollout::Request r;
+    r.prompt_ids = ids_[i];
+    r.params = sampling_;
+    r.n = K_;
+    r.seed = derive_seed(cfg_.sampling.seed, prompts_[i].id);
+    reqs.push_back(std::move(r));
+  }
+  const auto results = rollout::generate_sharded(gen, comm_, reqs);
+  auto batch = score_round(round, reqs, results);
+  // Write prompt by prompt: its samples, then its progress line.
+  for (size_t q = 0; q < round.size(); ++q) {
+    const size_t i = round[q];
+    ++written;
+    write_prompt(i, batch[q], written);
+    if (hook_.delay_ms > 0) ::usleep(static_cast<useconds_t>(hook_.delay_ms) * 1000);
+    by_prompt_[i] = std::move(batch[q]);
+    finished_[i] = 1;
+    const auto reasons = select_chains(candidates(), cfg_.filter);
+    const auto n_sel = std::count(reasons.begin(), reasons.end(), std::string());
+    bar.advance(1, "chains " + std::to_string(n_sel));
+    if (selection_full(reasons, cfg_.filter)) {
+      sum_.stopped_early = b0 + q + 1 < pending_.size();
+      return true;
+    }
+  }
+  return false;
+}
+
+// Generates the pending prompts round by round (prompts_per_batch per process), until they are
+// done or the total cap makes the rest pointless.
+void ChainsRun::generate_pending() {
+  bool full = selection_full(select_chains(candidates(), cfg_.filter), cfg_.filter);
+  sum_.stopped_early = full && !pending_.empty();
+  if (pending_.empty() || full) return;
+  model::configure_threads(cfg_.runtime.threads);
+  auto txt = text::load_text(cfg_.model, cfg_.chat_template, /*required=*/true);
+  CADA_CHECK(txt.chat_template != nullptr, cfg_.model, ": the model folder has no chat template; set 'chat_template'");
+  const auto mcfg = model::ModelConfig::load(cfg_.model);
+  // Build and tokenize every pending prompt first: a prompt too long for the model fails now.
+  ids_.assign(prompts_.size(), {});
+  for (size_t i : pending_) {
+    const BuiltPrompt bp = builder_.build(prompts_[i].messages, prompts_[i].category, prompts_[i].id);
+    ids_[i] = txt.tokenizer->encode(builder_.render(bp, *txt.chat_template), /*add_special_tokens=*/false);
+    const int64_t need = static_cast<int64_t>(ids_[i].size()) + cfg_.sampling.max_new_tokens;
+    CADA_CHECK(need <= mcfg.max_position_embeddings, prompts_[i].where, ": prompt '", prompts_[i].id, "' is ",
+               ids_[i].size(), " tokens with the specification; with sampling.max_new_tokens ",
+               cfg_.sampling.max_new_tokens, " it exceeds the model's max_position_embeddings ",
+               mcfg.max_position_embeddings, " (shorten the spec, lower cases.k or max_new_tokens)");
+  }
+  sampling_ = cfg_.sampling.params(cfg_.sampling.max_new_tokens);
+  sampling_.stop_token_ids = generation_stop_ids(cfg_.model);
+  auto net = model::load_model(cfg_.model, {cfg_.runtime.device, cfg_.runtime.dtype});
+  rollout::Generator gen(*net, txt.tokenizer.get(), cfg_.runtime.options());
+  if (comm_.is_main()) {
+    samples_w_ = std::make_unique<io::JsonlWriter>(paths_.samples, io::JsonlWriter::Mode::kAppend);
+    progress_w_ = std::make_unique<io::JsonlWriter>(paths_.progress, io::JsonlWriter::Mode::kAppend);
+  }
+  int64_t written = 0;
+  Progress bar("generate-chains", static_cast<int64_t>(pending_.size()), "prompts");
+  const size_t per = static_cast<size_t>(cfg_.runtime.prompts_per_batch) * static_cast<size_t>(comm_.world());
+  for (size_t b0 = 0; b0 < pending_.size() && !full; b0 += per) {
+    full = generate_round(gen, b0, std::min(pending_.size(), b0 + per), written, bar);
+  }
+  if (comm_.is_main()) {
+    samples_w_->flush();
+    progress_w_->flush();
+  }
+  const auto& st = gen.stats();
+  const double secs = st.prefill_s + st.decode_s;
+  char line[200];
+  std::snprintf(line, sizeof line, "%lld prompt tokens, %lld generated tokens in %.2fs (prefill %.2fs, decode %.2fs, %.1f tok/s)",
+                (long long)st.prompt_tokens, (long long)st.generated_tokens, secs, st.prefill_s, st.decode_s,
+                secs > 0 ? st.generated_tokens / secs : 0.0);
+  bar.finish(line);
+  if (sum_.stopped_early) CADA_INFO("filter.total_cap reached: the remaining prompts cannot change the selection");
+}
+
+// The final selection over every finished prompt, chains.jsonl and summary.json written atomically.
+void ChainsRun::select_and_write() {
   const auto cands = candidates();
-  const auto reasons = select_chains(cands, cfg.filter);
+  const auto reasons = select_chains(cands, cfg_.filter);
   std::string out;
   std::map<std::string, int64_t> stage1, stage2, by_cat, by_label;
   std::map<std::string, std::pair<double, int64_t>> score_sum;
   int64_t n_samples = 0, n_wf = 0, harmful = 0;
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    if (!finished[i]) continue;
-    ++sum.prompts_done;
-    for (const auto& s : by_prompt[i]) {
+  for (size_t i = 0; i < prompts_.size(); ++i) {
+    if (!finished_[i]) continue;
+    ++sum_.prompts_done;
+    for (const auto& s : by_prompt_[i]) {
       ++n_samples;
       n_wf += s.well_formed;
       stage1[s.dropped.empty() ? "kept" : s.dropped] += 1;
@@ -639,38 +682,58 @@ ChainsSummary run_generate_chains(const ChainsConfig& cfg, const std::string& so
       continue;
     }
     const ScoredSample& s = *cands[c];
-    const ChainPrompt& p = prompts[static_cast<size_t>(s.prompt_index)];
+    const ChainPrompt& p = prompts_[static_cast<size_t>(s.prompt_index)];
     std::vector<std::string> case_ids;
-    if (cfg.setting == "cases") case_ids = builder.build(p.messages, p.category, p.id).case_ids;
-    out += chain_record(s, p, run_info, case_ids).dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-    ++sum.chains;
+    if (cfg_.setting == "cases") case_ids = builder_.build(p.messages, p.category, p.id).case_ids;
+    out += chain_record(s, p, run_info_, case_ids).dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+    ++sum_.chains;
     by_cat[s.category] += 1;
     by_label[s.label] += 1;
     harmful += s.label == "harmful";
   }
-  if (main_rank) io::atomic_write_file(paths.chains, out);
-  sum.samples = n_samples;
+  if (comm_.is_main()) io::atomic_write_file(paths_.chains, out);
+  sum_.samples = n_samples;
   json means = json::object();
   for (const auto& [k, v] : score_sum) means[k] = v.second ? v.first / v.second : 0.0;
-  stage2["selected"] = sum.chains;
-  sum.json = {{"setting", cfg.setting},
-              {"spec_id", run_info["spec_id"]},
-              {"model", run_info["model"]},
-              {"prompts_total", sum.prompts_total},
-              {"prompts_done", sum.prompts_done},
-              {"samples", n_samples},
-              {"well_formed_rate", n_samples ? double(n_wf) / n_samples : 0.0},
-              {"mean_scores", means},
-              {"per_prompt", stage1},
-              {"global", stage2},
-              {"chains", sum.chains},
-              {"chains_by_category", by_cat},
-              {"chains_by_label", by_label},
-              {"harmful_fraction", sum.chains ? double(harmful) / sum.chains : 0.0},
-              {"stopped_early", sum.stopped_early}};
-  if (main_rank) io::atomic_write_file(paths.summary, sum.json.dump(2) + "\n");
-  comm.barrier();
-  return sum;
+  stage2["selected"] = sum_.chains;
+  sum_.json = {{"setting", cfg_.setting},
+               {"spec_id", run_info_["spec_id"]},
+               {"model", run_info_["model"]},
+               {"prompts_total", sum_.prompts_total},
+               {"prompts_done", sum_.prompts_done},
+               {"samples", n_samples},
+               {"well_formed_rate", n_samples ? double(n_wf) / n_samples : 0.0},
+               {"mean_scores", means},
+               {"per_prompt", stage1},
+               {"global", stage2},
+               {"chains", sum_.chains},
+               {"chains_by_category", by_cat},
+               {"chains_by_label", by_label},
+               {"harmful_fraction", sum_.chains ? double(harmful) / sum_.chains : 0.0},
+               {"stopped_early", sum_.stopped_early}};
+  if (comm_.is_main()) io::atomic_write_file(paths_.summary, sum_.json.dump(2) + "\n");
+}
+
+ChainsSummary ChainsRun::run(bool resume) {
+  claim_folder(resume);
+  if (resume) load_finished();
+  // Stage 1 is recomputed from the stored samples (filters may change on resume).
+  for (auto& v : by_prompt_)
+    if (!v.empty()) filter_prompt(v, cfg_.filter);
+  sum_.prompts_total = static_cast<int64_t>(prompts_.size());
+  for (size_t i = 0; i < prompts_.size(); ++i)
+    if (!finished_[i]) pending_.push_back(i);
+  generate_pending();
+  select_and_write();
+  comm_.barrier();
+  return sum_;
+}
+
+}  // namespace
+
+ChainsSummary run_generate_chains(const ChainsConfig& cfg, const std::string& source, bool resume) {
+  ChainsRun run(cfg, source);
+  return run.run(resume);
 }
 
 }  // namespace cada::safety
