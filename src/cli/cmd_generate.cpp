@@ -7,6 +7,7 @@
 #include "cada/io/jsonl.h"
 #include "cada/model/loader.h"
 #include "cada/rollout/generator.h"
+#include "cada/rollout/sampling.h"
 #include "cada/util/log.h"
 #include "cada/util/progress.h"
 #include "cada/text/records.h"
@@ -44,17 +45,9 @@ int run(const Opts& o) {
   if (!tok) CADA_INFO("no tokenizer in ", o.model, ": ids only, EOS from config.json");
   // EOS ids of generation_config.json (e.g. Llama-3's <|eot_id|>) stop generation too, as in HF.
   rollout::SamplingParams sp = o.sp;
-  const std::string gen_cfg = o.model + "/generation_config.json";
-  if (io::file_exists(gen_cfg) && !sp.ignore_eos) {
-    auto g = nlohmann::json::parse(io::read_file(gen_cfg), nullptr, false);
-    CADA_CHECK(!g.is_discarded(), gen_cfg, ": not valid JSON");
-    if (g.contains("eos_token_id")) {
-      const auto& e = g["eos_token_id"];
-      if (e.is_number_integer()) sp.stop_token_ids.push_back(e.get<int32_t>());
-      if (e.is_array())
-        for (const auto& x : e)
-          if (x.is_number_integer()) sp.stop_token_ids.push_back(x.get<int32_t>());
-    }
+  if (!sp.ignore_eos) {
+    auto extra = rollout::generation_config_stop_ids(o.model);
+    sp.stop_token_ids.insert(sp.stop_token_ids.end(), extra.begin(), extra.end());
   }
 
   std::vector<rollout::Request> reqs;

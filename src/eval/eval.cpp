@@ -19,6 +19,8 @@
 #include "cada/model/loader.h"
 #include "cada/reward/reward.h"
 #include "cada/rollout/generator.h"
+#include "cada/rollout/sampling.h"
+#include "cada/rollout/sharded.h"
 #include "cada/text/records.h"
 #include "cada/util/config.h"
 #include "cada/util/log.h"
@@ -325,225 +327,190 @@ json messages_json(const std::vector<text::Message>& m) {
 
 }  // namespace
 
-size_t EvalRunner::generate(const std::string& out_path) {
-  CADA_CHECK(!cfg_.model.empty(), source_, ": 'model' is required to generate");
-  std::vector<std::string> problems;
-  auto specs = dataset_specs(cfg_, source_, problems);
-  CADA_CHECK(problems.empty(), problems.empty() ? "" : problems[0]);
-  CADA_CHECK(!specs.empty(), source_, ": 'datasets' is empty; give at least one {\"path\": ...}");
-  auto jailbreaks = make_jailbreaks(cfg_.jailbreaks, source_);
-  const auto selectors = selector_list(cfg_.bon.selector, nullptr);
-  const int64_t n = cfg_.bon.n;
-  model::configure_threads(cfg_.threads);
+namespace {
 
-  // 1. Data (every file is read and checked before a model is loaded).
-  std::vector<std::vector<PromptRecord>> data;
-  for (const auto& s : specs) {
-    data.push_back(load_dataset(s, cfg_.data_dir));
-    CADA_INFO("dataset '", s.name, "': ", data.back().size(), " prompts from ", s.path);
-  }
-  // Rewards (the reward selector) are validated before the model is loaded too.
-  const bool use_reward_selector = n > 1 && std::find(selectors.begin(), selectors.end(), "reward") != selectors.end();
-  if (use_reward_selector) rewards().get(cfg_.bon.reward);
-
-  // 2. Prompts.
-  auto tok = text::load_tokenizer(cfg_.model);
-  std::unique_ptr<text::ChatTemplate> tmpl;
-  if (!cfg_.raw && (!cfg_.chat_template.empty() || !text::detect_chat_template(cfg_.model).empty()))
-    tmpl = text::load_chat_template(cfg_.model, cfg_.chat_template);
-  rollout::SamplingParams sp = cfg_.sampling.params(cfg_.sampling.max_new_tokens);
-  const std::string gen_cfg = io::join_path(cfg_.model, "generation_config.json");
-  if (io::file_exists(gen_cfg)) {  // EOS ids of generation_config.json stop generation too, as in HF
-    auto g = json::parse(io::read_file(gen_cfg), nullptr, false);
-    CADA_CHECK(!g.is_discarded(), gen_cfg, ": not valid JSON");
-    if (g.contains("eos_token_id")) {
-      const auto& e = g["eos_token_id"];
-      if (e.is_number_integer()) sp.stop_token_ids.push_back(e.get<int32_t>());
-      if (e.is_array())
-        for (const auto& x : e)
-          if (x.is_number_integer()) sp.stop_token_ids.push_back(x.get<int32_t>());
-    }
-  }
+// What eval generates: one unit per (prompt, jailbreak), each one request of n completions.
+struct GenerationPlan {
+  std::vector<DatasetSpec> specs;
+  std::vector<std::vector<PromptRecord>> data;  // per dataset (the units point into it)
+  std::vector<std::shared_ptr<Jailbreak>> jailbreaks;
   std::vector<Unit> units;
+  std::vector<rollout::Request> requests;       // one per unit
+  int64_t budget = 0;                           // tokens at most, for the progress bar
+};
+
+// Reads and checks every dataset file (before any model is loaded).
+void load_datasets(const EvalConfig& cfg, const std::string& source, GenerationPlan& plan) {
+  std::vector<std::string> problems;
+  plan.specs = dataset_specs(cfg, source, problems);
+  CADA_CHECK(problems.empty(), problems.empty() ? "" : problems[0]);
+  CADA_CHECK(!plan.specs.empty(), source, ": 'datasets' is empty; give at least one {\"path\": ...}");
+  plan.jailbreaks = make_jailbreaks(cfg.jailbreaks, source);
+  for (const auto& s : plan.specs) {
+    plan.data.push_back(load_dataset(s, cfg.data_dir));
+    CADA_INFO("dataset '", s.name, "': ", plan.data.back().size(), " prompts from ", s.path);
+  }
+}
+
+// The (prompt, jailbreak) units with their token ids, and one request per unit.
+void plan_units(const EvalConfig& cfg, const text::Tokenizer* tok, const text::ChatTemplate* tmpl, GenerationPlan& plan) {
+  const auto& specs = plan.specs;
   for (size_t d = 0; d < specs.size(); ++d) {
     std::vector<std::shared_ptr<Jailbreak>> jbs;
-    for (const auto& jb : jailbreaks) {
+    for (const auto& jb : plan.jailbreaks) {
       bool use = specs[d].jailbreaks.is_null();
       if (!use)
         for (const auto& x : specs[d].jailbreaks) use |= jailbreak_matches(x.get<std::string>(), jb->name());
       if (use) jbs.push_back(jb);
     }
-    for (size_t i = 0; i < data[d].size(); ++i) {
-      const auto& r = data[d][i];
+    for (size_t i = 0; i < plan.data[d].size(); ++i) {
+      const auto& r = plan.data[d][i];
       const uint64_t key = stream_id(specs[d].name + "\x1f" + r.id);
       for (const auto& jb : jbs) {
         Unit u{&r, specs[d].name, i, jb, jb->apply(r.prompt, key), {}};
         json rec;
-        if (cfg_.raw && r.messages.empty()) rec["prompt"] = u.transformed;
+        if (cfg.raw && r.messages.empty()) rec["prompt"] = u.transformed;
         else rec["messages"] = messages_json(conversation(r, u.transformed));
-        u.ids = text::prompt_ids(rec, tok.get(), tmpl.get(), cfg_.raw, r.where);
-        units.push_back(std::move(u));
+        u.ids = text::prompt_ids(rec, tok, tmpl, cfg.raw, r.where);
+        plan.units.push_back(std::move(u));
       }
     }
   }
-  std::vector<rollout::Request> reqs;
-  int64_t budget = 0;
-  for (size_t k = 0; k < units.size(); ++k) {
+  rollout::SamplingParams sp = cfg.sampling.params(cfg.sampling.max_new_tokens);
+  auto eos = rollout::generation_config_stop_ids(cfg.model);  // stop generation too, as in HF
+  sp.stop_token_ids.insert(sp.stop_token_ids.end(), eos.begin(), eos.end());
+  for (size_t k = 0; k < plan.units.size(); ++k) {
     rollout::Request q;
-    q.prompt_ids = units[k].ids;
+    q.prompt_ids = plan.units[k].ids;
     q.params = sp;
-    q.n = n;
-    q.seed = cfg_.sampling.seed * 1000003ULL + k;
-    budget += n * sp.max_new_tokens;
-    reqs.push_back(std::move(q));
+    q.n = cfg.bon.n;
+    q.seed = cfg.sampling.seed * 1000003ULL + k;
+    plan.budget += cfg.bon.n * sp.max_new_tokens;
+    plan.requests.push_back(std::move(q));
   }
-  CADA_INFO(units.size(), " (prompt, jailbreak) units x ", n, " completion(s) with ", jailbreaks.size(),
-            " jailbreak(s)");
+}
 
-  // 3. Generation. With several processes each generates (and scores, below) its contiguous
-  // share of the units; the results are gathered in unit order and rank 0 writes the file.
-  auto& comm = dist::init_from_env(cfg_.device);
-  const auto mine = dist::shard(static_cast<int64_t>(units.size()), comm.rank(), comm.world());
-  auto net = model::load_model(cfg_.model, {cfg_.device, cfg_.dtype});
-  net->eval();
-  rollout::Generator gen(*net, tok.get(), cfg_.sampling.options());
-  std::vector<std::vector<rollout::Completion>> results(units.size());
-  {
-    std::vector<rollout::Request> my_reqs(reqs.begin() + mine.begin, reqs.begin() + mine.end);
-    Progress bar("eval generate", budget * mine.size() / std::max<int64_t>(1, static_cast<int64_t>(units.size())), "tok");
-    auto got = my_reqs.empty() ? std::vector<std::vector<rollout::Completion>>{}
-                               : gen.generate(my_reqs, [&](int64_t k) { bar.advance(k); });
-    for (int64_t k = 0; k < mine.size(); ++k) results[mine.begin + k] = std::move(got[k]);
-    const auto& st = gen.stats();
-    const double secs = st.prefill_s + st.decode_s;
-    char line[160];
-    std::snprintf(line, sizeof line, "%lld tokens in %.2fs (%.1f tok/s)", static_cast<long long>(st.generated_tokens),
-                  secs, secs > 0 ? st.generated_tokens / secs : 0.0);
-    bar.finish(line);
+using SelectorScores = std::vector<std::vector<std::map<std::string, double>>>;  // [unit][completion][selector]
+
+// Best-of-N scores of the candidates of units [mine.begin, mine.end) from the policy (and base)
+// models: perplexity, self-certainty, KL to the base, latent similarity to the base.
+void model_selector_scores(const EvalConfig& cfg, model::TransformerImpl& net, const std::vector<std::string>& selectors,
+                           const GenerationPlan& plan, const std::vector<std::vector<rollout::Completion>>& results,
+                           const dist::Range& mine, SelectorScores& scores) {
+  ScoreOptions so;
+  so.token_stats = false;
+  for (const auto& s : selectors) {
+    if (s == "perplexity" || s == "self_certainty") so.token_stats = true;
+    if (s == "kl") so.kl = true;
+    if (s == "latent") so.latent = true;
   }
-
-  // 4. Best-of-N scores of the candidates.
-  const int64_t layer = resolve_layer(cfg_.bon.layer, net->config().num_hidden_layers);
-  std::vector<std::vector<std::map<std::string, double>>> sel_scores(units.size(),
-                                                                    std::vector<std::map<std::string, double>>(n));
-  if (n > 1) {
-    ScoreOptions so;
-    so.token_stats = false;
-    for (const auto& s : selectors) {
-      if (s == "perplexity" || s == "self_certainty") so.token_stats = true;
-      if (s == "kl") so.kl = true;
-      if (s == "latent") so.latent = true;
-    }
-    so.layer = cfg_.bon.layer;
-    so.batch_size = cfg_.bon.batch_size;
-    if (so.token_stats || so.kl || so.latent) {
-      model::Transformer base{nullptr};
-      if (so.kl || so.latent) {
-        base = model::load_model(cfg_.base_model, {cfg_.device, cfg_.dtype});
-        base->eval();
-      }
-      std::vector<std::vector<int32_t>> ps, cs;
-      std::vector<std::pair<size_t, size_t>> where;
-      for (size_t k = 0; k < units.size(); ++k)
-        for (size_t j = 0; j < results[k].size(); ++j)
-          if (!results[k][j].ids.empty()) {
-            ps.push_back(units[k].ids);
-            cs.push_back(results[k][j].ids);
-            where.emplace_back(k, j);
-          }
-      Progress bar("eval bon scores", static_cast<int64_t>(ps.size()), "seq");
-      const size_t step = static_cast<size_t>(std::max<int64_t>(1, so.batch_size)) * 8;
-      for (size_t s = 0; s < ps.size(); s += step) {
-        const size_t e = std::min(ps.size(), s + step);
-        std::vector<std::vector<int32_t>> p2(ps.begin() + s, ps.begin() + e), c2(cs.begin() + s, cs.begin() + e);
-        auto sc = score_completions(*net, base ? base.ptr().get() : nullptr, p2, c2, so);
-        for (size_t i = 0; i < sc.size(); ++i) {
-          auto& m = sel_scores[where[s + i].first][where[s + i].second];
-          if (so.token_stats) {
-            m["perplexity"] = sc[i].perplexity;
-            m["self_certainty"] = sc[i].self_certainty;
-          }
-          if (so.kl) m["kl"] = sc[i].kl;
-          if (so.latent) m["latent"] = sc[i].latent_cosine;
-        }
-        bar.advance(static_cast<int64_t>(e - s));
-      }
-      bar.finish();
-    }
-    if (use_reward_selector && mine.size() > 0) {
-      auto rw = rewards().get(cfg_.bon.reward);
-      std::vector<reward::Sample> samples;
-      for (size_t k = 0; k < units.size(); ++k)
-        for (const auto& c : results[k]) {
-          reward::Sample s;
-          s.prompt = conversation(*units[k].rec, units[k].rec->prompt);
-          s.response = units[k].jb->decode(c.text);
-          s.label = units[k].rec->label;
-          s.category = units[k].rec->category;
-          samples.push_back(std::move(s));
-        }
-      // Only this reward (a composite needs the whole set to combine its terms).
-      reward::Values own;
-      std::vector<std::pair<std::string, reward::Values>> vals;
-      const reward::Values* v = nullptr;
-      if (rw->dependencies().empty()) {
-        own = rw->score(samples);
-        v = &own;
-      } else {
-        vals = rewards().score(samples);
-        for (const auto& [name, values] : vals)
-          if (name == cfg_.bon.reward) v = &values;
-      }
-      CADA_CHECK(v != nullptr && v->size() == samples.size(), "reward '", cfg_.bon.reward, "' gave no values");
-      size_t i = 0;
-      for (size_t k = 0; k < units.size(); ++k)
-        for (size_t j = 0; j < results[k].size(); ++j, ++i)
-          sel_scores[k][j]["reward"] = (*v)[i] ? *(*v)[i] : std::nan("");
-    }
+  so.layer = cfg.bon.layer;
+  so.batch_size = cfg.bon.batch_size;
+  if (!so.token_stats && !so.kl && !so.latent) return;
+  model::Transformer base{nullptr};
+  if (so.kl || so.latent) {
+    base = model::load_model(cfg.base_model, {cfg.device, cfg.dtype});
+    base->eval();
   }
-
-  if (comm.world() > 1) {
-    // Everyone's completions and selector scores, in unit order.
-    json part = json::array();
-    for (int64_t k = mine.begin; k < mine.end; ++k) {
-      json cs = json::array();
-      for (size_t c = 0; c < results[k].size(); ++c) {
-        const auto& x = results[k][c];
-        json sc = json::object();
-        if (n > 1)
-          for (const auto& [name, v] : sel_scores[k][c]) sc[name] = num_or_null(v);
-        cs.push_back({{"text", x.text}, {"ids", x.ids}, {"finish_reason", x.finish_reason}, {"sel", sc}});
+  std::vector<std::vector<int32_t>> ps, cs;
+  std::vector<std::pair<size_t, size_t>> where;
+  for (int64_t k = mine.begin; k < mine.end; ++k)
+    for (size_t j = 0; j < results[k].size(); ++j)
+      if (!results[k][j].ids.empty()) {
+        ps.push_back(plan.units[k].ids);
+        cs.push_back(results[k][j].ids);
+        where.emplace_back(k, j);
       }
-      part.push_back(cs);
+  Progress bar("eval bon scores", static_cast<int64_t>(ps.size()), "seq");
+  const size_t step = static_cast<size_t>(std::max<int64_t>(1, so.batch_size)) * 8;
+  for (size_t s = 0; s < ps.size(); s += step) {
+    const size_t e = std::min(ps.size(), s + step);
+    std::vector<std::vector<int32_t>> p2(ps.begin() + s, ps.begin() + e), c2(cs.begin() + s, cs.begin() + e);
+    auto sc = score_completions(net, base ? base.ptr().get() : nullptr, p2, c2, so);
+    for (size_t i = 0; i < sc.size(); ++i) {
+      auto& m = scores[where[s + i].first][where[s + i].second];
+      if (so.token_stats) {
+        m["perplexity"] = sc[i].perplexity;
+        m["self_certainty"] = sc[i].self_certainty;
+      }
+      if (so.kl) m["kl"] = sc[i].kl;
+      if (so.latent) m["latent"] = sc[i].latent_cosine;
     }
-    size_t k = 0;
-    for (const auto& p : dist::allgather_json(comm, part))
-      for (const auto& cs : p) {
-        results[k].clear();
-        for (size_t c = 0; c < cs.size(); ++c) {
-          rollout::Completion x;
-          x.text = cs[c]["text"].get<std::string>();
-          x.ids = cs[c]["ids"].get<std::vector<int32_t>>();
-          x.finish_reason = cs[c]["finish_reason"].get<std::string>();
-          results[k].push_back(std::move(x));
-          for (auto it = cs[c]["sel"].begin(); it != cs[c]["sel"].end(); ++it)
-            sel_scores[k][c][it.key()] = it.value().is_null() ? std::nan("") : it.value().get<double>();
-        }
-        ++k;
-      }
-    CADA_CHECK(k == units.size(), "data parallel: gathered ", k, " of ", units.size(), " evaluation units");
+    bar.advance(static_cast<int64_t>(e - s));
   }
+  bar.finish();
+}
 
-  // 5. The generation file.
-  json sampling = config::to_json(cfg_.sampling);
+// The reward selector's scores of the candidates of units [mine.begin, mine.end).
+void reward_selector_scores(const EvalConfig& cfg, reward::RewardSet& rewards, const GenerationPlan& plan,
+                            const std::vector<std::vector<rollout::Completion>>& results, const dist::Range& mine,
+                            SelectorScores& scores) {
+  auto rw = rewards.get(cfg.bon.reward);
+  std::vector<reward::Sample> samples;
+  for (int64_t k = mine.begin; k < mine.end; ++k)
+    for (const auto& c : results[k]) {
+      const auto& u = plan.units[k];
+      reward::Sample s;
+      s.prompt = conversation(*u.rec, u.rec->prompt);
+      s.response = u.jb->decode(c.text);
+      s.label = u.rec->label;
+      s.category = u.rec->category;
+      samples.push_back(std::move(s));
+    }
+  if (samples.empty()) return;
+  // Only this reward (a composite needs the whole set to combine its terms).
+  reward::Values own;
+  std::vector<std::pair<std::string, reward::Values>> vals;
+  const reward::Values* v = nullptr;
+  if (rw->dependencies().empty()) {
+    own = rw->score(samples);
+    v = &own;
+  } else {
+    vals = rewards.score(samples);
+    for (const auto& [name, values] : vals)
+      if (name == cfg.bon.reward) v = &values;
+  }
+  CADA_CHECK(v != nullptr && v->size() == samples.size(), "reward '", cfg.bon.reward, "' gave no values");
+  size_t i = 0;
+  for (int64_t k = mine.begin; k < mine.end; ++k)
+    for (size_t j = 0; j < results[k].size(); ++j, ++i) scores[k][j]["reward"] = (*v)[i] ? *(*v)[i] : std::nan("");
+}
+
+// Every rank's selector scores of its units, in unit order, on every rank.
+void gather_selector_scores(dist::Comm& comm, const dist::Range& mine, SelectorScores& scores) {
+  if (comm.world() == 1) return;
+  std::vector<json> items;
+  for (int64_t k = mine.begin; k < mine.end; ++k) {
+    json cs = json::array();
+    for (const auto& m : scores[k]) {
+      json sc = json::object();
+      for (const auto& [name, v] : m) sc[name] = num_or_null(v);
+      cs.push_back(sc);
+    }
+    items.push_back(std::move(cs));
+  }
+  const auto all = rollout::gather_shards(comm, items, static_cast<int64_t>(scores.size()));
+  for (size_t k = 0; k < all.size(); ++k)
+    for (size_t c = 0; c < all[k].size() && c < scores[k].size(); ++c)
+      for (auto it = all[k][c].begin(); it != all[k][c].end(); ++it)
+        scores[k][c][it.key()] = it.value().is_null() ? std::nan("") : it.value().get<double>();
+}
+
+// One generation record per unit: the prompt, its completions with their selector scores and
+// each selector's choice, the sampling settings and the models.
+std::string generation_records(const EvalConfig& cfg, const std::vector<std::string>& selectors, int64_t layer,
+                               const GenerationPlan& plan, const std::vector<std::vector<rollout::Completion>>& results,
+                               const SelectorScores& scores) {
+  const int64_t n = cfg.bon.n;
+  json sampling = config::to_json(cfg.sampling);
   sampling["n"] = n;
-  json model_info = {{"path", cfg_.model}, {"fingerprint", model_fingerprint(cfg_.model)}};
-  json base_info = cfg_.base_model.empty()
+  json model_info = {{"path", cfg.model}, {"fingerprint", model_fingerprint(cfg.model)}};
+  json base_info = cfg.base_model.empty()
                        ? json(nullptr)
-                       : json{{"path", cfg_.base_model}, {"fingerprint", model_fingerprint(cfg_.base_model)}};
+                       : json{{"path", cfg.base_model}, {"fingerprint", model_fingerprint(cfg.base_model)}};
   std::string out;
-  for (size_t k = 0; k < units.size(); ++k) {
-    const auto& u = units[k];
+  for (size_t k = 0; k < plan.units.size(); ++k) {
+    const auto& u = plan.units[k];
     const auto& r = *u.rec;
     json j;
     j["dataset"] = u.dataset;
@@ -560,7 +527,7 @@ size_t EvalRunner::generate(const std::string& out_path) {
     j["meta"] = r.meta;
     j["where"] = r.where;
     j["prompt_ids"] = u.ids;
-    j["seed"] = reqs[k].seed;
+    j["seed"] = plan.requests[k].seed;
     json comps = json::array();
     std::map<std::string, std::vector<double>> by_sel;
     for (size_t c = 0; c < results[k].size(); ++c) {
@@ -569,7 +536,7 @@ size_t EvalRunner::generate(const std::string& out_path) {
       if (u.jb->decodes()) cj["decoded"] = u.jb->decode(x.text);
       if (n > 1) {
         json ss = json::object();
-        for (const auto& [name, v] : sel_scores[k][c]) {
+        for (const auto& [name, v] : scores[k][c]) {
           ss[name] = num_or_null(v);
           by_sel[name].push_back(v);
         }
@@ -579,24 +546,71 @@ size_t EvalRunner::generate(const std::string& out_path) {
     }
     j["completions"] = comps;
     json chosen = json::object();
-    if (n > 1) {
+    if (n > 1)
       for (const auto& s : selectors) {
-        if (s == "random") chosen[s] = random_index(cfg_.bon.seed, k, n);
-        else {
+        if (s == "random") {
+          chosen[s] = random_index(cfg.bon.seed, k, n);
+        } else {
           auto it = by_sel.find(s);
-          std::vector<double> v = it == by_sel.end() ? std::vector<double>(n, std::nan("")) : it->second;
-          chosen[s] = select_index(s, v);
+          chosen[s] = select_index(s, it == by_sel.end() ? std::vector<double>(n, std::nan("")) : it->second);
         }
       }
-    }
     j["bon"] = {{"n", n}, {"selectors", n > 1 ? json(selectors) : json::array()}, {"chosen", chosen}, {"layer", layer}};
     j["sampling"] = sampling;
     j["model"] = model_info;
     j["base_model"] = base_info;
     out += j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   }
+  return out;
+}
+
+}  // namespace
+
+size_t EvalRunner::generate(const std::string& out_path) {
+  CADA_CHECK(!cfg_.model.empty(), source_, ": 'model' is required to generate");
+  const auto selectors = selector_list(cfg_.bon.selector, nullptr);
+  const int64_t n = cfg_.bon.n;
+  model::configure_threads(cfg_.threads);
+  // 1. Data, and the reward selector's reward, checked before a model is loaded.
+  GenerationPlan plan;
+  load_datasets(cfg_, source_, plan);
+  const bool use_reward_selector = n > 1 && std::find(selectors.begin(), selectors.end(), "reward") != selectors.end();
+  if (use_reward_selector) rewards().get(cfg_.bon.reward);
+  // 2. Prompts.
+  auto tok = text::load_tokenizer(cfg_.model);
+  std::unique_ptr<text::ChatTemplate> tmpl;
+  if (!cfg_.raw && (!cfg_.chat_template.empty() || !text::detect_chat_template(cfg_.model).empty()))
+    tmpl = text::load_chat_template(cfg_.model, cfg_.chat_template);
+  plan_units(cfg_, tok.get(), tmpl.get(), plan);
+  const auto& units = plan.units;
+  CADA_INFO(units.size(), " (prompt, jailbreak) units x ", n, " completion(s) with ", plan.jailbreaks.size(),
+            " jailbreak(s)");
+  // 3. Generation: with several processes each generates (and scores, below) its contiguous share
+  // of the units; every rank receives all of them and rank 0 writes the file.
+  auto& comm = dist::init_from_env(cfg_.device);
+  const auto mine = dist::shard(static_cast<int64_t>(units.size()), comm.rank(), comm.world());
+  auto net = model::load_model(cfg_.model, {cfg_.device, cfg_.dtype});
+  net->eval();
+  rollout::Generator gen(*net, tok.get(), cfg_.sampling.options());
+  Progress bar("eval generate", plan.budget * mine.size() / std::max<int64_t>(1, static_cast<int64_t>(units.size())), "tok");
+  const auto results = rollout::generate_sharded(gen, comm, plan.requests, [&](int64_t k) { bar.advance(k); });
+  const auto& st = gen.stats();
+  const double secs = st.prefill_s + st.decode_s;
+  char line[160];
+  std::snprintf(line, sizeof line, "%lld tokens in %.2fs (%.1f tok/s)", static_cast<long long>(st.generated_tokens),
+                secs, secs > 0 ? st.generated_tokens / secs : 0.0);
+  bar.finish(line);
+  // 4. Best-of-N scores of the candidates (each rank its units, then gathered).
+  const int64_t layer = resolve_layer(cfg_.bon.layer, net->config().num_hidden_layers);
+  SelectorScores scores(units.size(), std::vector<std::map<std::string, double>>(n));
+  if (n > 1) {
+    model_selector_scores(cfg_, *net, selectors, plan, results, mine, scores);
+    if (use_reward_selector) reward_selector_scores(cfg_, rewards(), plan, results, mine, scores);
+    gather_selector_scores(comm, mine, scores);
+  }
+  // 5. The generation file.
   if (comm.is_main()) {
-    io::atomic_write_file(out_path, out);
+    io::atomic_write_file(out_path, generation_records(cfg_, selectors, layer, plan, results, scores));
     CADA_INFO("wrote ", units.size(), " generation records to ", out_path);
   }
   comm.barrier();  // the judge stage of every rank reads the file

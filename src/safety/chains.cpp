@@ -19,6 +19,7 @@
 #include "cada/model/loader.h"
 #include "cada/reward/reward.h"
 #include "cada/rollout/generator.h"
+#include "cada/rollout/sampling.h"
 #include "cada/rollout/sharded.h"
 #include "cada/text/reasoning.h"
 #include "cada/text/records.h"
@@ -279,22 +280,6 @@ json identity(const ChainsConfig& cfg, const json& rewards_resolved, const json&
   for (const char* k : {"threads", "prompts_per_batch", "batch_rows", "reward_batch_size"}) c["runtime"].erase(k);
   c["rewards"] = rewards_resolved;
   return {{"config", c}, {"spec_id", run_info["spec_id"]}, {"model_fingerprint", run_info["model"]["fingerprint"]}};
-}
-
-std::vector<int32_t> generation_stop_ids(const std::string& model_dir) {
-  std::vector<int32_t> out;
-  const std::string gen_cfg = io::join_path(model_dir, "generation_config.json");
-  if (!io::file_exists(gen_cfg)) return out;
-  auto g = json::parse(io::read_file(gen_cfg), nullptr, false);
-  CADA_CHECK(!g.is_discarded(), gen_cfg, ": not valid JSON");
-  if (g.contains("eos_token_id")) {
-    const auto& e = g["eos_token_id"];
-    if (e.is_number_integer()) out.push_back(e.get<int32_t>());
-    if (e.is_array())
-      for (const auto& x : e)
-        if (x.is_number_integer()) out.push_back(x.get<int32_t>());
-  }
-  return out;
 }
 
 }  // namespace
@@ -627,7 +612,7 @@ void ChainsRun::generate_pending() {
                mcfg.max_position_embeddings, " (shorten the spec, lower cases.k or max_new_tokens)");
   }
   sampling_ = cfg_.sampling.params(cfg_.sampling.max_new_tokens);
-  sampling_.stop_token_ids = generation_stop_ids(cfg_.model);
+  sampling_.stop_token_ids = rollout::generation_config_stop_ids(cfg_.model);
   auto net = model::load_model(cfg_.model, {cfg_.runtime.device, cfg_.runtime.dtype});
   rollout::Generator gen(*net, txt.tokenizer.get(), cfg_.runtime.options());
   if (comm_.is_main()) {
