@@ -10,6 +10,7 @@
 #include "cada/io/files.h"
 #include "cada/model/transformer.h"
 #include "cada/rollout/generator.h"
+#include "cada/rollout/sampling.h"
 #include "cada/text/chat_template.h"
 #include "cada/text/tokenizer.h"
 #include "cada/text/unicode.h"
@@ -272,21 +273,6 @@ struct JudgeOptions {
   }
 };
 
-std::vector<int32_t> generation_config_eos(const std::string& dir) {
-  std::vector<int32_t> ids;
-  const std::string path = io::join_path(dir, "generation_config.json");
-  if (!io::file_exists(path)) return ids;
-  auto g = nlohmann::json::parse(io::read_file(path), nullptr, false);
-  CADA_CHECK(!g.is_discarded(), path, ": not valid JSON");
-  if (g.contains("eos_token_id")) {
-    const auto& e = g["eos_token_id"];
-    if (e.is_number_integer()) ids.push_back(e.get<int32_t>());
-    if (e.is_array())
-      for (const auto& x : e)
-        if (x.is_number_integer()) ids.push_back(x.get<int32_t>());
-  }
-  return ids;
-}
 
 }  // namespace
 
@@ -325,7 +311,7 @@ Prepared prepare_judge(const PrepareInput& in, std::vector<std::string>& problem
   try {
     tok.reset(text::load_tokenizer(o.model).release());
     if (!o.raw) chat.reset(text::load_chat_template(o.model, o.chat_template).release());
-    extra_stop = generation_config_eos(o.model);
+    extra_stop = rollout::generation_config_stop_ids(o.model);
   } catch (const Error& e) {
     problems.push_back(e.what());
     return p;
