@@ -20,9 +20,11 @@ struct Opts {
   std::string device = "cpu";
   std::string dtype = "auto";
   std::string chat_template;
+  cada::rollout::SamplingConfig sampling;  // --temperature, --top-p, ... (rollout/sampling.h)
+  int64_t max_new_tokens = 128;
+  bool ignore_eos = false;
   std::string engine = "auto";
   bool no_cuda_graphs = false;
-  cada::rollout::SamplingParams sp;
   int64_t num_return_sequences = 1;
   uint64_t seed = 0;
   int64_t batch_size = 32;
@@ -37,15 +39,21 @@ int run(const Opts& o) {
   auto records = io::read_jsonl(o.input);
   CADA_CHECK(!records.empty(), o.input, ": no records");
   // A tokenizer is needed for text prompts and stop strings; with ids only it is optional.
-  bool needs_text = !o.sp.stop.empty();
+  {
+    auto problems = o.sampling.problems("");
+    CADA_CHECK(problems.empty(), "option ", problems.empty() ? "" : problems.front());
+  }
+  bool needs_text = !o.sampling.stop.empty();
   for (const auto& r : records) needs_text |= !r.contains("prompt_ids");
   auto txt = text::load_text(o.model, o.chat_template, needs_text);
   auto& tok = txt.tokenizer;
   auto& tmpl = txt.chat_template;
   if (!tok) CADA_INFO("no tokenizer in ", o.model, ": ids only, EOS from config.json");
-  // EOS ids of generation_config.json (e.g. Llama-3's <|eot_id|>) stop generation too, as in HF.
-  rollout::SamplingParams sp = o.sp;
-  if (!sp.ignore_eos) {
+  // End-of-sequence ids come from the tokenizer (its EOS, generation_config.json's, chat end
+  // tokens); without one, from config.json and generation_config.json.
+  rollout::SamplingParams sp = o.sampling.params(o.max_new_tokens);
+  sp.ignore_eos = o.ignore_eos;
+  if (!sp.ignore_eos && !tok) {
     auto extra = rollout::generation_config_stop_ids(o.model);
     sp.stop_token_ids.insert(sp.stop_token_ids.end(), extra.begin(), extra.end());
   }
@@ -138,15 +146,10 @@ CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
       sub.add_option("--input", o->input, "JSONL prompts: prompt | messages | prompt_ids (optional n, seed)")
           ->required();
       sub.add_option("--out", o->out, "JSONL output: one record per prompt with its completions")->required();
-      sub.add_option("--temperature", o->sp.temperature, "sampling temperature; 0 = greedy");
-      sub.add_option("--top-p", o->sp.top_p, "nucleus sampling mass (1 = off)");
-      sub.add_option("--top-k", o->sp.top_k, "keep the k most likely tokens (0 = off)");
-      sub.add_option("--min-p", o->sp.min_p, "drop tokens below min_p x the top probability (0 = off)");
-      sub.add_option("--repetition-penalty", o->sp.repetition_penalty, "HF repetition penalty (1 = off)");
-      sub.add_option("--max-new-tokens", o->sp.max_new_tokens, "tokens to generate at most per sample");
+      cada::cli::add_struct_options(sub, o->sampling);
+      sub.add_option("--max-new-tokens", o->max_new_tokens, "tokens to generate at most per sample");
       sub.add_option("--num-return-sequences", o->num_return_sequences, "samples per prompt (the GRPO group)");
-      sub.add_option("--stop", o->sp.stop, "stop string (repeatable); the text is cut before it");
-      sub.add_flag("--ignore-eos", o->sp.ignore_eos, "do not stop at EOS (benchmarks)");
+      sub.add_flag("--ignore-eos", o->ignore_eos, "do not stop at EOS (benchmarks)");
       sub.add_option("--seed", o->seed, "base seed; record i uses seed * 1000003 + i unless it has 'seed'");
       sub.add_option("--batch-size", o->batch_size, "sequences decoded together");
       sub.add_option("--engine", o->engine,

@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <functional>
 #include <iostream>
 #include <optional>
@@ -46,6 +47,31 @@ inline void add_config_options(CLI::App& sub, ConfigOptions& o, const std::strin
   sub.add_option("overrides", o.overrides, "key.sub=value overrides, e.g. " + example);
   sub.add_flag("--resume", o.resume, "continue from the newest complete checkpoint in output_dir");
   sub.add_flag("--print-defaults", o.print_defaults, "print every config key with its default and meaning");
+}
+
+namespace detail {
+// The visitor behind add_struct_options: key top_p -> option --top-p.
+struct CliOptionVisitor {
+  CLI::App& app;
+  template <class F>
+  void operator()(const char* key, F& field, const char* help, std::vector<std::string> choices = {}) {
+    std::string name = std::string("--") + key;
+    std::replace(name.begin(), name.end(), '_', '-');
+    CLI::Option* opt = nullptr;
+    if constexpr (std::is_same_v<F, bool>) opt = app.add_flag(name, field, help);
+    else opt = app.add_option(name, field, help)->capture_default_str();
+    if (!choices.empty()) opt->check(CLI::IsMember(choices));
+  }
+};
+}  // namespace detail
+
+// One command-line option per key of an options struct's visit() (top_p -> --top-p), with the
+// struct's help text and its current value as the default: the flags of `cada generate` and
+// the config keys of the other commands are then the same settings by construction.
+template <class T>
+void add_struct_options(CLI::App& sub, T& opts) {
+  detail::CliOptionVisitor v{sub};
+  opts.visit(v);
 }
 
 // With --print-defaults: prints every key of T with its default and meaning and returns

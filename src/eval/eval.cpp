@@ -376,9 +376,8 @@ void plan_units(const EvalConfig& cfg, const text::Tokenizer* tok, const text::C
       }
     }
   }
-  rollout::SamplingParams sp = cfg.sampling.params(cfg.sampling.max_new_tokens);
-  auto eos = rollout::generation_config_stop_ids(cfg.model);  // stop generation too, as in HF
-  sp.stop_token_ids.insert(sp.stop_token_ids.end(), eos.begin(), eos.end());
+  // End-of-sequence ids come from the tokenizer (its EOS, generation_config.json's, chat end tokens).
+  const rollout::SamplingParams sp = cfg.sampling.params(cfg.sampling.max_new_tokens);
   for (size_t k = 0; k < plan.units.size(); ++k) {
     rollout::Request q;
     q.prompt_ids = plan.units[k].ids;

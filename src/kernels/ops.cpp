@@ -101,9 +101,12 @@ at::Tensor sample_tokens(const at::Tensor& logits, const at::Tensor& temperature
   // All rows greedy: no softmax or sort needed.
   if (kind == SamplingKind::kGreedy) return logits.argmax(-1);
   // No truncation anywhere (plain temperature sampling, the GRPO default): inverse-CDF over the
-  // unsorted distribution gives the same distribution without sorting the vocabulary. The same
-  // ATen ops run on every device.
+  // unsorted distribution gives the same distribution without sorting the vocabulary (the CPU
+  // reference in ATen ops; on CUDA one kernel).
   if (kind == SamplingKind::kPlain) {
+#ifdef CADA_WITH_CUDA
+    if (logits.is_cuda()) return cuda::sample_plain(logits, temperature, uniform);
+#endif
     auto x = logits.to(at::kFloat);
     auto temp = temperature.to(x.device(), at::kFloat);
     auto greedy = temp <= 0;

@@ -123,6 +123,87 @@ __global__ void group_advantages_kernel(const float* __restrict__ r, float* __re
   for (int64_t i = 0; i < G; ++i) out[g * G + i] = (x[i] - mean) / denom;
 }
 
+// One block per row, plain temperature sampling (no truncation) in one kernel: the row's max
+// and first argmax; for a greedy row (temperature <= 0) the argmax; otherwise each thread sums
+// exp((x - max) / T) over its contiguous chunk of the vocabulary, a block scan gives the chunk
+// offsets, and the thread whose chunk holds u * total walks it to the first token whose running
+// sum exceeds that target: inverse-CDF sampling in vocabulary order, as the CPU reference does
+// with cumsum and searchsorted (sums in another order, so a uniform within rounding of a bucket
+// boundary may pick the neighbour).
+template <typename scalar_t>
+__global__ void sample_plain_kernel(const scalar_t* __restrict__ logits, const float* __restrict__ temp,
+                                    const float* __restrict__ uniform, int64_t* __restrict__ out, int64_t V) {
+  const int64_t row = blockIdx.x;
+  const scalar_t* x = logits + row * V;
+  const int tid = threadIdx.x;
+  const int64_t chunk = (V + blockDim.x - 1) / blockDim.x;
+  const int64_t begin = tid * chunk < V ? tid * chunk : V;
+  const int64_t end = begin + chunk < V ? begin + chunk : V;
+  __shared__ float sm[kThreads];
+  __shared__ int64_t si[kThreads];
+  float m = -INFINITY;
+  int64_t am = V;
+  for (int64_t i = begin; i < end; ++i) {
+    const float v = static_cast<float>(x[i]);
+    if (am == V || v > m) {  // ascending i: a tie keeps the first index, as argmax does
+      m = v;
+      am = i;
+    }
+  }
+  sm[tid] = m;
+  si[tid] = am;
+  __syncthreads();
+  for (int stride = blockDim.x / 2; stride > 0; stride >>= 1) {
+    if (tid < stride) {
+      const float m2 = sm[tid + stride];
+      const int64_t a2 = si[tid + stride];
+      if (m2 > sm[tid] || (m2 == sm[tid] && a2 < si[tid])) {
+        sm[tid] = m2;
+        si[tid] = a2;
+      }
+    }
+    __syncthreads();
+  }
+  const float M = sm[0];
+  const int64_t argmax = si[0];
+  const float T = temp[row];
+  if (T <= 0.f) {
+    if (tid == 0) out[row] = argmax < V ? argmax : 0;
+    return;
+  }
+  __syncthreads();
+  const float inv_t = 1.f / T;
+  float s = 0.f;
+  for (int64_t i = begin; i < end; ++i) s += __expf((static_cast<float>(x[i]) - M) * inv_t);
+  __shared__ float prefix[kThreads + 1];
+  sm[tid] = s;
+  __syncthreads();
+  if (tid == 0) {  // exclusive scan of kThreads chunk sums
+    float acc = 0.f;
+    for (int t = 0; t < static_cast<int>(blockDim.x); ++t) {
+      prefix[t] = acc;
+      acc += sm[t];
+    }
+    prefix[blockDim.x] = acc;
+    out[row] = argmax;  // fallback when rounding puts the target past every chunk
+  }
+  __syncthreads();
+  const float target = uniform[row] * prefix[blockDim.x];
+  const bool last_nonzero = s > 0.f && prefix[tid] + s >= prefix[blockDim.x];
+  if (s > 0.f && target >= prefix[tid] && (target < prefix[tid] + s || last_nonzero)) {
+    float acc = prefix[tid];
+    int64_t pick = end - 1;
+    for (int64_t i = begin; i < end; ++i) {
+      acc += __expf((static_cast<float>(x[i]) - M) * inv_t);
+      if (acc > target) {
+        pick = i;
+        break;
+      }
+    }
+    out[row] = pick;
+  }
+}
+
 __device__ __forceinline__ uint64_t mix64(uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -201,6 +282,22 @@ at::Tensor group_advantages(const at::Tensor& rewards, int64_t group_size, bool 
   group_advantages_kernel<<<blocks, kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
       r.data_ptr<float>(), out.data_ptr<float>(), groups, group_size, scale_by_std, static_cast<float>(eps));
   check_kernel("group_advantages");
+  return out;
+}
+
+at::Tensor sample_plain(const at::Tensor& logits_in, const at::Tensor& temperature, const at::Tensor& uniform) {
+  c10::cuda::CUDAGuard guard(logits_in.device());
+  auto logits = logits_in.contiguous();
+  const int64_t B = logits.size(0), V = logits.size(1);
+  auto temp = temperature.to(logits.device(), at::kFloat).contiguous();
+  auto u = uniform.to(logits.device(), at::kFloat).contiguous();
+  auto out = at::empty({B}, logits.options().dtype(at::kLong));
+  if (B == 0) return out;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, logits.scalar_type(), "sample_plain", [&] {
+    sample_plain_kernel<scalar_t><<<static_cast<unsigned>(B), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
+        logits.data_ptr<scalar_t>(), temp.data_ptr<float>(), u.data_ptr<float>(), out.data_ptr<int64_t>(), V);
+  });
+  check_kernel("sample_plain");
   return out;
 }
 

@@ -10,7 +10,6 @@
 #include "cada/io/files.h"
 #include "cada/model/transformer.h"
 #include "cada/rollout/generator.h"
-#include "cada/rollout/sampling.h"
 #include "cada/text/chat_template.h"
 #include "cada/text/tokenizer.h"
 #include "cada/text/unicode.h"
@@ -170,9 +169,9 @@ class ModelJudgeBackend : public JudgeBackend {
  public:
   ModelJudgeBackend(model::Transformer net, std::shared_ptr<const text::Tokenizer> tok,
                     std::shared_ptr<const text::ChatTemplate> tmpl, int64_t batch_size, int64_t max_new_tokens,
-                    std::vector<int32_t> yes, std::vector<int32_t> no, std::vector<int32_t> extra_stop)
+                    std::vector<int32_t> yes, std::vector<int32_t> no)
       : net_(std::move(net)), tok_(std::move(tok)), tmpl_(std::move(tmpl)), batch_size_(batch_size),
-        max_new_tokens_(max_new_tokens), yes_(std::move(yes)), no_(std::move(no)), extra_stop_(std::move(extra_stop)) {}
+        max_new_tokens_(max_new_tokens), yes_(std::move(yes)), no_(std::move(no)) {}
 
   std::vector<int32_t> ids(const std::string& prompt) const {
     if (!tmpl_) return tok_->encode(prompt, /*add_special_tokens=*/true);
@@ -186,7 +185,6 @@ class ModelJudgeBackend : public JudgeBackend {
       r.prompt_ids = ids(p);
       r.params.temperature = 0.0f;
       r.params.max_new_tokens = max_new_tokens_;
-      r.params.stop_token_ids = extra_stop_;
       reqs.push_back(std::move(r));
     }
     rollout::Generator gen(*net_, tok_.get(), {batch_size_});
@@ -238,7 +236,7 @@ class ModelJudgeBackend : public JudgeBackend {
   std::shared_ptr<const text::Tokenizer> tok_;
   std::shared_ptr<const text::ChatTemplate> tmpl_;
   int64_t batch_size_, max_new_tokens_;
-  std::vector<int32_t> yes_, no_, extra_stop_;
+  std::vector<int32_t> yes_, no_;
 };
 
 struct JudgeOptions {
@@ -307,11 +305,9 @@ Prepared prepare_judge(const PrepareInput& in, std::vector<std::string>& problem
 
   std::shared_ptr<const text::Tokenizer> tok;
   std::shared_ptr<const text::ChatTemplate> chat;
-  std::vector<int32_t> extra_stop;
   try {
     tok.reset(text::load_tokenizer(o.model).release());
     if (!o.raw) chat.reset(text::load_chat_template(o.model, o.chat_template).release());
-    extra_stop = rollout::generation_config_stop_ids(o.model);
   } catch (const Error& e) {
     problems.push_back(e.what());
     return p;
@@ -333,10 +329,10 @@ Prepared prepare_judge(const PrepareInput& in, std::vector<std::string>& problem
       problems.push_back("token id " + std::to_string(y) + " is in both 'yes' and 'no'");
 
   JudgeSpec spec{o.parser, tmpl_text, o.invert, o.on, o.style};
-  p.build = [name = in.name, o, spec, tok, chat, yes_ids, no_ids, extra_stop](BuildContext& ctx) -> std::shared_ptr<Reward> {
+  p.build = [name = in.name, o, spec, tok, chat, yes_ids, no_ids](BuildContext& ctx) -> std::shared_ptr<Reward> {
     auto backend = std::make_shared<ModelJudgeBackend>(ctx.model(o.model), tok, chat,
                                                        o.batch_size.value_or(ctx.runtime().batch_size),
-                                                       o.max_new_tokens, yes_ids, no_ids, extra_stop);
+                                                       o.max_new_tokens, yes_ids, no_ids);
     return std::make_shared<JudgeReward>(name, spec, backend);
   };
   return p;

@@ -611,8 +611,8 @@ void ChainsRun::generate_pending() {
                cfg_.sampling.max_new_tokens, " it exceeds the model's max_position_embeddings ",
                mcfg.max_position_embeddings, " (shorten the spec, lower cases.k or max_new_tokens)");
   }
+  // End-of-sequence ids come from the tokenizer (its EOS, generation_config.json's, chat end tokens).
   sampling_ = cfg_.sampling.params(cfg_.sampling.max_new_tokens);
-  sampling_.stop_token_ids = rollout::generation_config_stop_ids(cfg_.model);
   auto net = model::load_model(cfg_.model, {cfg_.runtime.device, cfg_.runtime.dtype});
   rollout::Generator gen(*net, txt.tokenizer.get(), cfg_.runtime.options());
   if (comm_.is_main()) {

@@ -31,6 +31,29 @@ TEST(KernelsGpu, SampleTokensMatchesCpu) {
   EXPECT_LE(diff, 2) << diff << " of " << B << " rows differ";
 }
 
+TEST(KernelsGpu, PlainSamplingKernelMatchesCpu) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device or CUDA kernels in this build";
+  at::manual_seed(13);
+  const int64_t B = 512;
+  for (int64_t V : {1000, 151936}) {
+    auto logits = at::randn({B, V}) * 3;
+    auto temp = at::rand({B}) + 0.3;
+    temp.narrow(0, 0, 32).zero_();  // greedy rows
+    auto u = at::rand({B});
+    auto zk = at::zeros({B}, at::kLong), op = at::ones({B}), zp = at::zeros({B});
+    auto cpu = sample_tokens(logits, temp, zk, op, zp, u, SamplingKind::kPlain);
+    for (auto dt : {at::kFloat, at::kBFloat16}) {
+      auto x = logits.to(dt);
+      auto want = dt == at::kFloat ? cpu : sample_tokens(x.to(at::kFloat), temp, zk, op, zp, u, SamplingKind::kPlain);
+      auto gpu = sample_tokens(x.cuda(), temp.cuda(), zk.cuda(), op.cuda(), zp.cuda(), u.cuda(), SamplingKind::kPlain).cpu();
+      EXPECT_TRUE(at::equal(gpu.narrow(0, 0, 32), x.to(at::kFloat).argmax(-1).narrow(0, 0, 32))) << "greedy rows";
+      // Sums in another order: a row may differ only when its uniform is within rounding of a boundary.
+      const int64_t diff = (want != gpu).sum().item<int64_t>();
+      EXPECT_LE(diff, 2) << diff << " of " << B << " rows differ, V " << V << " " << c10::toString(dt);
+    }
+  }
+}
+
 TEST(KernelsGpu, LogSoftmaxGatherMatchesCpu) {
   if (!have_gpu()) GTEST_SKIP() << "no CUDA device or CUDA kernels in this build";
   at::manual_seed(12);

@@ -73,6 +73,8 @@ at::Tensor sample_tokens(const at::Tensor& logits, const at::Tensor& temperature
 at::Tensor logsoftmax_gather(const at::Tensor& logits, const at::Tensor& targets, double temperature);
 at::Tensor group_advantages(const at::Tensor& rewards, int64_t group_size, bool scale_by_std, double eps);
 at::Tensor counter_uniform(const at::Tensor& keys, const at::Tensor& counters);
+// Plain temperature sampling (kPlain: no top-k / top-p / min-p) in one kernel, greedy rows too.
+at::Tensor sample_plain(const at::Tensor& logits, const at::Tensor& temperature, const at::Tensor& uniform);
 }  // namespace cuda
 #endif
 
