@@ -191,16 +191,20 @@ __global__ void sample_plain_kernel(const scalar_t* __restrict__ logits, const f
   const float target = uniform[row] * prefix[blockDim.x];
   const bool last_nonzero = s > 0.f && prefix[tid] + s >= prefix[blockDim.x];
   if (s > 0.f && target >= prefix[tid] && (target < prefix[tid] + s || last_nonzero)) {
-    float acc = prefix[tid];
-    int64_t pick = end - 1;
+    // The running sum is accumulated as s was (loc), so the search meets the target whenever the
+    // chunk test above did; otherwise the chunk's last token with a nonzero probability.
+    float loc = 0.f;
+    int64_t pick = -1, last = -1;
     for (int64_t i = begin; i < end; ++i) {
-      acc += __expf((static_cast<float>(x[i]) - M) * inv_t);
-      if (acc > target) {
+      const float e = __expf((static_cast<float>(x[i]) - M) * inv_t);
+      loc += e;
+      if (e > 0.f) last = i;
+      if (prefix[tid] + loc > target) {
         pick = i;
         break;
       }
     }
-    out[row] = pick;
+    out[row] = pick >= 0 ? pick : last;
   }
 }
 

@@ -61,7 +61,7 @@ class ContinuousBatcher::Run {
       const size_t keep = busy_ > 0 ? lag_ : 0;
       while (in_flight_.size() > keep) collect();
       if (next_waiting_ < rows_.size()) {
-        refill();
+        if (refill_due()) refill();
       } else if (busy_ > 0 && pow2_at_least(busy_) < bucket()) {
         while (!in_flight_.empty()) collect();
         compact();
@@ -89,6 +89,16 @@ class ContinuousBatcher::Run {
     for (int64_t s = 0; s < static_cast<int64_t>(slot_row_.size()); ++s)
       if (slot_row_[s] >= 0) top = s + 1;
     return std::min<int64_t>(pow2_at_least(std::max<int64_t>(top, 1)), slots_.slots());
+  }
+
+  // A prefill costs a host round trip and the samples of a request share one: refill once the
+  // free slots hold the next request's remaining samples (or half the slots, for groups larger
+  // than that), or when nothing is decoding.
+  bool refill_due() const {
+    const int64_t free = slots_.slots() - busy_;
+    int64_t group = 0;
+    for (size_t r = next_waiting_; r < rows_.size() && rows_[r].request == rows_[next_waiting_].request; ++r) ++group;
+    return busy_ == 0 || free >= std::min<int64_t>(group, std::max<int64_t>(1, slots_.slots() / 2));
   }
 
   // Fills free slots (lowest first) with waiting rows, one prefill per request's rows.

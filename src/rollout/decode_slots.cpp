@@ -33,6 +33,15 @@ DecodeSlots::DecodeSlots(model::TransformerImpl& model, int64_t slots, int64_t c
              capacity);
   CADA_CHECK(!cfg.is_sequence_classifier(), "generation needs a causal LM, got a sequence classifier");
   use_graphs_ = cuda_graphs && kernels::GraphSet::supported(device_);
+  // The cache is the engine's one large allocation: check it against the device's free memory
+  // first, so that too many slots is one sentence naming what to lower, not an allocator error.
+  const int64_t cache_bytes = 2 * cfg.num_hidden_layers * slots * cfg.num_key_value_heads * capacity * cfg.head_dim *
+                              static_cast<int64_t>(c10::elementSize(dtype_));
+  const int64_t free_bytes = kernels::device_free_bytes(device_);
+  CADA_CHECK(free_bytes < 0 || cache_bytes <= free_bytes, "the KV cache of ", slots, " decoding slots x ", capacity,
+             " positions needs ", cache_bytes >> 20, " MiB but ", device_, " has ", free_bytes >> 20,
+             " MiB free; lower the sequences decoded together (batch_rows, --batch-size) or the prompt and "
+             "completion lengths");
   auto opt = at::TensorOptions().device(device_);
   inv_freq_ = model::rope_inv_freq(cfg).to(device_);
   for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) {
@@ -108,6 +117,9 @@ at::Tensor DecodeSlots::forward(int64_t B, int64_t L) {
   auto visible = kpos <= pos.unsqueeze(1);                 // (B,L)
   const int64_t window = cfg.sliding_window.value_or(0);
   if (window > 0) visible = visible.logical_and(pos.unsqueeze(1) - kpos < window);
+  // A free slot's stale position may lie past L (or its window before it): keep one key visible
+  // so its row stays finite and writes no NaN into its cache rows. Busy slots already see it.
+  visible = visible.logical_or(kpos == pos.clamp_max(L - 1).unsqueeze(1));
   auto bias = at::zeros({B, 1, 1, L}, h.options())
                   .masked_fill_(visible.logical_not().view({B, 1, 1, L}), -std::numeric_limits<float>::infinity());
   auto where = pos.view({B, 1, 1, 1}).expand({B, Hk, 1, D});  // cache index of the new key
@@ -254,7 +266,7 @@ void DecodeSlots::prefill_chunk(const std::vector<const std::vector<int32_t>*>& 
   keys_.index_copy_(0, sl, long_tensor(keys, device_));
   pos_.index_copy_(0, sl, long_tensor(lens, device_));
   counters_.index_fill_(0, sl, 0);
-  if (seen_.defined()) {
+  if (kind.penalty) {
     auto seen = at::zeros({static_cast<int64_t>(R), cfg.vocab_size}, at::kBool);
     auto sa = seen.accessor<bool, 2>();
     for (size_t i = 0; i < R; ++i)
@@ -265,7 +277,7 @@ void DecodeSlots::prefill_chunk(const std::vector<const std::vector<int32_t>*>& 
   auto [tokens, lps] = sample(logits.index_select(0, pr), rows(sl), kind);
   ids_.index_copy_(0, sl, tokens);
   counters_.index_fill_(0, sl, 1);
-  if (seen_.defined()) seen_.index_put_({sl, tokens}, true);
+  if (kind.penalty) seen_.index_put_({sl, tokens}, true);
   auto tk = tokens.cpu(), lp = lps.cpu();
   out.tokens.insert(out.tokens.end(), tk.data_ptr<int64_t>(), tk.data_ptr<int64_t>() + R);
   out.logprobs.insert(out.logprobs.end(), lp.data_ptr<float>(), lp.data_ptr<float>() + R);

@@ -61,4 +61,8 @@ class HostCopy {
   std::unique_ptr<Impl> impl_;
 };
 
+// Free memory on a CUDA device in bytes (cudaMemGetInfo), plus what PyTorch's caching allocator
+// holds reserved but unused; -1 for other devices or builds without CUDA.
+int64_t device_free_bytes(const at::Device& device);
+
 }  // namespace cada::kernels

@@ -1,6 +1,7 @@
 // Continuous batching over decoding slots (rollout/decode_slots.h): the Generator's scheduler on
-// GPUs. Rows (one per sample of a request) wait in request order; whenever slots are free, the
-// next waiting rows are prefilled into them (the samples of a request share one prefill of its
+// GPUs. Rows (one per sample of a request) wait in request order; when the free slots can take
+// the next request's remaining rows (or half the slots), or nothing is decoding, the next
+// waiting rows are prefilled into them (the samples of a request share one prefill of its
 // prompt), so a long completion holds one slot, not a whole batch. Each step decodes the
 // smallest power-of-two bucket of slots that covers every busy slot, attending to the smallest
 // multiple of 256 cache positions that covers every busy slot's position; when no row is waiting
