@@ -116,6 +116,28 @@ TEST(GrpoTrainer, RewardRisesOnATinyTask) {
   if (!std::getenv("CADA_KEEP_TEST_DIRS")) io::remove_tree(dir);
 }
 
+// Rollouts through continuous batching on a bfloat16 copy of the policy that is refreshed after
+// every update: the policy still learns (a stale copy would sample the initial policy forever).
+TEST(GrpoTrainer, LearnsWithBfloat16RolloutsOnContinuousBatching) {
+  auto dir = workdir("bf16rollout");
+  auto model = make_model(dir);
+  auto cfg = base_config(dir, model);
+  cfg.train.steps = 30;
+  cfg.rollout.dtype = "bfloat16";
+  cfg.rollout.engine = "continuous";
+  cfg.rollout.batch_rows = 12;  // 32 samples a step through 12 slots
+  auto s = train::run_grpo(cfg, x_share, false);
+  ASSERT_EQ(s.mean_reward.size(), 30u);
+  double first = 0, last = 0;
+  for (int i = 0; i < 5; ++i) {
+    first += s.mean_reward[i] / 5;
+    last += s.mean_reward[25 + i] / 5;
+  }
+  std::cout << "mean reward, first 5 steps " << first << ", last 5 steps " << last << "\n";
+  EXPECT_GT(last, 3 * first + 0.05) << "first " << first << " last " << last;
+  if (!std::getenv("CADA_KEEP_TEST_DIRS")) io::remove_tree(dir);
+}
+
 TEST(GrpoTrainer, ResumeIsBitwiseExact) {
   auto dir = workdir("resume");
   auto model = make_model(dir);
