@@ -1,10 +1,14 @@
 // The `cada` binary: dispatches to the registered subcommands.
+#include <c10/util/Exception.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <map>
 #include <memory>
+#include <new>
+#include <string>
 
 #include "cada/dist/comm.h"
 #include "cada/util/error.h"
@@ -25,6 +29,29 @@ bool register_command(CommandSpec spec) {
 const std::vector<CommandSpec>& commands() { return registry(); }
 
 }  // namespace cada::cli
+
+namespace {
+
+// One sentence for the user: libtorch's errors without their C++ backtrace (kept under
+// CADA_DEBUG=1), memory exhaustion named as such.
+std::string error_sentence(const std::exception& e) {
+  const char* debug = std::getenv("CADA_DEBUG");
+  const bool full = debug && std::string(debug) != "0" && std::string(debug) != "";
+  if (const auto* c = dynamic_cast<const c10::Error*>(&e)) {
+    if (full) return c->what();
+    std::string msg = c->what_without_backtrace();
+    if (msg.find("out of memory") != std::string::npos || msg.find("can't allocate memory") != std::string::npos)
+      return "out of memory: " + msg.substr(0, msg.find('\n')) +
+             " (lower the batch size, sequence lengths or sequences decoded together)";
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+    return msg + " (CADA_DEBUG=1 shows libtorch's backtrace)";
+  }
+  if (dynamic_cast<const std::bad_alloc*>(&e))
+    return "out of host memory while allocating (lower the batch size or sequence lengths)";
+  return e.what();
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace cada::cli;
@@ -54,7 +81,7 @@ int main(int argc, char** argv) {
       cada::init_logging(log_level);
       return named.second();
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "cada %s: error: %s\n", named.first.c_str(), e.what());
+      std::fprintf(stderr, "cada %s: error: %s\n", named.first.c_str(), error_sentence(e).c_str());
       // In a multi-process run the process group's threads may wait on peers that are gone:
       // leave without running their destructors.
       if (cada::dist::active()) {
