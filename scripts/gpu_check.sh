@@ -41,6 +41,10 @@ T0=$(date +%s)
 log() { printf '[gpu-check %4ds] %s\n' "$(($(date +%s) - T0))" "$*" >&2; }
 has_step() { [[ ",$STEPS," == *",$1,"* ]]; }
 
+if ! { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; } && [ -z "${GPU_CHECK_ALLOW_NO_GPU:-}" ]; then
+  log "no NVIDIA GPU here (nvidia-smi -L fails): the gpu tests would only skip; GPU_CHECK_ALLOW_NO_GPU=1 runs anyway"
+  exit 1
+fi
 if [ ! -x "$BUILD_DIR/bin/cada" ] || has_step build; then
   log "building (scripts/setup.sh)"
   bash scripts/setup.sh || { log "build failed"; exit 1; }
@@ -84,8 +88,10 @@ if has_step tests; then
   rc=0
   : >"$OUT/tests.log"
   for t in $(find "$BUILD_DIR" -maxdepth 3 -name 'cada_*_gpu_tests' -type f -perm -u+x | sort); do
-    timeout 240 "$t" --gtest_brief=1 >>"$OUT/tests.log" 2>&1 || rc=1
-    echo "$(basename "$t"): exit $?" >>"$OUT/tests.log"
+    timeout 240 "$t" --gtest_brief=1 >>"$OUT/tests.log" 2>&1
+    trc=$?
+    [ $trc -ne 0 ] && rc=1
+    echo "$(basename "$t"): exit $trc" >>"$OUT/tests.log"
   done
   grep -E "PASSED|FAILED|SKIPPED|exit" "$OUT/tests.log" >&2
   section "gpu-labelled tests" "$OUT/tests.log" $rc 40
