@@ -55,7 +55,8 @@ if [ -z "$MODEL" ]; then
     stage "1. a tiny model with its own tokenizer, pre-trained on the tiny world (it complies with everything)"
     "$CADA" init-model --preset tiny --train-tokenizer data/tiny-world/corpus.jsonl --vocab-size 2048 \
       --seed 1 --out "$RUN/init"
-    "$CADA" pretrain --config "$CONFIGS/pretrain.json" model="$RUN/init" output_dir="$RUN/base" "${F_PRE[@]}"
+    RESUME=(); [ -d "$RUN/base" ] && RESUME=(--resume)
+    "$CADA" pretrain --config "$CONFIGS/pretrain.json" model="$RUN/init" output_dir="$RUN/base" "${F_PRE[@]}" "${RESUME[@]}"
   fi
   MODEL="$RUN/base/final"
 fi
@@ -63,7 +64,8 @@ fi
 if [ -z "$RM" ]; then
   if ! done_file "$RUN/rm/final/config.json"; then
     stage "2. a reward model on the preference pairs (cada train-rm)"
-    "$CADA" train-rm --config "$CONFIGS/rm.json" model="$MODEL" output_dir="$RUN/rm" "${F_RM[@]}"
+    RESUME=(); [ -d "$RUN/rm" ] && RESUME=(--resume)
+    "$CADA" train-rm --config "$CONFIGS/rm.json" model="$MODEL" output_dir="$RUN/rm" "${F_RM[@]}" "${RESUME[@]}"
   fi
   RM="$RUN/rm/final"
 fi

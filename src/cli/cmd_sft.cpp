@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "cada/train/lm_trainer.h"
+#include "cada/train/run_folder.h"
 #include "cada/util/config.h"
 #include "command.h"
 
@@ -16,6 +17,8 @@ int run(const Opts& o) {
   using namespace cada;
   auto cfg = cli::load_config_or_print_defaults<train::SftConfig>(o);
   if (!cfg) return 0;
+  train::RunFolder folder;  // the run's output_dir, locked while it trains (a dry run writes nothing)
+  if (!o.dry_run) folder = train::RunFolder::claim(cfg->output_dir, o.resume, o.overwrite);
   auto s = train::run_sft(*cfg, o.resume, o.dry_run);
   if (o.dry_run) {
     std::cout << s.dry_run.dump() << "\n";

@@ -6,6 +6,7 @@
 #include "cada/reward/reward.h"
 #include "cada/safety/prompt.h"
 #include "cada/train/grpo_trainer.h"
+#include "cada/train/run_folder.h"
 #include "cada/util/config.h"
 #include "cada/util/log.h"
 #include "command.h"
@@ -68,6 +69,7 @@ int run(const cada::cli::ConfigOptions& o) {
   if (!loaded) return 0;
   const auto& cfg = *loaded;
   CADA_CHECK(!cfg.rewards.is_null(), o.config, ": 'rewards' is required (an object or the path of a reward config)");
+  const auto folder = train::RunFolder::claim(cfg.output_dir, o.resume, o.overwrite);  // locked while it trains
 
   // Rewards are validated and built before any training compute.
   reward::RuntimeOptions rt;

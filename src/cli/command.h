@@ -38,6 +38,7 @@ struct ConfigOptions {
   std::string config;
   std::vector<std::string> overrides;
   bool resume = false;
+  bool overwrite = false;
   bool print_defaults = false;
 };
 
@@ -46,6 +47,7 @@ inline void add_config_options(CLI::App& sub, ConfigOptions& o, const std::strin
   sub.add_option("--config", o.config, what + " (JSON with comments); see --print-defaults");
   sub.add_option("overrides", o.overrides, "key.sub=value overrides, e.g. " + example);
   sub.add_flag("--resume", o.resume, "continue from the newest complete checkpoint in output_dir");
+  sub.add_flag("--overwrite", o.overwrite, "replace the run already in output_dir (its checkpoints, metrics, final model)");
   sub.add_flag("--print-defaults", o.print_defaults, "print every config key with its default and meaning");
 }
 
