@@ -14,6 +14,7 @@
 #include "cada/util/error.h"
 #include "cada/util/log.h"
 #include "cada/util/malloc_tuning.h"
+#include "cada/util/signals.h"
 #include "command.h"
 
 namespace cada::cli {
@@ -80,6 +81,11 @@ int main(int argc, char** argv) {
     try {
       cada::init_logging(log_level);
       return named.second();
+    } catch (const cada::Interrupted& e) {
+      std::fprintf(stderr, "cada %s: %s\n", named.first.c_str(), e.what());
+      std::fflush(stderr);
+      if (cada::dist::active()) std::_Exit(e.exit_code());
+      return e.exit_code();
     } catch (const std::exception& e) {
       std::fprintf(stderr, "cada %s: error: %s\n", named.first.c_str(), error_sentence(e).c_str());
       // In a multi-process run the process group's threads may wait on peers that are gone:

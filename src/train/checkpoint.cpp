@@ -15,6 +15,7 @@
 #include "cada/model/loader.h"
 #include "cada/util/error.h"
 #include "cada/util/log.h"
+#include "cada/util/signals.h"
 #include "loop_common.h"
 
 namespace cada::train {
@@ -165,6 +166,19 @@ void EpochOrder::restore(const nlohmann::json& st) {
   epoch = st.at("epoch").get<int64_t>();
   cursor = st.at("cursor").get<int64_t>();
   build();
+}
+
+bool stop_requested(dist::Comm& comm) {
+  const double mine = util::stop_requested() ? 1.0 : 0.0;
+  return (comm.world() > 1 ? dist::allreduce_sum(comm, mine) : mine) > 0;
+}
+
+void stop_run(const std::string& run_dir, int64_t step) {
+  const int sig = util::stop_signal();
+  throw Interrupted(util::signal_name(sig ? sig : SIGTERM) + ": stopped after step " + std::to_string(step) +
+                        "; checkpoint " + run_dir + "/checkpoint-" + std::to_string(step) +
+                        " written; continue with the same command and --resume",
+                    128 + (sig ? sig : SIGTERM));
 }
 
 }  // namespace cada::train

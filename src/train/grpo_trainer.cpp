@@ -24,6 +24,7 @@
 #include "cada/util/log.h"
 #include "cada/util/metrics.h"
 #include "cada/util/progress.h"
+#include "cada/util/signals.h"
 #include "loop_common.h"
 
 namespace cada::train {
@@ -207,7 +208,8 @@ class GrpoRun {
   Batches prepare_batches(const Trajectory& tr);
   UpdateStats grpo_step(Batches& b);
   void log_step(int64_t step, const Trajectory& tr, const Batches& b, const UpdateStats& up, double step_s);
-  void checkpoint(int64_t step);
+  // Writes checkpoint step + 1 when due (or forced); true when it was written.
+  bool checkpoint(int64_t step, bool force = false);
   void save_final();
   // Copies the policy's weights into the rollout model (when it is a separate, lower-precision copy).
   void sync_rollout_weights();
@@ -515,14 +517,16 @@ void GrpoRun::log_step(int64_t step, const Trajectory& tr, const Batches& b, con
   else bar_->advance(1);
 }
 
-void GrpoRun::checkpoint(int64_t step) {
+bool GrpoRun::checkpoint(int64_t step, bool force) {
   const bool last = step + 1 == cfg_.train.steps;
-  if (last || (cfg_.checkpoint.every > 0 && (step + 1) % cfg_.checkpoint.every == 0)) {
+  const bool due = force || last || (cfg_.checkpoint.every > 0 && (step + 1) % cfg_.checkpoint.every == 0);
+  if (due) {
     nlohmann::json st = {{"updates", updates_}, {"data", order_.state()}, {"seed", cfg_.train.seed}};
     save_checkpoint(comm_, cfg_.output_dir, step + 1, policy_, *optimizer_, st, cfg_.model, cfg_.checkpoint.keep_last);
     summary_.last_checkpoint = cfg_.output_dir + "/checkpoint-" + std::to_string(step + 1);
   }
   summary_.steps_done = step + 1;
+  return due;
 }
 
 void GrpoRun::save_final() {
@@ -538,6 +542,7 @@ void GrpoRun::save_final() {
 }
 
 GrpoSummary GrpoRun::run(bool resume) {
+  util::install_stop_handlers();
   load_models();
   if (resume) resume_from_checkpoint();
   sync_rollout_weights();
@@ -550,7 +555,11 @@ GrpoSummary GrpoRun::run(bool resume) {
     Batches b = prepare_batches(tr);            // micro-batches, old and reference log-probs
     UpdateStats up = grpo_step(b);              // the policy updates
     log_step(step, tr, b, up, since(t_step));   // metrics
-    checkpoint(step);
+    const bool saved = checkpoint(step);
+    if (stop_requested(comm_)) {                // SIGINT / SIGTERM: checkpoint, then stop
+      if (!saved) checkpoint(step, /*force=*/true);
+      stop_run(cfg_.output_dir, step + 1);
+    }
   }
   bar_->finish();
   save_final();

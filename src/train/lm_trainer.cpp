@@ -24,6 +24,7 @@
 #include "cada/util/log.h"
 #include "cada/util/metrics.h"
 #include "cada/util/progress.h"
+#include "cada/util/signals.h"
 #include "loop_common.h"
 
 namespace cada::train {
@@ -118,6 +119,7 @@ LmTrainSummary run_loop(const LoopInputs& in, bool resume, bool dry_run) {
   CADA_CHECK(loop.micro_batch_size >= 0, "config: 'micro_batch_size' must be >= 0, got ", loop.micro_batch_size);
   CADA_CHECK(loop.steps >= 0 && (loop.steps > 0 || loop.epochs > 0),
              "config: set 'steps' > 0, or 'epochs' > 0 with steps = 0");
+  if (!dry_run) util::install_stop_handlers();
   const int64_t mb = loop.micro_batch_size > 0 ? std::min(loop.micro_batch_size, loop.batch_size) : loop.batch_size;
   const int64_t total = loop.steps > 0 ? loop.steps
                                        : std::max<int64_t>(1, static_cast<int64_t>(std::ceil(
@@ -284,12 +286,14 @@ LmTrainSummary run_loop(const LoopInputs& in, bool resume, bool dry_run) {
     if ((step + 1) % std::max<int64_t>(1, loop.log_every) == 0 || last) bar->advance(1, line);
     else bar->advance(1);
 
-    if (last || (in.checkpoint->every > 0 && (step + 1) % in.checkpoint->every == 0)) {
+    const bool stop = stop_requested(comm);  // SIGINT / SIGTERM: checkpoint, then stop
+    if (stop || last || (in.checkpoint->every > 0 && (step + 1) % in.checkpoint->every == 0)) {
       nlohmann::json st = {{"data", order.state()}, {"seed", loop.seed}, {"rows", static_cast<int64_t>(train.size())},
                            {"total_steps", total}};
       save_checkpoint(comm, in.output_dir, step + 1, net, *optimizer, st, in.model_dir, in.checkpoint->keep_last);
       summary.last_checkpoint = in.output_dir + "/checkpoint-" + std::to_string(step + 1);
     }
+    if (stop) stop_run(in.output_dir, step + 1);
   }
   if (dry_run) return summary;  // not reached: a dry run returns after its first step
   bar->finish();

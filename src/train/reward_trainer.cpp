@@ -18,6 +18,7 @@
 #include "cada/util/log.h"
 #include "cada/util/metrics.h"
 #include "cada/util/progress.h"
+#include "cada/util/signals.h"
 
 namespace cada::train {
 
@@ -60,6 +61,7 @@ RewardTrainSummary run_reward_training(const RewardTrainConfig& cfg, bool resume
   CADA_CHECK(!cfg.model.empty() && !cfg.data.empty(), "config: 'model' and 'data' are required");
   CADA_CHECK(cfg.num_labels >= 1 && cfg.steps >= 1 && cfg.batch_size >= 1, "config: num_labels, steps and batch_size must be positive");
   model::configure_threads(cfg.threads);
+  util::install_stop_handlers();
   const at::Device dev = model::parse_device(cfg.device);
   // Data parallel: every rank draws the same batch and scores its contiguous share of the rows;
   // losses are means over the global batch and gradients are summed.
@@ -237,9 +239,11 @@ RewardTrainSummary run_reward_training(const RewardTrainConfig& cfg, bool resume
                   m.count("eval/accuracy") ? (" eval acc " + std::to_string(m["eval/accuracy"]).substr(0, 5)).c_str() : "");
     bar.advance(1, line);
     if (last) out.eval_accuracy = m["eval/accuracy"];
-    if (!last && cfg.checkpoint.every > 0 && (step + 1) % cfg.checkpoint.every == 0)
+    const bool stop = stop_requested(comm);  // SIGINT / SIGTERM: checkpoint, then stop
+    if (stop || (!last && cfg.checkpoint.every > 0 && (step + 1) % cfg.checkpoint.every == 0))
       save_checkpoint(comm, cfg.output_dir, step + 1, rm, *opt, {{"data", order.state()}}, cfg.model,
                       cfg.checkpoint.keep_last);
+    if (stop) stop_run(cfg.output_dir, step + 1);
   }
   bar.finish();
   out.eval_examples = static_cast<int64_t>(eval.size());

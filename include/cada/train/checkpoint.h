@@ -50,6 +50,13 @@ std::optional<std::string> latest_checkpoint(dist::Comm& comm, const std::string
 // partial last line.
 void truncate_metrics_after(const std::string& run_dir, int64_t step);
 
+// After a step: true when a SIGINT or SIGTERM asked the run to stop on any rank (util/signals.h;
+// every rank must call it, so that all stop after the same step).
+bool stop_requested(dist::Comm& comm);
+// Ends a run stopped by a signal after its checkpoint at `step` was written: throws
+// cada::Interrupted naming the checkpoint and how to resume, exit code 128 + the signal.
+[[noreturn]] void stop_run(const std::string& run_dir, int64_t step);
+
 // Loads weights and optimizer state into existing objects; returns trainer_state.json.
 nlohmann::json load_checkpoint(const std::string& ckpt_dir, model::Transformer& model,
                                torch::optim::Optimizer& optimizer);
