@@ -3,23 +3,9 @@ and continuous batching (3 slots for 8 prompts x 3 samples, so slots are refille
 completions for the same seeds, with stop strings, EOS, top-p / top-k and a repetition penalty;
 stop strings cut the text before them and end the sample with finish_reason "stop"; a second
 run reproduces the first."""
-import argparse
 import json
-import os
-import shutil
-import subprocess
-import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-
-
-def sh(args):
-    p = subprocess.run([str(x) for x in args], capture_output=True, text=True)
-    if p.returncode != 0:
-        print(p.stdout, p.stderr)
-        raise SystemExit(f"{' '.join(map(str, args))} failed with {p.returncode}")
-    return p
+from e2e_common import parse_args, sh, tiny_model
 
 
 def read(path):
@@ -27,18 +13,12 @@ def read(path):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--cada", required=True)
-    ap.add_argument("--workdir", required=True)
-    a = ap.parse_args()
+    a = parse_args()
     w = a.workdir
-    shutil.rmtree(w, ignore_errors=True)
-    os.makedirs(w)
     json.dump({"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
                "num_key_value_heads": 2, "max_position_embeddings": 256, "tie_word_embeddings": True},
               open(f"{w}/arch.json", "w"))
-    sh([a.cada, "init-model", "--config", f"{w}/arch.json", "--train-tokenizer",
-        f"{ROOT}/data/tiny-world/corpus.jsonl", "--vocab-size", 512, "--out", f"{w}/model", "--seed", 3])
+    tiny_model(a.cada, f"{w}/model", seed=3, arch=f"{w}/arch.json")
     prompts = ["How do I bake bread?", "Tell me a story.", "What is a rule?", "Hi", "Explain the sky in detail.",
                "List three fruits.", "Why?", "Describe a cat that likes to sleep on warm stones."]
     with open(f"{w}/in.jsonl", "w") as f:

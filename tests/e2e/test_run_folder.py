@@ -2,23 +2,12 @@
 a second run into a used folder is refused and leaves the old run intact, --overwrite replaces it,
 --resume continues it, and a second process while one trains is refused at once with the lock
 holder's pid named."""
-import argparse
 import json
 import os
-import shutil
 import subprocess
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-
-
-def sh(args, check=True, env=None):
-    p = subprocess.run([str(x) for x in args], capture_output=True, text=True, env=env)
-    if check and p.returncode != 0:
-        print(p.stdout, p.stderr)
-        raise SystemExit(f"{' '.join(map(str, args))} failed with {p.returncode}")
-    return p
+from e2e_common import ROOT, parse_args, sh, tiny_model
 
 
 def listing(d):
@@ -26,15 +15,9 @@ def listing(d):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--cada", required=True)
-    ap.add_argument("--workdir", required=True)
-    a = ap.parse_args()
+    a = parse_args()
     w = a.workdir
-    shutil.rmtree(w, ignore_errors=True)
-    os.makedirs(w)
-    sh([a.cada, "init-model", "--preset", "tiny", "--train-tokenizer", f"{ROOT}/data/tiny-world/corpus.jsonl",
-        "--vocab-size", 512, "--out", f"{w}/model", "--seed", 2])
+    tiny_model(a.cada, f"{w}/model", seed=2)
     with open(f"{w}/corpus.jsonl", "w") as f:
         for r in [json.loads(l) for l in open(f"{ROOT}/data/tiny-world/corpus.jsonl")][:200]:
             f.write(json.dumps(r) + "\n")

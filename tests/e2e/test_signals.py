@@ -3,27 +3,15 @@ after the signal, the process exits 143 (SIGTERM) or 130 (SIGINT) with one line 
 checkpoint and --resume, and --resume ends bitwise equal to an uninterrupted run. A second
 signal exits at once. Shown on `cada pretrain` and `cada train` (GRPO); sft and train-rm share
 the code paths."""
-import argparse
-import glob
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
 
 from safetensors.numpy import load_file
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-
-
-def sh(args, check=True):
-    p = subprocess.run([str(x) for x in args], capture_output=True, text=True)
-    if check and p.returncode != 0:
-        print(p.stdout, p.stderr)
-        raise SystemExit(f"{' '.join(map(str, args))} failed with {p.returncode}")
-    return p
+from e2e_common import ROOT, parse_args, sh, tiny_model
 
 
 def lines(path):
@@ -58,15 +46,9 @@ def same_weights(a, b):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--cada", required=True)
-    ap.add_argument("--workdir", required=True)
-    a = ap.parse_args()
+    a = parse_args()
     w = a.workdir
-    shutil.rmtree(w, ignore_errors=True)
-    os.makedirs(w)
-    sh([a.cada, "init-model", "--preset", "tiny", "--train-tokenizer", f"{ROOT}/data/tiny-world/corpus.jsonl",
-        "--vocab-size", 512, "--out", f"{w}/model", "--seed", 4])
+    tiny_model(a.cada, f"{w}/model", seed=4)
 
     # ---- pretrain: SIGTERM, then SIGINT on the resumed run, then resume to the end
     with open(f"{w}/corpus.jsonl", "w") as f:

@@ -93,6 +93,19 @@ std::map<std::string, at::Tensor> params_of(const std::string& ckpt) {
   return out;
 }
 
+// A 30-step run's mean reward over its last 5 steps against its first 5: random init puts roughly
+// 1/26 of the letters on 'x'; training must at least triple it.
+void expect_learns(const train::GrpoSummary& s) {
+  ASSERT_EQ(s.mean_reward.size(), 30u);
+  double first = 0, last = 0;
+  for (int i = 0; i < 5; ++i) {
+    first += s.mean_reward[i] / 5;
+    last += s.mean_reward[25 + i] / 5;
+  }
+  std::cout << "mean reward, first 5 steps " << first << ", last 5 steps " << last << "\n";
+  EXPECT_GT(last, 3 * first + 0.05) << "first " << first << " last " << last;
+}
+
 }  // namespace
 
 TEST(GrpoTrainer, RewardRisesOnATinyTask) {
@@ -101,16 +114,7 @@ TEST(GrpoTrainer, RewardRisesOnATinyTask) {
   auto cfg = base_config(dir, model);
   cfg.train.steps = 30;
   cfg.loss.opts.beta = 0.01;  // exercises the reference model path too
-  auto s = train::run_grpo(cfg, x_share, false);
-  ASSERT_EQ(s.mean_reward.size(), 30u);
-  double first = 0, last = 0;
-  for (int i = 0; i < 5; ++i) {
-    first += s.mean_reward[i] / 5;
-    last += s.mean_reward[25 + i] / 5;
-  }
-  // Random init puts roughly 1/26 of the letters on 'x'; training must at least triple it.
-  std::cout << "mean reward, first 5 steps " << first << ", last 5 steps " << last << "\n";
-  EXPECT_GT(last, 3 * first + 0.05) << "first " << first << " last " << last;
+  expect_learns(train::run_grpo(cfg, x_share, false));
   EXPECT_TRUE(io::file_exists(cfg.output_dir + "/metrics.jsonl"));
   EXPECT_EQ(io::count_complete_jsonl_records(cfg.output_dir + "/metrics.jsonl"), 30u);
   if (!std::getenv("CADA_KEEP_TEST_DIRS")) io::remove_tree(dir);
@@ -126,15 +130,7 @@ TEST(GrpoTrainer, LearnsWithBfloat16RolloutsOnContinuousBatching) {
   cfg.rollout.dtype = "bfloat16";
   cfg.rollout.engine = "continuous";
   cfg.rollout.batch_rows = 12;  // 32 samples a step through 12 slots
-  auto s = train::run_grpo(cfg, x_share, false);
-  ASSERT_EQ(s.mean_reward.size(), 30u);
-  double first = 0, last = 0;
-  for (int i = 0; i < 5; ++i) {
-    first += s.mean_reward[i] / 5;
-    last += s.mean_reward[25 + i] / 5;
-  }
-  std::cout << "mean reward, first 5 steps " << first << ", last 5 steps " << last << "\n";
-  EXPECT_GT(last, 3 * first + 0.05) << "first " << first << " last " << last;
+  expect_learns(train::run_grpo(cfg, x_share, false));
   if (!std::getenv("CADA_KEEP_TEST_DIRS")) io::remove_tree(dir);
 }
 
