@@ -8,6 +8,7 @@
 #include "cada/model/loader.h"
 #include "cada/rollout/generator.h"
 #include "cada/rollout/sampling.h"
+#include "cada/text/tokenizer.h"
 #include "cada/util/log.h"
 #include "cada/util/progress.h"
 #include "cada/text/records.h"
@@ -54,7 +55,7 @@ int run(const Opts& o) {
   rollout::SamplingParams sp = o.sampling.params(o.max_new_tokens);
   sp.ignore_eos = o.ignore_eos;
   if (!sp.ignore_eos && !tok) {
-    auto extra = rollout::generation_config_stop_ids(o.model);
+    auto extra = text::generation_eos_ids(o.model);
     sp.stop_token_ids.insert(sp.stop_token_ids.end(), extra.begin(), extra.end());
   }
 

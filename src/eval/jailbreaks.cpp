@@ -12,6 +12,7 @@
 #include "cada/text/unicode.h"
 #include "cada/util/config.h"
 #include "cada/util/error.h"
+#include "cada/util/hash.h"
 
 namespace cada::eval {
 
@@ -149,13 +150,8 @@ std::string disemvowel(const std::string& s) {
 
 namespace {
 
-// splitmix64 finaliser: decorrelates (seed, key) pairs.
-uint64_t mix(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
+// Decorrelates (seed, key) pairs.
+uint64_t mix(uint64_t x) { return util::splitmix64(x); }
 
 double uniform(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
 

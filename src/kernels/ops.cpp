@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "cada/util/error.h"
+#include "cada/util/hash.h"
 
 namespace cada::kernels {
 
@@ -123,23 +124,15 @@ at::Tensor sample_tokens(const at::Tensor& logits, const at::Tensor& temperature
   return cpu::sample_tokens(logits, temperature, top_k, top_p, min_p, uniform);
 }
 
-namespace {
-// splitmix64's finaliser: a bijection of 64-bit words that decorrelates nearby inputs.
-uint64_t mix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-}  // namespace
+using util::splitmix64;
 
 int64_t stream_key(uint64_t seed, int64_t index) {
-  return static_cast<int64_t>(mix64(seed ^ mix64(static_cast<uint64_t>(index) + 1)));
+  return static_cast<int64_t>(splitmix64(seed ^ splitmix64(static_cast<uint64_t>(index) + 1)));
 }
 
 // The CUDA kernel (ops_cuda.cu) computes exactly this.
 float counter_uniform(int64_t key, int64_t counter) {
-  const uint64_t h = mix64(static_cast<uint64_t>(key) ^ mix64(static_cast<uint64_t>(counter) + 0x632be59bd9b4e019ULL));
+  const uint64_t h = splitmix64(static_cast<uint64_t>(key) ^ splitmix64(static_cast<uint64_t>(counter) + 0x632be59bd9b4e019ULL));
   return static_cast<float>(h >> 40) * (1.0f / 16777216.0f);
 }
 

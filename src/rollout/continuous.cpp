@@ -52,6 +52,7 @@ class ContinuousBatcher::Run {
                      : any_truncation ? kernels::SamplingKind::kTruncated
                                       : kernels::SamplingKind::kPlain;
     lag_ = slots.uses_graphs() ? 1 : 0;
+    copies_.resize(lag_ + 2);
   }
 
   std::vector<std::vector<Completion>> run() {
@@ -79,7 +80,7 @@ class ContinuousBatcher::Run {
     Completion c;
   };
   struct Step {
-    kernels::HostCopy copy;
+    size_t copy;                // index into copies_
     std::vector<int64_t> rows;  // the row each slot held at launch (-1: none)
   };
 
@@ -156,8 +157,10 @@ class ContinuousBatcher::Run {
     slots_.step(B, L, kind_);
     ++stats_.steps;
     Step st;
+    st.copy = next_copy_;
+    next_copy_ = (next_copy_ + 1) % copies_.size();
     st.rows.assign(slot_row_.begin(), slot_row_.begin() + B);
-    st.copy.start({slots_.tokens(B), slots_.logprobs(B)});
+    copies_[st.copy].start({slots_.tokens(B), slots_.logprobs(B)});
     for (int64_t s = 0; s < B; ++s)
       if (slot_row_[s] >= 0) slot_pos_[s] = std::min(slot_pos_[s] + 1, cap - 1);
     in_flight_.push_back(std::move(st));
@@ -166,9 +169,10 @@ class ContinuousBatcher::Run {
   // Reads the oldest step in flight: appends each live row's token, frees finished rows' slots.
   void collect() {
     Step& st = in_flight_.front();
-    st.copy.wait();
-    const int64_t* tk = st.copy.host(0).data_ptr<int64_t>();
-    const float* lp = st.copy.host(1).data_ptr<float>();
+    auto& copy = copies_[st.copy];
+    copy.wait();
+    const int64_t* tk = copy.host(0).data_ptr<int64_t>();
+    const float* lp = copy.host(1).data_ptr<float>();
     int64_t produced = 0;
     for (int64_t s = 0; s < static_cast<int64_t>(st.rows.size()); ++s) {
       const int64_t r = st.rows[s];
@@ -237,6 +241,10 @@ class ContinuousBatcher::Run {
   StepKind kind_;
   size_t lag_ = 0;
   std::deque<Step> in_flight_;
+  // Pinned buffers reused round-robin (at most lag_ + 1 steps are in flight at once), so a step
+  // allocates no host memory and creates no event.
+  std::vector<kernels::HostCopy> copies_;
+  size_t next_copy_ = 0;
 };
 
 ContinuousBatcher::ContinuousBatcher(model::TransformerImpl& model, const text::Tokenizer* tok, int64_t slots,

@@ -1,8 +1,5 @@
 #include "cada/rollout/sampling.h"
 
-#include "cada/io/files.h"
-#include "cada/util/error.h"
-
 #include <cmath>
 #include <sstream>
 
@@ -59,22 +56,6 @@ GeneratorOptions EngineConfig::options() const {
   o.engine = parse_engine(engine);
   o.cuda_graphs = cuda_graphs;
   return o;
-}
-
-std::vector<int32_t> generation_config_stop_ids(const std::string& model_dir) {
-  std::vector<int32_t> out;
-  const std::string path = io::join_path(model_dir, "generation_config.json");
-  if (!io::file_exists(path)) return out;
-  auto g = nlohmann::json::parse(io::read_file(path), nullptr, false);
-  CADA_CHECK(!g.is_discarded(), path, ": not valid JSON");
-  if (g.contains("eos_token_id")) {
-    const auto& e = g["eos_token_id"];
-    if (e.is_number_integer()) out.push_back(e.get<int32_t>());
-    if (e.is_array())
-      for (const auto& x : e)
-        if (x.is_number_integer()) out.push_back(x.get<int32_t>());
-  }
-  return out;
 }
 
 }  // namespace cada::rollout

@@ -10,6 +10,7 @@
 
 #include "cada/util/config.h"
 #include "cada/util/error.h"
+#include "cada/util/hash.h"
 
 namespace cada::safety {
 
@@ -49,11 +50,7 @@ std::string fnv1a64_hex(const std::string& bytes) {
 }
 
 uint64_t derive_seed(uint64_t base, const std::string& key) {
-  uint64_t z = base ^ fnv1a64(key);
-  z += 0x9e3779b97f4a7c15ull;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
+  return util::splitmix64(base ^ fnv1a64(key));
 }
 
 // ---------------------------------------------------------------- validation

@@ -20,6 +20,21 @@ void Tokenizer::mark_special(int32_t id) {
   special_mask_[id] = 1;
 }
 
+std::vector<int32_t> generation_eos_ids(const std::string& model_dir) {
+  std::vector<int32_t> out;
+  const std::string path = io::join_path(model_dir, "generation_config.json");
+  if (!io::file_exists(path)) return out;
+  nlohmann::json gen = detail::read_json_file(path);
+  if (gen.is_object() && gen.contains("eos_token_id")) {
+    const nlohmann::json& e = gen["eos_token_id"];
+    if (e.is_number_integer()) out.push_back(e.get<int32_t>());
+    if (e.is_array())
+      for (const auto& x : e)
+        if (x.is_number_integer()) out.push_back(x.get<int32_t>());
+  }
+  return out;
+}
+
 namespace detail {
 
 using nlohmann::json;
@@ -98,17 +113,7 @@ SpecialConfig read_special_config(const std::string& model_dir) {
   }
   const std::string map_path = io::join_path(model_dir, "special_tokens_map.json");
   if (io::file_exists(map_path)) read_tokens_from(read_json_file(map_path), out, true);
-  const std::string gen_path = io::join_path(model_dir, "generation_config.json");
-  if (io::file_exists(gen_path)) {
-    json gen = read_json_file(gen_path);
-    if (gen.is_object() && gen.contains("eos_token_id")) {
-      const json& e = gen["eos_token_id"];
-      if (e.is_number_integer()) out.generation_eos_ids.push_back(e.get<int32_t>());
-      if (e.is_array())
-        for (const auto& x : e)
-          if (x.is_number_integer()) out.generation_eos_ids.push_back(x.get<int32_t>());
-    }
-  }
+  out.generation_eos_ids = generation_eos_ids(model_dir);
   return out;
 }
 

@@ -8,18 +8,15 @@
 #include <chrono>
 #include <cstdint>
 
+#include "cada/util/hash.h"
+
 namespace cada::train::detail {
 
 using Clock = std::chrono::steady_clock;
 inline double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// splitmix64 finaliser: independent seeds from (seed, epoch) and the like.
-inline uint64_t mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
+// Independent seeds from (seed, epoch) and the like.
+inline uint64_t mix(uint64_t x) { return util::splitmix64(x); }
 
 // bf16 autocast on CUDA for the scope.
 struct Autocast {

@@ -51,8 +51,4 @@ struct EngineConfig {
   GeneratorOptions options() const;
 };
 
-// The EOS ids of a model folder's generation_config.json (e.g. Llama-3's <|eot_id|>), which stop
-// generation too, as in transformers; none when the file is absent. Throws on invalid JSON.
-std::vector<int32_t> generation_config_stop_ids(const std::string& model_dir);
-
 }  // namespace cada::rollout

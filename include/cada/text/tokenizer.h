@@ -52,6 +52,11 @@ class Tokenizer {
 // Throws cada::Error naming the folder and what was expected when neither is usable.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& model_dir);
 
+// The eos_token_id(s) of a model folder's generation_config.json (e.g. Llama-3's <|eot_id|>),
+// which end generation as in transformers; none when the file is absent. A loaded tokenizer's
+// stop_ids include them; this serves folders without a tokenizer.
+std::vector<int32_t> generation_eos_ids(const std::string& model_dir);
+
 // Trains a sentencepiece BPE model with byte fallback on corpus_lines and writes
 // out_dir/tokenizer.model, tokenizer_config.json and special_tokens_map.json
 // (loadable by transformers.AutoTokenizer, with the `cada` chat template).
