@@ -64,6 +64,11 @@ struct CliOptionVisitor {
     else opt = app.add_option(name, field, help)->capture_default_str();
     if (!choices.empty()) opt->check(CLI::IsMember(choices));
   }
+  // Ranges are checked after parsing, by config::range_problems (one message format everywhere).
+  template <class F>
+  void operator()(const char* key, F& field, const char* help, const config::Range&) {
+    (*this)(key, field, help);
+  }
 };
 }  // namespace detail
 

@@ -1,28 +1,9 @@
 #include "cada/rollout/sampling.h"
 
-#include <cmath>
-#include <sstream>
-
 namespace cada::rollout {
 
-namespace {
-template <class T>
-std::string key_problem(const std::string& section, const char* key, const char* expected, T got) {
-  std::ostringstream s;
-  s << "'" << (section.empty() ? "" : section + ".") << key << "' must be " << expected << ", got " << got;
-  return s.str();
-}
-}  // namespace
-
 std::vector<std::string> SamplingConfig::problems(const std::string& section) const {
-  std::vector<std::string> p;
-  if (!(temperature >= 0) || !std::isfinite(temperature)) p.push_back(key_problem(section, "temperature", ">= 0 and finite", temperature));
-  if (!(top_p > 0 && top_p <= 1)) p.push_back(key_problem(section, "top_p", "in (0, 1]", top_p));
-  if (top_k < 0) p.push_back(key_problem(section, "top_k", ">= 0", top_k));
-  if (!(min_p >= 0 && min_p <= 1)) p.push_back(key_problem(section, "min_p", "in [0, 1]", min_p));
-  if (!(repetition_penalty > 0) || !std::isfinite(repetition_penalty))
-    p.push_back(key_problem(section, "repetition_penalty", "positive and finite", repetition_penalty));
-  return p;
+  return config::range_problems(*this, section);
 }
 
 SamplingParams SamplingConfig::params(int64_t max_new_tokens) const {
@@ -43,10 +24,10 @@ nlohmann::json SamplingConfig::to_json() const {
 }
 
 std::vector<std::string> EngineConfig::problems(const std::string& section) const {
-  std::vector<std::string> p;
-  if (batch_rows < 1) p.push_back(key_problem(section, "batch_rows", ">= 1", batch_rows));
+  auto p = config::range_problems(*this, section);
   if (engine != "auto" && engine != "static" && engine != "continuous")
-    p.push_back(key_problem(section, "engine", "auto, static or continuous", "'" + engine + "'"));
+    p.push_back("'" + (section.empty() ? "" : section + ".") + "engine' must be auto, static or continuous, got '" +
+                engine + "'");
   return p;
 }
 

@@ -1,13 +1,85 @@
 #include "cada/util/config.h"
 
+#include <algorithm>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 namespace cada::config {
 
+namespace {
+
+std::string format_bound(double x) {
+  std::ostringstream s;
+  s << x;
+  return s.str();
+}
+
+// Finds keys repeated within one JSON object (nlohmann keeps the last silently): the parser's
+// callback sees every key with its nesting; the path of the first duplicate is kept.
+struct DuplicateKeys {
+  struct Level {
+    bool object;
+    std::vector<std::string> keys;
+    std::string name;  // this level's path element in its parent
+  };
+  std::vector<Level> stack;
+  std::string pending;  // key just read, names the next value
+  std::string duplicate;
+
+  std::string path(const std::string& key) const {
+    std::string p;
+    for (size_t i = 1; i < stack.size(); ++i) p += stack[i].name + ".";
+    return p + key;
+  }
+  bool operator()(int /*depth*/, json::parse_event_t event, json& parsed) {
+    using E = json::parse_event_t;
+    switch (event) {
+      case E::object_start:
+      case E::array_start: {
+        std::string name = pending;
+        if (!stack.empty() && !stack.back().object) name = std::to_string(stack.back().keys.size());
+        if (!stack.empty() && !stack.back().object) stack.back().keys.emplace_back();
+        stack.push_back({event == E::object_start, {}, name});
+        break;
+      }
+      case E::object_end:
+      case E::array_end:
+        if (!stack.empty()) stack.pop_back();
+        break;
+      case E::key: {
+        pending = parsed.get<std::string>();
+        auto& keys = stack.back().keys;
+        if (duplicate.empty() && std::find(keys.begin(), keys.end(), pending) != keys.end()) duplicate = path(pending);
+        keys.push_back(pending);
+        break;
+      }
+      case E::value:
+        if (!stack.empty() && !stack.back().object) stack.back().keys.emplace_back();
+        break;
+    }
+    return true;
+  }
+};
+
+}  // namespace
+
+std::string Range::describe() const {
+  const bool has_lo = std::isfinite(lo), has_hi = std::isfinite(hi);
+  if (has_lo && has_hi)
+    return "in " + std::string(lo_open ? "(" : "[") + format_bound(lo) + ", " + format_bound(hi) + (hi_open ? ")" : "]");
+  if (has_lo) return (lo_open ? "> " : ">= ") + format_bound(lo);
+  if (has_hi) return (hi_open ? "< " : "<= ") + format_bound(hi);
+  return "a number";
+}
+
 json parse_text(const std::string& text, const std::string& source) {
   try {
-    return json::parse(text, nullptr, /*allow_exceptions=*/true, /*ignore_comments=*/true);
+    DuplicateKeys dup;
+    json j = json::parse(text, std::ref(dup), /*allow_exceptions=*/true, /*ignore_comments=*/true);
+    CADA_CHECK(dup.duplicate.empty(), source, ": key '", dup.duplicate,
+               "' appears twice in the same object (the earlier value would be ignored)");
+    return j;
   } catch (const json::parse_error& e) {
     // Translate the byte offset into a line number for the message.
     size_t line = 1;

@@ -87,3 +87,56 @@ TEST(Config, OverridesIndexIntoLists) {
       << err("datasets.4.sample=1");
   EXPECT_NE(err("datasets.0.sample.x=1").find("is not an object"), std::string::npos);
 }
+
+namespace {
+struct Ranged {
+  double beta2 = 0.999;
+  int64_t every = 0;
+  float temperature = 1.0f;
+  template <class V> void visit(V& v) {
+    v("beta2", beta2, "Adam second-moment decay", cada::config::Range::half_open(0, 1));
+    v("every", every, "steps between checkpoints", cada::config::Range::at_least(0));
+    v("temperature", temperature, "sampling temperature");
+  }
+};
+struct Outer {
+  Ranged optim;
+  template <class V> void visit(V& v) { v.section("optim", optim, "optimizer"); }
+};
+std::string parse_error(const std::string& text) {
+  try {
+    cada::config::parse<Outer>(cada::config::parse_text(text, "c.json"), "c.json");
+  } catch (const cada::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST(Config, RangesNameTheDottedKey) {
+  EXPECT_EQ(parse_error(R"({"optim": {"beta2": 0.9, "every": 3}})"), "");
+  const std::string e = parse_error(R"({"optim": {"beta2": 1.5, "every": -1}})");
+  EXPECT_NE(e.find("'optim.beta2' must be in [0, 1), got 1.5"), std::string::npos) << e;
+  EXPECT_NE(e.find("'optim.every' must be >= 0, got -1"), std::string::npos) << e;
+  // The same check for values set by command-line flags.
+  Outer o;
+  o.optim.temperature = std::numeric_limits<float>::infinity();
+  o.optim.every = -2;
+  auto p = cada::config::range_problems(o);
+  ASSERT_EQ(p.size(), 2u);
+  EXPECT_NE(p[0].find("'optim.every' must be >= 0"), std::string::npos) << p[0];
+  EXPECT_NE(p[1].find("'optim.temperature' must be a finite number"), std::string::npos) << p[1];
+  // describe() shows the range.
+  bool shown = false;
+  for (const auto& line : cada::config::describe(Outer{})) shown |= line.find("(in [0, 1))") != std::string::npos;
+  EXPECT_TRUE(shown);
+}
+
+TEST(Config, DuplicateKeysAreRejectedWithTheirPath) {
+  const std::string e = parse_error("{\"optim\": {\"every\": 1,\n \"every\": 2}}");
+  EXPECT_NE(e.find("key 'optim.every' appears twice"), std::string::npos) << e;
+  EXPECT_NE(parse_error(R"({"optim": {"every": 1}, "x": [{"a": 1}, {"a": 2}]})").find("unknown key 'x'"),
+            std::string::npos);  // equal keys in different objects are fine
+  EXPECT_NE(parse_error(R"({"x": [{"a": 1, "a": 2}]})").find("key 'x.0.a' appears twice"), std::string::npos)
+      << parse_error(R"({"x": [{"a": 1, "a": 2}]})");
+}

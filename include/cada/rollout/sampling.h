@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cada/rollout/generator.h"
+#include "cada/util/config.h"
 
 namespace cada::rollout {
 
@@ -21,11 +22,11 @@ struct SamplingConfig {
   float repetition_penalty = 1.0f;   // 1 = off
   std::vector<std::string> stop;     // the text is cut before the first one
   template <class V> void visit(V& v) {
-    v("temperature", temperature, "sampling temperature (0 = greedy)");
-    v("top_p", top_p, "nucleus sampling: keep the smallest set of tokens with this mass (1 = off)");
-    v("top_k", top_k, "keep the k most likely tokens (0 = off)");
-    v("min_p", min_p, "drop tokens below min_p x the top probability (0 = off)");
-    v("repetition_penalty", repetition_penalty, "HF repetition penalty over prompt and completion (1 = off)");
+    v("temperature", temperature, "sampling temperature (0 = greedy)", config::Range::at_least(0));
+    v("top_p", top_p, "nucleus sampling: keep the smallest set of tokens with this mass (1 = off)", config::Range::open_closed(0, 1));
+    v("top_k", top_k, "keep the k most likely tokens (0 = off)", config::Range::at_least(0));
+    v("min_p", min_p, "drop tokens below min_p x the top probability (0 = off)", config::Range::closed(0, 1));
+    v("repetition_penalty", repetition_penalty, "HF repetition penalty over prompt and completion (1 = off)", config::Range::above(0));
     v("stop", stop, "stop strings: generation ends at one and the text is cut before it");
   }
   // Each problem as one sentence naming its key, e.g. "'rollout.top_p' must be in (0, 1], got 0".
@@ -42,7 +43,7 @@ struct EngineConfig {
   std::string engine = "auto";       // auto | static | continuous
   bool cuda_graphs = true;
   template <class V> void visit(V& v) {
-    v("batch_rows", batch_rows, "sequences decoded together by the rollout engine");
+    v("batch_rows", batch_rows, "sequences decoded together by the rollout engine", config::Range::at_least(1));
     v("engine", engine, "generation scheduler: auto (continuous batching on CUDA, static batches on CPU), static "
                         "or continuous", {"auto", "static", "continuous"});
     v("cuda_graphs", cuda_graphs, "continuous batching on CUDA: each decoding step as one CUDA graph launch");

@@ -15,6 +15,7 @@
 
 #include "cada/dist/comm.h"
 #include "cada/model/transformer.h"
+#include "cada/util/config.h"
 
 namespace cada::train {
 
@@ -24,8 +25,8 @@ struct CheckpointOptions {
   int64_t every = 0;       // optimizer... trainer steps between checkpoints; 0 = only at the end
   int64_t keep_last = 2;   // complete checkpoints kept
   template <class V> void visit(V& v) {
-    v("every", every, "steps between checkpoints (0 = only the final one)");
-    v("keep_last", keep_last, "complete checkpoints kept (older ones are deleted)");
+    v("every", every, "steps between checkpoints (0 = only the final one)", config::Range::at_least(0));
+    v("keep_last", keep_last, "complete checkpoints kept (older ones are deleted)", config::Range::at_least(0));
   }
 };
 

@@ -25,6 +25,7 @@
 #include "cada/train/checkpoint.h"
 #include "cada/train/grpo_loss.h"
 #include "cada/train/optim.h"
+#include "cada/util/config.h"
 
 namespace cada::train {
 
@@ -51,10 +52,10 @@ struct RolloutOptions : rollout::SamplingConfig, rollout::EngineConfig {
   std::string dtype = "auto";        // rollout weights: auto = bfloat16 on CUDA, the policy's float32 on CPU
   RolloutOptions() { batch_rows = 64; }
   template <class V> void visit(V& v) {
-    v("num_generations", num_generations, "completions per prompt (the GRPO group, G >= 2)");
+    v("num_generations", num_generations, "completions per prompt (the GRPO group, G >= 2)", config::Range::at_least(2));
     rollout::SamplingConfig::visit(v);
-    v("max_prompt_length", max_prompt_length, "prompt tokens kept (from the end)");
-    v("max_completion_length", max_completion_length, "new tokens per completion");
+    v("max_prompt_length", max_prompt_length, "prompt tokens kept (from the end)", config::Range::at_least(1));
+    v("max_completion_length", max_completion_length, "new tokens per completion", config::Range::at_least(1));
     rollout::EngineConfig::visit(v);
     v("dtype", dtype, "precision of the rollout weights: auto (bfloat16 on CUDA, float32 on CPU), float32, "
                       "bfloat16 or float16; a copy refreshed after every update when it differs from the policy's",
@@ -69,9 +70,9 @@ struct AdvantageConfig {
   template <class V> void visit(V& v) {
     v("estimator", opts.estimator, "grpo (group mean baseline) | rloo (leave-one-out)", {"grpo", "rloo"});
     v("scale_rewards", opts.scale_rewards, "group | batch | none (Dr. GRPO)", {"group", "batch", "none"});
-    v("eps", opts.eps, "added to the std before dividing");
+    v("eps", opts.eps, "added to the std before dividing", config::Range::above(0));
     v("dynamic_sampling", dynamic_sampling, "drop groups with equal rewards and refill with new prompts");
-    v("max_refill_rounds", max_refill_rounds, "extra generation rounds to refill dropped groups");
+    v("max_refill_rounds", max_refill_rounds, "extra generation rounds to refill dropped groups", config::Range::at_least(0));
   }
 };
 
@@ -79,14 +80,14 @@ struct LossConfig {
   PolicyLossOptions opts;
   template <class V> void visit(V& v) {
     v("loss_type", opts.loss_type, "aggregation: grpo | bnpo | dr_grpo | dapo", {"grpo", "bnpo", "dr_grpo", "dapo"});
-    v("epsilon_low", opts.epsilon_low, "ratio clipped below at 1 - epsilon_low");
-    v("epsilon_high", opts.epsilon_high, "ratio clipped above at 1 + epsilon_high (clip-higher when larger)");
+    v("epsilon_low", opts.epsilon_low, "ratio clipped below at 1 - epsilon_low", config::Range::at_least(0));
+    v("epsilon_high", opts.epsilon_high, "ratio clipped above at 1 + epsilon_high (clip-higher when larger)", config::Range::at_least(0));
     v("delta", opts.delta, "TRL two-sided clipping bound on the ratio (null = off)");
-    v("dual_clip", opts.dual_clip, "verl dual clip c > 1 for negative advantages (0 = off)");
+    v("dual_clip", opts.dual_clip, "verl dual clip c > 1 for negative advantages (0 = off)", config::Range::at_least(0));
     v("importance_sampling_level", opts.importance_sampling_level, "token | sequence (GSPO)", {"token", "sequence"});
-    v("beta", opts.beta, "KL coefficient to the reference model (0 = no reference model is loaded)");
+    v("beta", opts.beta, "KL coefficient to the reference model (0 = no reference model is loaded)", config::Range::at_least(0));
     v("kl_estimator", opts.kl_estimator, "k1 | k2 | k3", {"k1", "k2", "k3"});
-    v("entropy_coef", opts.entropy_coef, "entropy bonus coefficient (0 = off)");
+    v("entropy_coef", opts.entropy_coef, "entropy bonus coefficient (0 = off)", config::Range::at_least(0));
   }
 };
 
@@ -101,16 +102,16 @@ struct TrainLoopOptions {
   bool bf16_autocast = true;         // on CUDA: bf16 autocast over fp32 master weights
   int threads = 0;
   template <class V> void visit(V& v) {
-    v("steps", steps, "generation rounds");
-    v("prompts_per_step", prompts_per_step, "prompts per round (each gets num_generations completions)");
-    v("micro_batch_size", micro_batch_size, "sequences per forward/backward; gradients accumulate over the round");
-    v("num_iterations", num_iterations, "optimizer updates per round (old log-probs recomputed when > 1)");
+    v("steps", steps, "generation rounds", config::Range::at_least(1));
+    v("prompts_per_step", prompts_per_step, "prompts per round (each gets num_generations completions)", config::Range::at_least(1));
+    v("micro_batch_size", micro_batch_size, "sequences per forward/backward; gradients accumulate over the round", config::Range::at_least(1));
+    v("num_iterations", num_iterations, "optimizer updates per round (old log-probs recomputed when > 1)", config::Range::at_least(1));
     v("share_prompt_prefix", share_prompt_prefix,
       "compute a prompt once per micro-batch for all its completions (same numbers up to float rounding)");
     v("seed", seed, "seed of data order and sampling");
     v("device", device, "cpu, cuda or cuda:N");
     v("bf16_autocast", bf16_autocast, "bf16 autocast on CUDA (fp32 on CPU always)");
-    v("threads", threads, "intra-op CPU threads (0 = all available)");
+    v("threads", threads, "intra-op CPU threads (0 = all available)", config::Range::at_least(0));
   }
 };
 
@@ -119,9 +120,9 @@ struct LogOptions {
   bool tensorboard = true;
   double peak_tflops = 0;            // for MFU; 0 = auto on known GPUs, omitted on CPU
   template <class V> void visit(V& v) {
-    v("every", every, "steps between console lines");
+    v("every", every, "steps between console lines", config::Range::at_least(1));
     v("tensorboard", tensorboard, "write TensorBoard event files in the run directory");
-    v("peak_tflops", peak_tflops, "device peak for MFU (0 = auto for known GPUs, none on CPU)");
+    v("peak_tflops", peak_tflops, "device peak for MFU (0 = auto for known GPUs, none on CPU)", config::Range::at_least(0));
   }
 };
 

@@ -27,6 +27,7 @@
 #include "cada/text/tokenizer.h"
 #include "cada/train/checkpoint.h"
 #include "cada/train/optim.h"
+#include "cada/util/config.h"
 
 namespace cada::train {
 
@@ -105,19 +106,19 @@ struct SupervisedLoopOptions {
   bool tensorboard = true;
   double peak_tflops = 0;            // MFU denominator (0 = auto on CUDA, none on CPU)
   template <class V> void visit(V& v) {
-    v("steps", steps, "optimizer steps (0 = as many as 'epochs' take)");
-    v("epochs", epochs, "passes over the training data when steps = 0 (fractions allowed)");
-    v("batch_size", batch_size, "sequences per optimizer step");
-    v("micro_batch_size", micro_batch_size, "sequences per forward/backward (0 = batch_size); gradients accumulate");
-    v("eval_every", eval_every, "steps between held-out evaluations (0 = only at the end)");
-    v("log_every", log_every, "steps between console lines");
+    v("steps", steps, "optimizer steps (0 = as many as 'epochs' take)", config::Range::at_least(0));
+    v("epochs", epochs, "passes over the training data when steps = 0 (fractions allowed)", config::Range::above(0));
+    v("batch_size", batch_size, "sequences per optimizer step", config::Range::at_least(1));
+    v("micro_batch_size", micro_batch_size, "sequences per forward/backward (0 = batch_size); gradients accumulate", config::Range::at_least(0));
+    v("eval_every", eval_every, "steps between held-out evaluations (0 = only at the end)", config::Range::at_least(0));
+    v("log_every", log_every, "steps between console lines", config::Range::at_least(1));
     v("seed", seed, "seed of the data split and order (and of fresh heads)");
     v("shuffle", shuffle, "new permutation of the training data each epoch (seeded)");
     v("device", device, "cpu, cuda or cuda:N");
     v("bf16_autocast", bf16_autocast, "bf16 autocast on CUDA (fp32 on CPU always)");
-    v("threads", threads, "intra-op CPU threads (0 = all available)");
+    v("threads", threads, "intra-op CPU threads (0 = all available)", config::Range::at_least(0));
     v("tensorboard", tensorboard, "write TensorBoard event files in output_dir");
-    v("peak_tflops", peak_tflops, "device peak for MFU (0 = auto for CUDA, none on CPU)");
+    v("peak_tflops", peak_tflops, "device peak for MFU (0 = auto for CUDA, none on CPU)", config::Range::at_least(0));
   }
 };
 
@@ -148,10 +149,10 @@ struct LmPretrainConfig {
     v("text_field", text_field, "JSONL field holding a document's text");
     v("eval_corpus", eval_corpus, "held-out documents for the validation loss (empty = eval_fraction of corpus)");
     v("output_dir", output_dir, "run directory; the trained model goes to output_dir/final");
-    v("seq_len", seq_len, "tokens per packed training row");
+    v("seq_len", seq_len, "tokens per packed training row", config::Range::at_least(2));
     v("add_bos", add_bos, "start every document with BOS");
     v("add_eos", add_eos, "end every document with EOS");
-    v("eval_fraction", eval_fraction, "share of documents held out for the validation loss (seeded)");
+    v("eval_fraction", eval_fraction, "share of documents held out for the validation loss (seeded)", config::Range::half_open(0, 1));
     loop.visit(v);
     v.section("optim", optim, "AdamW and learning-rate schedule");
     v.section("checkpoint", checkpoint, "checkpoints");
@@ -183,8 +184,8 @@ struct SftConfig {
       "field holding the completion, e.g. safe_response (empty = 'completion' or 'response')");
     v("eval_split_field", eval_split_field, "record field that marks held-out records (empty = none)");
     v("eval_split_value", eval_split_value, "value of that field for held-out records");
-    v("eval_fraction", eval_fraction, "share of records held out when none is marked and eval_data is empty (seeded)");
-    v("max_length", encode.max_length, "tokens kept per example (from the start, as TRL); also the packed row length");
+    v("eval_fraction", eval_fraction, "share of records held out when none is marked and eval_data is empty (seeded)", config::Range::half_open(0, 1));
+    v("max_length", encode.max_length, "tokens kept per example (from the start, as TRL); also the packed row length", config::Range::at_least(2));
     v("completion_only_loss", encode.completion_only_loss, "prompt-completion records: loss on the completion only");
     v("assistant_only_loss", encode.assistant_only_loss, "messages records: loss on the assistant turns only");
     v("packing", packing, "concatenate whole examples into rows of max_length tokens (attention crosses examples)");

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include "cada/util/config.h"
 
 namespace cada::train {
 
@@ -19,15 +20,15 @@ struct OptimOptions {
   double min_lr_ratio = 0.0;         // floor of linear / cosine decay, as a fraction of lr
 
   template <class V> void visit(V& v) {
-    v("lr", lr, "peak learning rate");
-    v("weight_decay", weight_decay, "AdamW decoupled weight decay");
-    v("beta1", beta1, "Adam first-moment decay");
-    v("beta2", beta2, "Adam second-moment decay");
-    v("eps", eps, "Adam epsilon");
-    v("max_grad_norm", max_grad_norm, "clip the global gradient norm (0 = off)");
+    v("lr", lr, "peak learning rate", config::Range::above(0));
+    v("weight_decay", weight_decay, "AdamW decoupled weight decay", config::Range::at_least(0));
+    v("beta1", beta1, "Adam first-moment decay", config::Range::half_open(0, 1));
+    v("beta2", beta2, "Adam second-moment decay", config::Range::half_open(0, 1));
+    v("eps", eps, "Adam epsilon", config::Range::above(0));
+    v("max_grad_norm", max_grad_norm, "clip the global gradient norm (0 = off)", config::Range::at_least(0));
     v("schedule", schedule, "constant | linear | cosine after warm-up", {"constant", "linear", "cosine"});
-    v("warmup_steps", warmup_steps, "linear warm-up steps from 0");
-    v("min_lr_ratio", min_lr_ratio, "floor of the decay as a fraction of lr");
+    v("warmup_steps", warmup_steps, "linear warm-up steps from 0", config::Range::at_least(0));
+    v("min_lr_ratio", min_lr_ratio, "floor of the decay as a fraction of lr", config::Range::closed(0, 1));
   }
 };
 

@@ -13,6 +13,7 @@
 
 #include "cada/train/checkpoint.h"
 #include "cada/train/optim.h"
+#include "cada/util/config.h"
 
 namespace cada::train {
 
@@ -45,15 +46,15 @@ struct RewardTrainConfig {
     v("mode", mode, "pairwise (Bradley-Terry) | pointwise (classification)", {"pairwise", "pointwise"});
     v("eval_split_field", eval_split_field, "record field that marks held-out records");
     v("eval_split_value", eval_split_value, "value of that field for held-out records");
-    v("num_labels", num_labels, "outputs of the score head (pairwise uses label 0)");
-    v("center_rewards_coefficient", center_rewards_coefficient, "TRL's penalty on the squared sum of rewards (0 = off)");
-    v("max_length", max_length, "tokens kept per sequence (from the end)");
-    v("steps", steps, "optimizer steps");
-    v("batch_size", batch_size, "pairs or examples per step");
-    v("eval_every", eval_every, "steps between held-out evaluations");
+    v("num_labels", num_labels, "outputs of the score head (pairwise uses label 0)", config::Range::at_least(1));
+    v("center_rewards_coefficient", center_rewards_coefficient, "TRL's penalty on the squared sum of rewards (0 = off)", config::Range::at_least(0));
+    v("max_length", max_length, "tokens kept per sequence (from the end)", config::Range::at_least(2));
+    v("steps", steps, "optimizer steps", config::Range::at_least(1));
+    v("batch_size", batch_size, "pairs or examples per step", config::Range::at_least(1));
+    v("eval_every", eval_every, "steps between held-out evaluations", config::Range::at_least(0));
     v("seed", seed, "data order and head initialisation");
     v("device", device, "cpu, cuda or cuda:N");
-    v("threads", threads, "intra-op CPU threads (0 = all available)");
+    v("threads", threads, "intra-op CPU threads (0 = all available)", config::Range::at_least(0));
     v.section("optim", optim, "AdamW and learning-rate schedule");
     v.section("checkpoint", checkpoint, "checkpoints");
     v("tensorboard", tensorboard, "write TensorBoard event files");

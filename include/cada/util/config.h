@@ -19,10 +19,16 @@
 //   TrainOptions opts = cada::config::parse<TrainOptions>(j, path);  // throws listing every problem
 //   cada::config::to_json(opts);                       // the resolved config
 //   cada::config::describe(opts);                      // "key = default  # help" lines
+//
+// A numeric key may declare its valid interval as a fourth argument, which parse() checks and
+// describe() prints:  v("beta2", beta2, "Adam second-moment decay", config::Range::half_open(0, 1));
+// Every floating-point value must be finite. Duplicate keys in one JSON object are an error.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+#include <limits>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -42,6 +48,21 @@ json parse_text(const std::string& text, const std::string& source);
 // Applies "a.b.c=value" overrides in place. value is parsed as JSON when it is valid JSON
 // (numbers, true/false, null, lists, quoted strings), else taken as a plain string.
 void apply_overrides(json& j, const std::vector<std::string>& overrides);
+
+// The valid interval of a numeric key: [lo, hi], either end open or unbounded.
+struct Range {
+  double lo = -std::numeric_limits<double>::infinity(), hi = std::numeric_limits<double>::infinity();
+  bool lo_open = false, hi_open = false;
+  static Range at_least(double lo) { return {lo, std::numeric_limits<double>::infinity(), false, false}; }
+  static Range above(double lo) { return {lo, std::numeric_limits<double>::infinity(), true, false}; }
+  static Range closed(double lo, double hi) { return {lo, hi, false, false}; }
+  static Range half_open(double lo, double hi) { return {lo, hi, false, true}; }   // [lo, hi)
+  static Range open_closed(double lo, double hi) { return {lo, hi, true, false}; } // (lo, hi]
+  bool contains(double x) const {
+    return (lo_open ? x > lo : x >= lo) && (hi_open ? x < hi : x <= hi);
+  }
+  std::string describe() const;  // ">= 0", "in (0, 1]", ...
+};
 
 namespace detail {
 
@@ -119,6 +140,9 @@ struct Reader {
       problems->push_back("'" + prefix + key + "' must be " + type_name<T>() + ", got " + v.dump());
       return;
     }
+    if constexpr (std::is_floating_point_v<T>) {
+      if (!std::isfinite(field)) problems->push_back("'" + prefix + key + "' must be a finite number, got " + v.dump());
+    }
     if constexpr (std::is_same_v<T, std::string>) {
       if (!choices.empty() && std::find(choices.begin(), choices.end(), field) == choices.end()) {
         std::string list;
@@ -126,6 +150,14 @@ struct Reader {
         problems->push_back("'" + prefix + key + "' is '" + field + "'; expected one of: " + list);
       }
     }
+  }
+  template <class T>
+  void operator()(const char* key, T& field, const char* help, const Range& range) {
+    static_assert(std::is_arithmetic_v<T>, "a Range applies to numeric keys");
+    const size_t before = problems->size();
+    (*this)(key, field, help);
+    if (problems->size() == before && obj->contains(key) && !range.contains(static_cast<double>(field)))
+      problems->push_back("'" + prefix + key + "' must be " + range.describe() + ", got " + obj->at(key).dump());
   }
   template <class S>
   void section(const char* key, S& sub, const char* /*help*/) {
@@ -156,6 +188,10 @@ struct Writer {
   void operator()(const char* key, T& field, const char*, std::vector<std::string> = {}) {
     (*obj)[key] = write_value(field);
   }
+  template <class T>
+  void operator()(const char* key, T& field, const char* help, const Range&) {
+    (*this)(key, field, help);
+  }
   template <class S>
   void section(const char* key, S& sub, const char*) {
     json j = json::object();
@@ -172,6 +208,10 @@ struct Describer {
   void operator()(const char* key, T& field, const char* help, std::vector<std::string> = {}) {
     lines->push_back(prefix + key + " = " + write_value(field).dump() + "  # " + help);
   }
+  template <class T>
+  void operator()(const char* key, T& field, const char* help, const Range& range) {
+    lines->push_back(prefix + key + " = " + write_value(field).dump() + "  # " + help + " (" + range.describe() + ")");
+  }
   template <class S>
   void section(const char* key, S& sub, const char* help) {
     lines->push_back("# " + prefix + key + ": " + help);
@@ -180,7 +220,41 @@ struct Describer {
   }
 };
 
+// Checks the declared ranges (and finiteness) of values set other than through parse(): the
+// command-line flags of add_struct_options.
+struct RangeChecker {
+  std::string prefix;
+  std::vector<std::string>* problems;
+  template <class T>
+  void operator()(const char* key, T& field, const char*, std::vector<std::string> = {}) {
+    if constexpr (std::is_floating_point_v<T>)
+      if (!std::isfinite(field)) problems->push_back("'" + prefix + key + "' must be a finite number, got " + json(field).dump());
+  }
+  template <class T>
+  void operator()(const char* key, T& field, const char* help, const Range& range) {
+    const size_t before = problems->size();
+    (*this)(key, field, help);
+    if (problems->size() == before && !range.contains(static_cast<double>(field)))
+      problems->push_back("'" + prefix + key + "' must be " + range.describe() + ", got " + json(field).dump());
+  }
+  template <class S>
+  void section(const char* key, S& sub, const char*) {
+    RangeChecker c{prefix + key + ".", problems};
+    sub.visit(c);
+  }
+};
+
 }  // namespace detail
+
+// Each value of `opts` outside its declared range (or not finite), as one sentence naming the
+// dotted key under `section` (e.g. "'rollout.top_p' must be in (0, 1], got 0").
+template <class T>
+std::vector<std::string> range_problems(const T& opts, const std::string& section = "") {
+  std::vector<std::string> problems;
+  detail::RangeChecker c{section.empty() ? "" : section + ".", &problems};
+  const_cast<T&>(opts).visit(c);
+  return problems;
+}
 
 // Fills an options struct from JSON; throws one cada::Error listing every problem (wrong
 // types, unknown keys, invalid choices), each prefixed by `source`.
