@@ -68,6 +68,15 @@ std::optional<std::string> get_opt_string(const json& j, const char* key) {
   return std::nullopt;
 }
 
+// A token id in tokenizer.json: an integer in [0, kMaxTokenId) (nlohmann's get<int32_t> would
+// truncate a larger integer and is undefined for a float out of int range).
+int32_t token_id(const json& v, const std::string& dir, const std::string& what) {
+  CADA_CHECK((v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0)) &&
+                 v.get<uint64_t>() < static_cast<uint64_t>(kMaxTokenId),
+             dir, "/tokenizer.json: ", what, " must be an integer id in [0, ", kMaxTokenId, "), got ", v.is_number() ? v.dump() : std::string(v.type_name()));
+  return static_cast<int32_t>(v.get<uint64_t>());
+}
+
 // (match?, [start,end)) pieces covering text, like tokenizers' Pattern::find_matches.
 using Pieces = std::vector<std::pair<bool, std::pair<size_t, size_t>>>;
 
@@ -152,6 +161,7 @@ class BpeTokenizer : public Tokenizer {
   std::vector<std::string> norm_forms_;
   std::vector<PreStep> pre_steps_;
   std::vector<std::function<std::vector<int32_t>(std::vector<int32_t>)>> post_;
+  std::vector<int32_t> post_ids_;  // ids the post-processor adds, checked against the vocabulary
   bool byte_level_decoder_ = false;
   // added tokens
   AddedTokenSplitter raw_splitter_, norm_splitter_;
@@ -195,6 +205,9 @@ BpeTokenizer::BpeTokenizer(const std::string& dir, const json& tj, const Special
   for (const auto& t : cfg.added)
     if (!added_ids_.count(t.content)) batch.push_back(t);
   add_added_tokens(batch);
+  for (int32_t id : post_ids_)
+    CADA_CHECK(id >= 0 && id < vocab_size(), dir, "/tokenizer.json: the post-processor adds token id ", id,
+               ", which is not in the vocabulary (", vocab_size(), " ids)");
   resolve_special_ids(*this, cfg);
 }
 
@@ -245,8 +258,7 @@ void BpeTokenizer::load_model(const json& m) {
   int32_t max_id = -1;
   vocab_.reserve(m["vocab"].size());
   for (auto it = m["vocab"].begin(); it != m["vocab"].end(); ++it) {
-    int32_t id = it.value().get<int32_t>();
-    CADA_CHECK(id >= 0, dir_, "/tokenizer.json: negative id for token '", it.key(), "'");
+    const int32_t id = token_id(it.value(), dir_, "the id of token '" + it.key() + "'");
     vocab_[it.key()] = id;
     max_id = std::max(max_id, id);
   }
@@ -344,7 +356,7 @@ void BpeTokenizer::load_post_processor(const json& p) {
     // ["<s>", 0]
     CADA_CHECK(pair.is_array() && pair.size() == 2 && pair[1].is_number_integer(), dir_,
                "/tokenizer.json: malformed special token in the post-processor");
-    return pair[1].get<int32_t>();
+    return token_id(pair[1], dir_, "a post-processor token id");
   };
   if (t == "ByteLevel") {
     return;
@@ -359,7 +371,12 @@ void BpeTokenizer::load_post_processor(const json& p) {
         const std::string name = item["SpecialToken"].value("id", std::string());
         CADA_CHECK(specials.contains(name) && specials[name].contains("ids"), dir_,
                    "/tokenizer.json: TemplateProcessing uses special token '", name, "' without ids");
-        items.push_back({false, specials[name]["ids"].get<std::vector<int32_t>>()});
+        const json& ids = specials[name]["ids"];
+        CADA_CHECK(ids.is_array(), dir_, "/tokenizer.json: the ids of special token '", name, "' must be a list");
+        std::vector<int32_t> v;
+        for (const auto& id : ids) v.push_back(token_id(id, dir_, "a post-processor token id"));
+        post_ids_.insert(post_ids_.end(), v.begin(), v.end());
+        items.push_back({false, std::move(v)});
       } else if (item.contains("Sequence")) {
         items.push_back({true, {}});
       }
@@ -377,6 +394,7 @@ void BpeTokenizer::load_post_processor(const json& p) {
     });
   } else if (t == "RobertaProcessing" || t == "BertProcessing") {
     int32_t cls = token_ids(p.value("cls", json())), sep = token_ids(p.value("sep", json()));
+    post_ids_.insert(post_ids_.end(), {cls, sep});
     post_.push_back([cls, sep](std::vector<int32_t> ids) {
       ids.insert(ids.begin(), cls);
       ids.push_back(sep);

@@ -17,6 +17,11 @@ typedef struct pcre2_real_code_8 pcre2_code_8;
 
 namespace cada::text::detail {
 
+// Token ids read from tokenizer files must lie below this (4M; the largest public
+// vocabularies have about 260k): tables indexed by id are dense, so a huge id in a malformed
+// file would otherwise allocate gigabytes or overflow id + 1.
+constexpr int32_t kMaxTokenId = 1 << 22;
+
 // What tokenizer_config.json, special_tokens_map.json and generation_config.json say
 // about special tokens.
 struct SpecialConfig {

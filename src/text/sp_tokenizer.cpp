@@ -159,7 +159,8 @@ SpTokenizer::SpTokenizer(const std::string& dir, const SpecialConfig& cfg) : dir
     }
   }
   for (const auto& t : cfg.added) {
-    CADA_CHECK(t.id >= 0, dir, "/tokenizer_config.json: added token '", t.content, "' has a negative id");
+    CADA_CHECK(t.id >= 0 && t.id < kMaxTokenId, dir, "/tokenizer_config.json: added token '", t.content,
+               "' has id ", t.id, ", outside [0, ", kMaxTokenId, ")");
     if (t.id < piece_size_) {
       // An existing piece: it is split out whatever its type (HF matches added tokens first).
       if (!atomic_ids_.count(t.content) || atomic_ids_[t.content] != t.id) add_atomic(t.content, t.id, t.special);

@@ -16,6 +16,7 @@
 #include "cada/util/error.h"
 #include "cada/util/log.h"
 #include "cada/util/signals.h"
+#include "cada/train/optim.h"
 #include "loop_common.h"
 
 namespace cada::train {
@@ -41,30 +42,48 @@ std::vector<int64_t> complete_steps(const std::string& run_dir) {
 
 }  // namespace
 
+static std::vector<std::pair<std::string, at::Tensor>> named_parameters(model::Transformer& model) {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& item : model->named_parameters()) out.emplace_back(item.key(), item.value());
+  return out;
+}
+
 void save_checkpoint(const std::string& run_dir, int64_t step, model::Transformer& model,
                      torch::optim::Optimizer& optimizer, const nlohmann::json& state,
                      const std::string& tokenizer_dir, int64_t keep_last) {
   const std::string final_dir = run_dir + "/" + kPrefix + std::to_string(step);
   const std::string tmp = final_dir + ".tmp-" + std::to_string(getpid());
-  io::remove_tree(tmp);
-  io::make_dirs(tmp);
-  model::save_model(model, tmp, at::kFloat);  // float32 master weights: resume is exact
-  if (!tokenizer_dir.empty()) model::copy_tokenizer_files(tokenizer_dir, tmp);
-  torch::save(optimizer, tmp + "/optimizer.pt");
-  // Test hook: die half-way through a checkpoint write (tests/e2e resume test).
-  if (const char* k = std::getenv("CADA_TEST_KILL_IN_CHECKPOINT"); k && std::atoll(k) == step) ::raise(SIGKILL);
-  nlohmann::json st = state;
-  st["format_version"] = kTrainerStateVersion;
-  st["step"] = step;
-  io::atomic_write_file(tmp + "/trainer_state.json", st.dump(2) + "\n");
-  io::remove_tree(final_dir);
-  io::rename_path(tmp, final_dir);
+  try {
+    io::remove_tree(tmp);
+    io::make_dirs(tmp);
+    model::save_model(model, tmp, at::kFloat);  // float32 master weights: resume is exact
+    if (!tokenizer_dir.empty()) model::copy_tokenizer_files(tokenizer_dir, tmp);
+    save_optimizer_state(tmp, optimizer, named_parameters(model));
+    // Test hook: die half-way through a checkpoint write (tests/e2e resume test).
+    if (const char* k = std::getenv("CADA_TEST_KILL_IN_CHECKPOINT"); k && std::atoll(k) == step) ::raise(SIGKILL);
+    nlohmann::json st = state;
+    st["format_version"] = kTrainerStateVersion;
+    st["step"] = step;
+    io::atomic_write_file(tmp + "/trainer_state.json", st.dump(2) + "\n");
+    io::remove_tree(final_dir);
+    io::rename_path(tmp, final_dir);
+  } catch (const std::exception& e) {
+    // A full disk or another write error: the partial folder goes, earlier checkpoints stay.
+    try {
+      io::remove_tree(tmp);
+    } catch (const std::exception&) {
+    }
+    auto prev = complete_steps(run_dir);
+    throw Error(str_cat("writing checkpoint ", final_dir, " failed: ", e.what(),
+                        prev.empty() ? std::string(" (no earlier checkpoint)")
+                                     : str_cat(" (checkpoint-", prev.back(), " is intact; --resume continues from it)")));
+  }
   auto steps = complete_steps(run_dir);
   for (size_t i = 0; keep_last > 0 && i + keep_last < steps.size(); ++i)
     io::remove_tree(run_dir + "/" + kPrefix + std::to_string(steps[i]));
   // Temporaries of killed runs are cleared too.
   for (const auto& name : io::list_dir(run_dir))
-    if (name.rfind(kPrefix, 0) == 0 && name.find(".tmp-") != std::string::npos && run_dir + "/" + name != tmp)
+    if (name.rfind(kPrefix, 0) == 0 && name.find(".tmp-") != std::string::npos)
       io::remove_tree(run_dir + "/" + name);
 }
 
@@ -102,8 +121,9 @@ nlohmann::json load_checkpoint(const std::string& dir, model::Transformer& model
   const std::string state_path = dir + "/trainer_state.json";
   auto st = nlohmann::json::parse(io::read_file(state_path), nullptr, false);
   CADA_CHECK(!st.is_discarded() && st.is_object(), state_path, ": not valid JSON");
-  CADA_CHECK(st.value("format_version", 0) == kTrainerStateVersion, state_path, ": format_version ",
-             st.value("format_version", 0), " is not supported (expected ", kTrainerStateVersion, ")");
+  const int version = st.value("format_version", 0);
+  CADA_CHECK(version == 1 || version == kTrainerStateVersion, state_path, ": format_version ", version,
+             " is not supported (expected 1 or ", kTrainerStateVersion, ")");
   auto loaded = model::load_model(dir, {"cpu", "float32"});
   {
     torch::NoGradGuard ng;
@@ -113,7 +133,17 @@ nlohmann::json load_checkpoint(const std::string& dir, model::Transformer& model
       item.value().copy_(src[item.key()]);
     }
   }
-  torch::load(optimizer, dir + "/optimizer.pt");
+  if (version >= 2) {
+    load_optimizer_state(dir, optimizer, named_parameters(model));
+  } else {  // checkpoints of earlier versions: libtorch's archive
+    const std::string path = dir + "/optimizer.pt";
+    CADA_CHECK(io::file_exists(path), path, ": missing (the checkpoint is incomplete; resume from another)");
+    try {
+      torch::load(optimizer, path);
+    } catch (const c10::Error&) {
+      CADA_FAIL(path, ": cannot be read (damaged or truncated)");
+    }
+  }
   return st;
 }
 

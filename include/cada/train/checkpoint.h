@@ -1,8 +1,10 @@
 // Trainer checkpoints: <run>/checkpoint-<step>/ holds the model in HF layout (loadable by
-// transformers), the tokenizer files, optimizer.pt and trainer_state.json (format version,
+// transformers), the tokenizer files, the AdamW state (optimizer.safetensors + optimizer.json, train/optim.h)
+// and trainer_state.json (format version,
 // step, data position, anything else the trainer needs to continue exactly). A checkpoint is
 // written into a temporary folder and renamed into place only when complete, so a process
-// killed mid-write leaves the previous checkpoints usable; the last `keep_last` are kept.
+// killed mid-write, or a write that fails (a full disk), leaves the previous checkpoints usable and
+// is one error naming the folder; the last `keep_last` are kept.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -19,7 +21,8 @@
 
 namespace cada::train {
 
-constexpr int kTrainerStateVersion = 1;
+// 2: optimizer state as optimizer.safetensors + optimizer.json (train/optim.h); 1: optimizer.pt.
+constexpr int kTrainerStateVersion = 2;
 
 struct CheckpointOptions {
   int64_t every = 0;       // optimizer... trainer steps between checkpoints; 0 = only at the end

@@ -5,6 +5,8 @@
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 #include "cada/util/config.h"
 
 namespace cada::train {
@@ -37,6 +39,17 @@ double lr_at(const OptimOptions& o, int64_t step, int64_t total);
 
 std::unique_ptr<torch::optim::AdamW> make_adamw(const std::vector<at::Tensor>& params, const OptimOptions& o);
 void set_lr(torch::optim::Optimizer& opt, double lr);
+
+// AdamW state as files any tool can read: <dir>/optimizer.safetensors holds each parameter's
+// moments as "<parameter name>.exp_avg" / ".exp_avg_sq" (/ ".max_exp_avg_sq" with amsgrad), and
+// <dir>/optimizer.json the format, the param groups' hyper-parameters with their parameters'
+// names, and each parameter's step count. Both are written atomically (io/files.h): a full disk
+// is one error naming the file. `names` are the optimizer's parameters by name (the model's
+// named_parameters()); loading checks that the saved parameters and shapes match them.
+void save_optimizer_state(const std::string& dir, torch::optim::Optimizer& opt,
+                          const std::vector<std::pair<std::string, at::Tensor>>& names);
+void load_optimizer_state(const std::string& dir, torch::optim::Optimizer& opt,
+                          const std::vector<std::pair<std::string, at::Tensor>>& names);
 
 // Clips the gradients' global L2 norm to max_norm (when > 0); returns the norm before clipping.
 double clip_grad_norm(const std::vector<at::Tensor>& params, double max_norm);
