@@ -18,7 +18,7 @@ int run(const Opts& o) {
   auto cfg = cli::load_config_or_print_defaults<train::LmPretrainConfig>(o);
   if (!cfg) return 0;
   train::RunFolder folder;  // the run's output_dir, locked while it trains (a dry run writes nothing)
-  if (!o.dry_run) folder = train::RunFolder::claim(cfg->output_dir, o.resume, o.overwrite);
+  if (!o.dry_run) folder = train::RunFolder::claim(cfg->output_dir, o.resume, o.overwrite, config::to_json(*cfg));
   auto s = train::run_lm_pretraining(*cfg, o.resume, o.dry_run);
   if (o.dry_run) {
     std::cout << s.dry_run.dump() << "\n";

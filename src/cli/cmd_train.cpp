@@ -69,7 +69,7 @@ int run(const cada::cli::ConfigOptions& o) {
   if (!loaded) return 0;
   const auto& cfg = *loaded;
   CADA_CHECK(!cfg.rewards.is_null(), o.config, ": 'rewards' is required (an object or the path of a reward config)");
-  const auto folder = train::RunFolder::claim(cfg.output_dir, o.resume, o.overwrite);  // locked while it trains
+  const auto folder = train::RunFolder::claim(cfg.output_dir, o.resume, o.overwrite, config::to_json(cfg));  // locked while it trains
 
   // Rewards are validated and built before any training compute.
   reward::RuntimeOptions rt;

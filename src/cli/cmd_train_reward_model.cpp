@@ -12,7 +12,7 @@ int run(const cada::cli::ConfigOptions& o) {
   using namespace cada;
   auto cfg = cli::load_config_or_print_defaults<train::RewardTrainConfig>(o);
   if (!cfg) return 0;
-  const auto folder = train::RunFolder::claim(cfg->output_dir, o.resume, o.overwrite);  // locked while it trains
+  const auto folder = train::RunFolder::claim(cfg->output_dir, o.resume, o.overwrite, config::to_json(*cfg));  // locked while it trains
   auto s = train::run_reward_training(*cfg, o.resume);
   std::cout << "held-out accuracy " << s.eval_accuracy << " (" << s.eval_examples << " records); model: " << s.final_dir
             << "\n";

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <numeric>
 #include <random>
@@ -197,6 +198,22 @@ void EpochOrder::restore(const nlohmann::json& st) {
   cursor = st.at("cursor").get<int64_t>();
   build();
 }
+
+static double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+CheckpointSchedule::CheckpointSchedule(const CheckpointOptions& o) : o_(o), last_(now_seconds()) {}
+
+bool CheckpointSchedule::due(dist::Comm& comm, int64_t steps_done) {
+  if (o_.every > 0 && steps_done % o_.every == 0) return true;
+  if (o_.every_minutes <= 0) return false;
+  double late = comm.is_main() && now_seconds() - last_ >= o_.every_minutes * 60 ? 1.0 : 0.0;
+  if (comm.world() > 1) late = dist::allreduce_sum(comm, late);  // the main rank's decision
+  return late > 0;
+}
+
+void CheckpointSchedule::written() { last_ = now_seconds(); }
 
 bool stop_requested(dist::Comm& comm) {
   const double mine = util::stop_requested() ? 1.0 : 0.0;

@@ -217,6 +217,7 @@ class GrpoRun {
   const GrpoConfig& cfg_;
   const RewardFn& reward_;
   dist::Comm& comm_;
+  CheckpointSchedule schedule_{cfg_.checkpoint};
   const at::Device dev_;
   text::TextSetup txt_;
   PromptSet prompts_;
@@ -519,11 +520,12 @@ void GrpoRun::log_step(int64_t step, const Trajectory& tr, const Batches& b, con
 
 bool GrpoRun::checkpoint(int64_t step, bool force) {
   const bool last = step + 1 == cfg_.train.steps;
-  const bool due = force || last || (cfg_.checkpoint.every > 0 && (step + 1) % cfg_.checkpoint.every == 0);
+  const bool due = force || last || schedule_.due(comm_, step + 1);
   if (due) {
     nlohmann::json st = {{"updates", updates_}, {"data", order_.state()}, {"seed", cfg_.train.seed}};
     save_checkpoint(comm_, cfg_.output_dir, step + 1, policy_, *optimizer_, st, cfg_.model, cfg_.checkpoint.keep_last);
     summary_.last_checkpoint = cfg_.output_dir + "/checkpoint-" + std::to_string(step + 1);
+    schedule_.written();
   }
   summary_.steps_done = step + 1;
   return due;

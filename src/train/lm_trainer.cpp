@@ -207,6 +207,7 @@ LmTrainSummary run_loop(const LoopInputs& in, bool resume, bool dry_run) {
   auto t_run = Clock::now();
   std::unique_ptr<Progress> bar;
   if (!dry_run) bar = std::make_unique<Progress>(in.label, total - start, "step", 5.0);
+  CheckpointSchedule schedule(*in.checkpoint);
   for (int64_t step = start; step < total; ++step) {
     auto t0 = Clock::now();
     std::vector<const LmExample*> batch;
@@ -287,11 +288,12 @@ LmTrainSummary run_loop(const LoopInputs& in, bool resume, bool dry_run) {
     else bar->advance(1);
 
     const bool stop = stop_requested(comm);  // SIGINT / SIGTERM: checkpoint, then stop
-    if (stop || last || (in.checkpoint->every > 0 && (step + 1) % in.checkpoint->every == 0)) {
+    if (stop || last || schedule.due(comm, step + 1)) {
       nlohmann::json st = {{"data", order.state()}, {"seed", loop.seed}, {"rows", static_cast<int64_t>(train.size())},
                            {"total_steps", total}};
       save_checkpoint(comm, in.output_dir, step + 1, net, *optimizer, st, in.model_dir, in.checkpoint->keep_last);
       summary.last_checkpoint = in.output_dir + "/checkpoint-" + std::to_string(step + 1);
+      schedule.written();
     }
     if (stop) stop_run(in.output_dir, step + 1);
   }

@@ -175,6 +175,7 @@ RewardTrainSummary run_reward_training(const RewardTrainConfig& cfg, bool resume
       CADA_INFO("resumed from ", *ck, " at step ", start);
     }
   }
+  CheckpointSchedule schedule(cfg.checkpoint);
   Progress bar("train-rm", cfg.steps - start, "step", 0.0);
   RewardTrainSummary out;
   for (int64_t step = start; step < cfg.steps; ++step) {
@@ -240,9 +241,11 @@ RewardTrainSummary run_reward_training(const RewardTrainConfig& cfg, bool resume
     bar.advance(1, line);
     if (last) out.eval_accuracy = m["eval/accuracy"];
     const bool stop = stop_requested(comm);  // SIGINT / SIGTERM: checkpoint, then stop
-    if (stop || (!last && cfg.checkpoint.every > 0 && (step + 1) % cfg.checkpoint.every == 0))
+    if (stop || (!last && schedule.due(comm, step + 1))) {
       save_checkpoint(comm, cfg.output_dir, step + 1, rm, *opt, {{"data", order.state()}}, cfg.model,
                       cfg.checkpoint.keep_last);
+      schedule.written();
+    }
     if (stop) stop_run(cfg.output_dir, step + 1);
   }
   bar.finish();

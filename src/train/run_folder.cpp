@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <map>
+#include <set>
 
 #include "cada/io/files.h"
 #include "cada/util/error.h"
@@ -28,7 +30,46 @@ std::string join(const std::vector<std::string>& v, size_t most) {
   return s;
 }
 
+// Flattens objects into dotted keys; lists and scalars are leaves.
+void flatten(const nlohmann::json& j, const std::string& prefix, std::map<std::string, nlohmann::json>& out) {
+  if (j.is_object() && !j.empty()) {
+    for (auto it = j.begin(); it != j.end(); ++it) flatten(it.value(), prefix.empty() ? it.key() : prefix + "." + it.key(), out);
+  } else {
+    out[prefix] = j;
+  }
+}
+
+std::string short_dump(const nlohmann::json& j) {
+  std::string s = j.is_null() ? "absent" : j.dump();
+  return s.size() > 60 ? s.substr(0, 57) + "..." : s;
+}
+
 }  // namespace
+
+bool RunFolder::resumable_key(const std::string& dotted) {
+  static const std::set<std::string> runtime = {"steps", "epochs", "eval_every", "log_every", "tensorboard",
+                                                "peak_tflops", "output_dir", "device", "threads", "micro_batch_size",
+                                                "batch_rows", "engine", "cuda_graphs"};
+  if (dotted.rfind("checkpoint.", 0) == 0 || dotted.rfind("log.", 0) == 0) return true;
+  const size_t dot = dotted.rfind('.');
+  return runtime.count(dot == std::string::npos ? dotted : dotted.substr(dot + 1)) > 0;
+}
+
+std::vector<std::string> RunFolder::meaning_changes(const nlohmann::json& saved, const nlohmann::json& now) {
+  std::map<std::string, nlohmann::json> a, b;
+  flatten(saved, "", a);
+  flatten(now, "", b);
+  std::set<std::string> keys;
+  for (const auto& [k, v] : a) keys.insert(k);
+  for (const auto& [k, v] : b) keys.insert(k);
+  std::vector<std::string> out;
+  for (const auto& k : keys) {
+    const nlohmann::json x = a.count(k) ? a[k] : nlohmann::json(), y = b.count(k) ? b[k] : nlohmann::json();
+    if (x == y || resumable_key(k)) continue;
+    out.push_back(k + " (" + short_dump(x) + " -> " + short_dump(y) + ")");
+  }
+  return out;
+}
 
 std::vector<std::string> RunFolder::run_entries(const std::string& dir) {
   std::vector<std::string> out;
@@ -39,7 +80,7 @@ std::vector<std::string> RunFolder::run_entries(const std::string& dir) {
   return out;
 }
 
-RunFolder RunFolder::claim(const std::string& dir, bool resume, bool overwrite) {
+RunFolder RunFolder::claim(const std::string& dir, bool resume, bool overwrite, const nlohmann::json& config) {
   RunFolder f;
   CADA_CHECK(!(resume && overwrite), "--resume continues the run in ", dir, " and --overwrite replaces it: pass one");
   if (launch_from_env().rank != 0) return f;  // the main rank speaks for the run
@@ -58,7 +99,17 @@ RunFolder RunFolder::claim(const std::string& dir, bool resume, bool overwrite) 
   if (::ftruncate(f.fd_, 0) != 0 || ::pwrite(f.fd_, pid.data(), pid.size(), 0) < 0) {
     // The lock holds without the pid; only the message of a refused second process is poorer.
   }
-  if (resume) return f;
+  if (resume) {
+    const std::string saved_path = io::join_path(dir, "config.json");
+    if (config.is_null() || !io::file_exists(saved_path)) return f;
+    auto saved = nlohmann::json::parse(io::read_file(saved_path), nullptr, false);
+    CADA_CHECK(!saved.is_discarded(), saved_path, ": not valid JSON; the run cannot be resumed safely");
+    const auto changes = meaning_changes(saved, config);
+    CADA_CHECK(changes.empty(), dir, ": --resume would continue the run under a config that changes its meaning: ",
+               join(changes, 6), "; restore ", changes.size() == 1 ? "that key" : "those keys",
+               ", or start a new run (another output_dir or --overwrite)");
+    return f;
+  }
   const auto old = run_entries(dir);
   if (old.empty()) return f;
   CADA_CHECK(overwrite, dir, " already holds a run (", join(old, 4), "); pass --resume to continue it, --overwrite "

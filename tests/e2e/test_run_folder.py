@@ -1,6 +1,6 @@
 """A trainer's output_dir belongs to one run (sft, pretrain, train-rm and train share the code):
 a second run into a used folder is refused and leaves the old run intact, --overwrite replaces it,
---resume continues it, and a second process while one trains is refused at once with the lock
+--resume continues it (refused when the config's meaning changed), and a second process while one trains is refused at once with the lock
 holder's pid named."""
 import json
 import os
@@ -46,7 +46,12 @@ def main():
     assert steps == [1, 2], steps
     print("--overwrite replaced the run:", after)
 
-    # 3. --resume continues it.
+    # 3. --resume under a config that changes the run's meaning is refused, listing the keys;
+    #    runtime keys (steps, checkpoint.*) may change, and --resume continues the run.
+    p = sh(run + ["steps=4", "--resume", "optim.lr=0.5", "seed=9", "checkpoint.every=1"], check=False)
+    assert p.returncode == 1 and "changes its meaning" in p.stderr and "optim.lr" in p.stderr \
+        and "seed (" in p.stderr and "checkpoint.every" not in p.stderr and "steps" not in p.stderr, p.stderr
+    print("resume under another config refused:", p.stderr.strip().splitlines()[-1][:200])
     sh(run + ["steps=4", "--resume"])
     steps = [json.loads(l)["step"] for l in open(f"{w}/A/metrics.jsonl")]
     assert steps == [1, 2, 3, 4], steps

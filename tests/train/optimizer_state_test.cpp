@@ -4,7 +4,11 @@
 #include <unistd.h>
 
 #include "cada/io/files.h"
+#include "cada/train/checkpoint.h"
 #include "cada/train/optim.h"
+
+#include <chrono>
+#include <thread>
 
 namespace {
 
@@ -101,4 +105,24 @@ TEST(OptimizerState, DamagedFilesAreNamed) {
     EXPECT_NE(std::string(e.what()).find("is 'a.weight', the model's is 'c.weight'"), std::string::npos) << e.what();
   }
   cada::io::remove_tree(dir);
+}
+
+TEST(CheckpointSchedule, StepsAndTime) {
+  auto& comm = cada::dist::world();
+  cada::train::CheckpointOptions o;
+  o.every = 3;
+  o.every_minutes = 0;
+  cada::train::CheckpointSchedule by_steps(o);
+  std::vector<int64_t> due;
+  for (int64_t s = 1; s <= 7; ++s)
+    if (by_steps.due(comm, s)) due.push_back(s);
+  EXPECT_EQ(due, (std::vector<int64_t>{3, 6}));
+  o.every = 0;
+  o.every_minutes = 0.001;  // 60 ms
+  cada::train::CheckpointSchedule by_time(o);
+  EXPECT_FALSE(by_time.due(comm, 1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(80));
+  EXPECT_TRUE(by_time.due(comm, 2));
+  by_time.written();
+  EXPECT_FALSE(by_time.due(comm, 3));
 }

@@ -25,12 +25,30 @@ namespace cada::train {
 constexpr int kTrainerStateVersion = 2;
 
 struct CheckpointOptions {
-  int64_t every = 0;       // optimizer... trainer steps between checkpoints; 0 = only at the end
-  int64_t keep_last = 2;   // complete checkpoints kept
+  int64_t every = 0;           // trainer steps between checkpoints; 0 = by time only
+  double every_minutes = 30;   // also when this much time has passed since the last one; 0 = off
+  int64_t keep_last = 2;       // complete checkpoints kept
   template <class V> void visit(V& v) {
-    v("every", every, "steps between checkpoints (0 = only the final one)", config::Range::at_least(0));
+    v("every", every, "steps between checkpoints (0 = only by time and at the end)", config::Range::at_least(0));
+    v("every_minutes", every_minutes, "also checkpoint when this many minutes passed since the last one (0 = off)",
+      config::Range::at_least(0));
     v("keep_last", keep_last, "complete checkpoints kept (older ones are deleted)", config::Range::at_least(0));
   }
+};
+
+// When a checkpoint is due after a step: every `every` steps, or once `every_minutes` have passed
+// since the last checkpoint (or the start), so that a long run interrupted by a crash loses at
+// most that much work. The main rank's clock decides for every rank.
+class CheckpointSchedule {
+ public:
+  explicit CheckpointSchedule(const CheckpointOptions& o);
+  // After step `steps_done` (1-based); every rank must call it.
+  bool due(dist::Comm& comm, int64_t steps_done);
+  void written();  // a checkpoint was just written: the time interval starts again
+
+ private:
+  CheckpointOptions o_;
+  double last_ = 0;  // seconds since the epoch of the last checkpoint
 };
 
 // Writes checkpoint-<step> atomically, then prunes old ones. `tokenizer_dir` supplies the
