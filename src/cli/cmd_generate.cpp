@@ -76,6 +76,7 @@ int run(const Opts& o) {
   gopts.max_batch_rows = o.batch_size;
   gopts.engine = rollout::parse_engine(o.engine);
   gopts.cuda_graphs = !o.no_cuda_graphs;
+  gopts.limit_hint = "--max-new-tokens or --batch-size";
   for (const auto& r : reqs)
     gopts.reserve_positions =
         std::max<int64_t>(gopts.reserve_positions, static_cast<int64_t>(r.prompt_ids.size()) + r.params.max_new_tokens + 1);

@@ -21,12 +21,19 @@ int run(const Opts& o) {
   auto cfg = model::ModelConfig::load(o.model);
   auto reader = io::CheckpointReader::open(o.model);
   std::map<std::string, int64_t> file_dtypes;
-  int64_t stored_params = 0;
+  int64_t stored_params = 0, used_params = 0;
   for (const auto& name : reader->names()) {
     const auto& tv = reader->get(name);
     file_dtypes[io::dtype_name(tv.dtype)] += tv.numel();
     stored_params += tv.numel();
+    const bool unused = name.find("rotary_emb.inv_freq") != std::string::npos ||
+                        (name == "lm_head.weight" && cfg.tie_word_embeddings);
+    if (!unused) used_params += tv.numel();
   }
+  // A folder whose weights do not fit its config.json would fail to load: say so here too.
+  CADA_CHECK(used_params == cfg.num_parameters(), o.model, ": the weights hold ", used_params,
+             " parameters but config.json implies ", cfg.num_parameters(),
+             "; the folder cannot be loaded (weights and config.json from different models?)");
   nlohmann::json j;
   j["architecture"] = cfg.architecture;
   j["model_type"] = cfg.model_type;

@@ -1,4 +1,5 @@
 // cada logprobs: per-token log-probs of completions under a model.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -21,6 +22,8 @@ struct Opts {
   std::string chat_template;
   std::string completion_field = "completion";
   int64_t batch_size = 8;
+  int64_t max_length = 0;            // 0 = the model's max_position_embeddings
+  std::string on_overlong = "fail";
   int threads = 0;
   bool raw = false;
 };
@@ -38,7 +41,11 @@ int run(const Opts& o) {
   auto& tok = txt.tokenizer;
   auto& tmpl = txt.chat_template;
 
+  // Sequences longer than the model's positions are refused (or skipped) before any compute:
+  // one long line must not run for minutes and gigabytes.
+  const int64_t max_length = o.max_length > 0 ? o.max_length : model::ModelConfig::load(o.model).max_position_embeddings;
   std::vector<std::vector<int32_t>> prompts, completions;
+  std::vector<size_t> skipped;
   for (size_t i = 0; i < records.size(); ++i) {
     const std::string where = o.input + ":" + std::to_string(i + 1);
     prompts.push_back(text::prompt_ids(records[i], tok.get(), tmpl.get(), o.raw, where));
@@ -48,7 +55,18 @@ int run(const Opts& o) {
       records[i]["completion"] = records[i][o.completion_field];
     }
     completions.push_back(text::completion_ids(records[i], tok.get(), where));
+    const size_t n = prompts.back().size() + completions.back().size();
+    if (static_cast<int64_t>(n) <= max_length) continue;
+    CADA_CHECK(o.on_overlong == "skip", where, ": prompt and completion are ", n, " tokens, more than --max-length ",
+               max_length, o.max_length > 0 ? "" : " (the model's max_position_embeddings)",
+               "; pass --on-overlong skip to leave such records out");
+    skipped.push_back(i);
+    prompts.back().clear();  // scored as empty, written as skipped
+    completions.back().clear();
   }
+  if (!skipped.empty())
+    CADA_WARN(skipped.size(), " record(s) longer than ", max_length, " tokens skipped (first: ", o.input, ":",
+              skipped.front() + 1, ")");
 
   auto net = model::load_model(o.model, {o.device, o.dtype});
   std::string out_text;
@@ -60,9 +78,17 @@ int run(const Opts& o) {
     const size_t e = std::min(records.size(), s + chunk);
     std::vector<std::vector<int32_t>> p(prompts.begin() + s, prompts.begin() + e);
     std::vector<std::vector<int32_t>> c(completions.begin() + s, completions.begin() + e);
+    for (auto& x : p)
+      if (x.empty()) x.push_back(0);  // skipped records: a one-token placeholder, not written
     auto res = model::completion_logprobs(*net, p, c, o.batch_size);
     for (size_t k = 0; k < res.size(); ++k) {
       const size_t i = s + k;
+      if (std::binary_search(skipped.begin(), skipped.end(), i)) {
+        nlohmann::json j = {{"index", i}, {"skipped", "longer than " + std::to_string(max_length) + " tokens"}};
+        if (records[i].contains("id")) j["id"] = records[i]["id"];
+        out_text += j.dump() + "\n";
+        continue;
+      }
       double sum = 0;
       for (float v : res[k].logprobs) sum += v;
       total_lp += sum;
@@ -104,6 +130,10 @@ CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
       sub.add_option("--device", o->device, "cpu, cuda or cuda:N");
       sub.add_option("--dtype", o->dtype, "auto, float32, bfloat16 or float16");
       sub.add_option("--batch-size", o->batch_size, "sequences per forward pass");
+      sub.add_option("--max-length", o->max_length,
+                     "longest prompt + completion in tokens (0 = the model's max_position_embeddings)");
+      sub.add_option("--on-overlong", o->on_overlong, "longer records: fail (naming the record) or skip (written as "
+                     "{index, skipped})")->check(CLI::IsMember({"fail", "skip"}));
       sub.add_option("--chat-template", o->chat_template, "override the detected chat template");
       sub.add_option("--completion-field", o->completion_field,
                      "record field holding the completion text (e.g. chosen / rejected of preference pairs)");

@@ -1,4 +1,5 @@
 // cada tokenize: text -> token ids (optionally through a chat template), or ids -> text.
+#include <climits>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -71,8 +72,13 @@ std::vector<Record> read_records(const Opts& o) {
   return recs;
 }
 
-std::vector<int32_t> parse_ids(const Record& r) {
+// Ids to decode; each must lie in the vocabulary (the tokenizers library would skip unknown ids
+// silently, which hides a wrong model or a corrupted file).
+std::vector<int32_t> parse_ids(const Record& r, int64_t vocab) {
   std::vector<int32_t> ids;
+  auto check = [&](long long v, const std::string& text) {
+    CADA_CHECK(v >= 0 && v < vocab, r.where, ": token id ", text, " is outside the vocabulary (0 to ", vocab - 1, ")");
+  };
   if (r.value.is_string()) {
     std::istringstream in(r.value.get<std::string>());
     std::string tok;
@@ -84,8 +90,8 @@ std::vector<int32_t> parse_ids(const Record& r) {
       } catch (const std::exception&) {
         used = 0;
       }
-      CADA_CHECK(used == tok.size() && v >= INT32_MIN && v <= INT32_MAX, r.where, ": '", tok,
-                 "' is not a token id (expected space-separated integers)");
+      CADA_CHECK(used == tok.size(), r.where, ": '", tok, "' is not a token id (expected space-separated integers)");
+      check(v, tok);
       ids.push_back(static_cast<int32_t>(v));
     }
     return ids;
@@ -94,7 +100,8 @@ std::vector<int32_t> parse_ids(const Record& r) {
              ": expected a JSON object with an 'ids' list");
   for (const auto& e : r.value["ids"]) {
     CADA_CHECK(e.is_number_integer(), r.where, ": 'ids' must contain integers only");
-    ids.push_back(e.get<int32_t>());
+    check(e.is_number_unsigned() && e.get<uint64_t>() > uint64_t(LLONG_MAX) ? -1 : e.get<long long>(), e.dump());
+    ids.push_back(static_cast<int32_t>(e.get<long long>()));
   }
   return ids;
 }
@@ -162,7 +169,7 @@ int run(const Opts& o) {
     json out = json::object();
     if (r.value.is_object() && r.value.contains("id")) out["id"] = r.value["id"];
     if (o.decode) {
-      out["text"] = tok->decode(parse_ids(r), o.skip_special_tokens);
+      out["text"] = tok->decode(parse_ids(r, tok->vocab_size()), o.skip_special_tokens);
     } else if (o.chat) {
       std::string prompt;
       try {

@@ -590,7 +590,7 @@ size_t EvalRunner::generate(const std::string& out_path) {
   const auto mine = dist::shard(static_cast<int64_t>(units.size()), comm.rank(), comm.world());
   auto net = model::load_model(cfg_.model, {cfg_.device, cfg_.dtype});
   net->eval();
-  rollout::Generator gen(*net, tok.get(), cfg_.sampling.options());
+  rollout::Generator gen(*net, tok.get(), cfg_.sampling.options("sampling.max_new_tokens or sampling.batch_rows"));
   Progress bar("eval generate", plan.budget * mine.size() / std::max<int64_t>(1, static_cast<int64_t>(units.size())), "tok");
   const auto results = rollout::generate_sharded(gen, comm, plan.requests, [&](int64_t k) { bar.advance(k); });
   const auto& st = gen.stats();

@@ -1,5 +1,7 @@
 #include "cada/io/csv.h"
 
+#include <algorithm>
+#include <cstdio>
 #include <set>
 
 #include "cada/io/files.h"
@@ -21,7 +23,41 @@ bool CsvTable::has_column(const std::string& name) const {
   return false;
 }
 
+namespace {
+
+// Offset of the first byte that is not part of well-formed UTF-8 (RFC 3629: no overlong forms,
+// no surrogates, at most U+10FFFF), or npos.
+size_t first_invalid_utf8(const std::string& s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  for (size_t i = 0; i < n;) {
+    const unsigned c = p[i];
+    size_t len = 0;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (c < 0x80) { ++i; continue; }
+    if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) { len = 3; if (c == 0xE0) lo = 0xA0; if (c == 0xED) hi = 0x9F; }
+    else if (c >= 0xF0 && c <= 0xF4) { len = 4; if (c == 0xF0) lo = 0x90; if (c == 0xF4) hi = 0x8F; }
+    else return i;
+    if (i + len > n) return i;
+    if (p[i + 1] < lo || p[i + 1] > hi) return i;
+    for (size_t k = 2; k < len; ++k)
+      if (p[i + k] < 0x80 || p[i + k] > 0xBF) return i;
+    i += len;
+  }
+  return std::string::npos;
+}
+
+}  // namespace
+
 CsvTable parse_csv(const std::string& text, const std::string& source) {
+  // Invalid UTF-8 is refused as JSONL refuses it, not turned into U+FFFD later.
+  if (const size_t bad = first_invalid_utf8(text); bad != std::string::npos) {
+    const size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + static_cast<long>(bad), '\n'));
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned char>(text[bad]));
+    CADA_FAIL(source, ":", line, ": invalid UTF-8 (byte ", hex, "); save the file as UTF-8.");
+  }
   CsvTable table;
   size_t i = 0;
   const size_t n = text.size();

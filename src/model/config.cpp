@@ -97,6 +97,7 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
   positive(c.head_dim, "head_dim", source);
   CADA_CHECK(c.head_dim % 2 == 0, source, ": head_dim must be even for rotary embeddings, got ", c.head_dim);
   c.max_position_embeddings = r.i64("max_position_embeddings", 2048);
+  positive(c.max_position_embeddings, "max_position_embeddings", source);
   c.rms_norm_eps = r.f64("rms_norm_eps", 1e-6);
   c.tie_word_embeddings = r.boolean("tie_word_embeddings", false);
   if (c.model_type == "qwen2") {
@@ -167,6 +168,24 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
   c.eos_token_ids = ids("eos_token_id");
   if (auto b = ids("bos_token_id"); !b.empty()) c.bos_token_id = b[0];
   if (auto p = ids("pad_token_id"); !p.empty()) c.pad_token_id = p[0];
+  for (int64_t id : c.eos_token_ids)
+    CADA_CHECK(id >= 0 && id < c.vocab_size, source, ": eos_token_id ", id, " is outside the vocabulary (vocab_size ",
+               c.vocab_size, ")");
+  CADA_CHECK(!c.bos_token_id || (*c.bos_token_id >= 0 && *c.bos_token_id < c.vocab_size), source, ": bos_token_id ",
+             c.bos_token_id.value_or(0), " is outside the vocabulary (vocab_size ", c.vocab_size, ")");
+  if (c.pad_token_id && *c.pad_token_id < 0) c.pad_token_id.reset();  // -1: none, as some configs write
+  CADA_CHECK(!c.pad_token_id || *c.pad_token_id < c.vocab_size, source, ": pad_token_id ", c.pad_token_id.value_or(0),
+             " is outside the vocabulary (vocab_size ", c.vocab_size, ")");
+  {
+    // Sizes that no real model has overflow the parameter count: refused here, naming them.
+    const double C = static_cast<double>(c.hidden_size), F = static_cast<double>(c.intermediate_size);
+    const double D = static_cast<double>(c.head_dim), H = static_cast<double>(c.num_attention_heads);
+    const double params = static_cast<double>(c.vocab_size) * C * 2 +
+                          static_cast<double>(c.num_hidden_layers) * (3 * C * F + 4 * C * H * D);
+    CADA_CHECK(params < 1e14, source, ": the sizes (hidden_size ", c.hidden_size, ", intermediate_size ",
+               c.intermediate_size, ", num_hidden_layers ", c.num_hidden_layers, ", vocab_size ", c.vocab_size,
+               ") give about ", params, " parameters, far beyond any model; check them");
+  }
 
   if (seqcls) {
     if (r.has("num_labels")) {

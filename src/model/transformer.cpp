@@ -1,5 +1,7 @@
 #include "cada/model/transformer.h"
 
+#include "cada/util/memory.h"
+
 #include <c10/core/InferenceMode.h>
 
 #include <cmath>
@@ -267,6 +269,11 @@ at::Tensor make_attention_bias(const at::Tensor& key_mask, int64_t B, int64_t T,
 // ---------------------------------------------------------------- the model
 
 TransformerImpl::TransformerImpl(const ModelConfig& cfg) : cfg_(cfg) {
+  // The modules are created in float32 on the host (then converted or replaced when loading).
+  util::check_fits(static_cast<double>(cfg.num_parameters()) * 4, util::host_available_bytes(),
+                   "the model (" + std::to_string(cfg.num_parameters()) + " parameters, float32 while it is built)",
+                   "its sizes in config.json (hidden_size, intermediate_size, num_hidden_layers, vocab_size) or "
+                   "run it on a machine with more memory");
   model = register_module("model", Backbone(cfg));
   if (cfg.is_sequence_classifier()) {
     score = register_module("score", linear(cfg.hidden_size, cfg.num_labels, false));

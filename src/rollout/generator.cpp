@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <chrono>
 
+#include "cada/kernels/device_graph.h"
 #include "cada/kernels/ops.h"
 #include "cada/rollout/continuous.h"
 #include "completion.h"
 #include "cada/util/error.h"
+#include "cada/util/memory.h"
 
 namespace cada::rollout {
 
@@ -66,6 +68,29 @@ void Generator::validate(const std::vector<Request>& requests) const {
     for (int32_t id : r.prompt_ids)
       CADA_CHECK(id >= 0 && id < V, "request ", i + 1, ": token id ", id, " is outside the vocabulary (size ", V, ")");
   }
+  check_memory(requests);
+}
+
+void Generator::check_memory(const std::vector<Request>& requests) const {
+  // The KV cache is the call's one large allocation: rows decoded together x (longest prompt +
+  // most new tokens) positions, checked against free memory before anything is allocated.
+  int64_t rows = 0, prompt = 0, new_tokens = 0;
+  for (const auto& r : requests) {
+    rows += r.n;
+    prompt = std::max<int64_t>(prompt, static_cast<int64_t>(r.prompt_ids.size()));
+    new_tokens = std::max<int64_t>(new_tokens, r.params.max_new_tokens);
+  }
+  rows = std::min(rows, opts_.max_batch_rows);
+  const auto& cfg = model_.config();
+  const at::Tensor& w = model_.lm_head_weight();
+  const double positions = static_cast<double>(prompt) + static_cast<double>(new_tokens) + 1;
+  const double bytes = 2.0 * cfg.num_hidden_layers * rows * cfg.num_key_value_heads * positions * cfg.head_dim *
+                       static_cast<double>(c10::elementSize(w.scalar_type()));
+  const int64_t available = w.is_cuda() ? kernels::device_free_bytes(w.device()) : util::host_available_bytes();
+  util::check_fits(bytes, available,
+                   str_cat("the KV cache of ", rows, " sequences x ", static_cast<int64_t>(positions),
+                           " positions (longest prompt ", prompt, " + max_new_tokens ", new_tokens, ")"),
+                   opts_.limit_hint);
 }
 
 std::vector<std::vector<Completion>> Generator::generate(const std::vector<Request>& requests,

@@ -31,8 +31,9 @@ std::vector<std::string> EngineConfig::problems(const std::string& section) cons
   return p;
 }
 
-GeneratorOptions EngineConfig::options() const {
+GeneratorOptions EngineConfig::options(const std::string& limit_hint) const {
   GeneratorOptions o;
+  if (!limit_hint.empty()) o.limit_hint = limit_hint;
   o.max_batch_rows = batch_rows;
   o.engine = parse_engine(engine);
   o.cuda_graphs = cuda_graphs;

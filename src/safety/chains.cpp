@@ -614,7 +614,7 @@ void ChainsRun::generate_pending() {
   // End-of-sequence ids come from the tokenizer (its EOS, generation_config.json's, chat end tokens).
   sampling_ = cfg_.sampling.params(cfg_.sampling.max_new_tokens);
   auto net = model::load_model(cfg_.model, {cfg_.runtime.device, cfg_.runtime.dtype});
-  rollout::Generator gen(*net, txt.tokenizer.get(), cfg_.runtime.options());
+  rollout::Generator gen(*net, txt.tokenizer.get(), cfg_.runtime.options("sampling.max_new_tokens or runtime.batch_rows"));
   if (comm_.is_main()) {
     samples_w_ = std::make_unique<io::JsonlWriter>(paths_.samples, io::JsonlWriter::Mode::kAppend);
     progress_w_ = std::make_unique<io::JsonlWriter>(paths_.progress, io::JsonlWriter::Mode::kAppend);

@@ -1,6 +1,10 @@
 #include "cada/text/records.h"
 
+#include <climits>
+
+#include "cada/io/files.h"
 #include "cada/util/error.h"
+#include "cada/util/log.h"
 
 namespace cada::text {
 
@@ -12,9 +16,19 @@ static std::vector<int32_t> id_list(const json& v, const char* key, const std::s
   out.reserve(v.size());
   for (const auto& e : v) {
     CADA_CHECK(e.is_number_integer(), where, ": '", key, "' must contain integers only");
-    out.push_back(e.get<int32_t>());
+    // Read as 64 bits: a huge id is reported as written, not wrapped to 32 bits.
+    const int64_t id = e.is_number_unsigned() && e.get<uint64_t>() > uint64_t(INT64_MAX) ? -1 : e.get<int64_t>();
+    CADA_CHECK(id >= 0 && id <= INT32_MAX, where, ": '", key, "' holds ", e.dump(), ", which is not a token id");
+    out.push_back(static_cast<int32_t>(id));
   }
   return out;
+}
+
+static bool has_template_key(const std::string& model_dir) {
+  const std::string path = model_dir + "/tokenizer_config.json";
+  if (!io::file_exists(path)) return false;
+  auto j = json::parse(io::read_file(path), nullptr, false);
+  return !j.is_discarded() && j.is_object() && j.contains("chat_template") && !j["chat_template"].is_null();
 }
 
 static const Tokenizer& need(const Tokenizer* tok, const std::string& where) {
@@ -44,9 +58,16 @@ std::vector<int32_t> prompt_ids(const json& rec, const Tokenizer* tok, const Cha
     if (rec_raw) return need(tok, where).encode(prompt, /*add_special_tokens=*/true);
     msgs.push_back({"user", prompt});
   }
-  CADA_CHECK(tmpl != nullptr, where, ": the record needs a chat template but the model has none "
-             "(pass --chat-template NAME or use raw prompts)");
-  return need(tok, where).encode(tmpl->render(msgs, /*add_generation_prompt=*/true), /*add_special_tokens=*/false);
+  CADA_CHECK(tmpl != nullptr, where, ": the record needs a chat template, but none was loaded for the model "
+             "(it has none, or one cada does not recognise); pass --chat-template NAME (or the config's chat_template) "
+             "or use raw prompts");
+  std::string text;
+  try {
+    text = tmpl->render(msgs, /*add_generation_prompt=*/true);
+  } catch (const Error& e) {
+    throw Error(where + ": " + e.what());
+  }
+  return need(tok, where).encode(text, /*add_special_tokens=*/false);
 }
 
 std::vector<int32_t> completion_ids(const json& rec, const Tokenizer* tok, const std::string& where) {
@@ -64,8 +85,12 @@ TextSetup load_text(const std::string& model_dir, const std::string& template_ov
     if (required) throw;
     return t;
   }
-  if (!template_override.empty() || !detect_chat_template(model_dir).empty())
+  if (!template_override.empty() || !detect_chat_template(model_dir).empty()) {
     t.chat_template = load_chat_template(model_dir, template_override);
+  } else if (io::file_exists(model_dir + "/chat_template.jinja") || has_template_key(model_dir)) {
+    CADA_WARN(model_dir, ": its chat template is not one cada recognises; records that need one fail unless "
+              "--chat-template (or the config's chat_template) names one of the built-in templates");
+  }
   return t;
 }
 

@@ -278,7 +278,7 @@ void GrpoRun::load_models() {
     rollout_model_->eval();
     CADA_INFO("rollouts in ", name, " (a copy of the policy refreshed after every update)");
   }
-  generator_ = std::make_unique<rollout::Generator>(*rollout_model_, txt_.tokenizer.get(), cfg_.rollout.options());
+  generator_ = std::make_unique<rollout::Generator>(*rollout_model_, txt_.tokenizer.get(), cfg_.rollout.options("rollout.max_completion_length, rollout.max_prompt_length or rollout.batch_rows"));
 }
 
 void GrpoRun::sync_rollout_weights() {

@@ -69,3 +69,18 @@ TEST_F(CsvTest, ReadsFilesAsRecords) {
 
 }  // namespace
 }  // namespace cada::io
+
+TEST(Csv, InvalidUtf8IsRefusedWithItsLine) {
+  try {
+    cada::io::parse_csv("prompt,category\nok,a\n\"caf\xE9\",x\n", "t.csv");
+    FAIL() << "expected an error";
+  } catch (const cada::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("t.csv:3: invalid UTF-8 (byte 0xE9)"), std::string::npos) << e.what();
+  }
+  // Well-formed multi-byte text (and a BOM) passes.
+  auto t = cada::io::parse_csv("\xEF\xBB\xBFprompt\ncaf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80\n", "t.csv");
+  ASSERT_EQ(t.rows.size(), 1u);
+  // Overlong forms and surrogates are not UTF-8.
+  EXPECT_THROW(cada::io::parse_csv("a\n\xC0\xAF\n", "t.csv"), cada::Error);
+  EXPECT_THROW(cada::io::parse_csv("a\n\xED\xA0\x80\n", "t.csv"), cada::Error);
+}

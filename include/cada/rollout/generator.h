@@ -67,6 +67,9 @@ struct GeneratorOptions {
   bool cuda_graphs = true;           // continuous batching on CUDA: each decoding step one graph launch
   int64_t reserve_positions = 0;     // continuous batching: cache positions per slot at least this (a
                                      // short warm-up call then leaves the slots and graphs for the real one)
+  // The options that bound a call's KV cache, named when it would not fit in memory (each
+  // frontend names its own keys or flags).
+  std::string limit_hint = "max_new_tokens or the sequences decoded together";
 };
 
 struct GenerationStats {
@@ -94,6 +97,7 @@ class Generator {
 
  private:
   void validate(const std::vector<Request>& requests) const;
+  void check_memory(const std::vector<Request>& requests) const;
   void run_batch(const std::vector<Request>& requests, const std::vector<std::pair<size_t, int64_t>>& rows,
                  std::vector<std::vector<Completion>>& out, const std::function<void(int64_t)>& on_tokens);
   model::TransformerImpl& model_;

@@ -49,7 +49,8 @@ struct EngineConfig {
     v("cuda_graphs", cuda_graphs, "continuous batching on CUDA: each decoding step as one CUDA graph launch");
   }
   std::vector<std::string> problems(const std::string& section) const;
-  GeneratorOptions options() const;
+  // limit_hint names the keys that bound the KV cache (GeneratorOptions::limit_hint).
+  GeneratorOptions options(const std::string& limit_hint = "") const;
 };
 
 }  // namespace cada::rollout
