@@ -19,9 +19,22 @@ def parse_args():
     return a
 
 
+# Lines that only a raw libtorch / C++ runtime failure prints: no command may ever show them
+# (errors are one sentence; CADA_DEBUG=1 keeps backtraces for developers).
+BACKTRACE_MARKERS = ("Exception raised from", "frame #0", "terminate called", "Aborted (core dumped)")
+
+
+def assert_no_backtrace(text, what):
+    for marker in BACKTRACE_MARKERS:
+        if marker in text:
+            raise SystemExit(f"{what} printed a raw backtrace ({marker!r}):\n{text[-3000:]}")
+
+
 def sh(args, check=True, env=None):
-    """Runs a command (arguments of any type); on failure with check, prints its output and exits."""
+    """Runs a command (arguments of any type); on failure with check, prints its output and exits.
+    Any output with a raw backtrace fails the test, whatever the exit code."""
     p = subprocess.run([str(x) for x in args], capture_output=True, text=True, env=env)
+    assert_no_backtrace(p.stdout + p.stderr, " ".join(map(str, args)))
     if check and p.returncode != 0:
         print(p.stdout, p.stderr)
         raise SystemExit(f"{' '.join(map(str, args))} failed with {p.returncode}")

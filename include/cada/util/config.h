@@ -228,7 +228,8 @@ struct RangeChecker {
   template <class T>
   void operator()(const char* key, T& field, const char*, std::vector<std::string> = {}) {
     if constexpr (std::is_floating_point_v<T>)
-      if (!std::isfinite(field)) problems->push_back("'" + prefix + key + "' must be a finite number, got " + json(field).dump());
+      if (!std::isfinite(field))
+        problems->push_back("'" + prefix + key + "' must be a finite number, got " + (std::isnan(field) ? "nan" : field > 0 ? "inf" : "-inf"));
   }
   template <class T>
   void operator()(const char* key, T& field, const char* help, const Range& range) {
