@@ -7,6 +7,8 @@
 #include "cada/text/chat_template.h"
 #include "cada/text/tokenizer.h"
 #include "cada/util/error.h"
+#include "cada/model/loader.h"
+#include "cada/util/memory.h"
 #include "command.h"
 
 namespace {
@@ -30,7 +32,11 @@ int run(const Opts& o) {
                         (name == "lm_head.weight" && cfg.tie_word_embeddings);
     if (!unused) used_params += tv.numel();
   }
-  // A folder whose weights do not fit its config.json would fail to load: say so here too.
+  // A folder whose weights do not fit its config.json would fail to load: say so here too. A
+  // model that fits comfortably in memory is loaded, so that the loader names the tensor.
+  if (used_params != cfg.num_parameters() &&
+      static_cast<double>(cfg.num_parameters()) * 4 < 0.25 * static_cast<double>(util::host_available_bytes()))
+    model::load_model(o.model);
   CADA_CHECK(used_params == cfg.num_parameters(), o.model, ": the weights hold ", used_params,
              " parameters but config.json implies ", cfg.num_parameters(),
              "; the folder cannot be loaded (weights and config.json from different models?)");

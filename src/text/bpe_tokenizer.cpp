@@ -263,7 +263,14 @@ void BpeTokenizer::load_model(const json& m) {
     max_id = std::max(max_id, id);
   }
   id_to_token_.assign(max_id + 1, "");
-  for (const auto& [tok, id] : vocab_) id_to_token_[id] = tok;
+  std::vector<bool> taken(max_id + 1, false);
+  for (const auto& [tok, id] : vocab_) {
+    // Two tokens on one id would decode ambiguously (the library keeps whichever it saw last).
+    CADA_CHECK(!taken[id], dir_, "/tokenizer.json: tokens '", id_to_token_[id], "' and '", tok, "' share id ", id,
+               " in the BPE vocab");
+    taken[id] = true;
+    id_to_token_[id] = tok;
+  }
   unk_token_ = get_opt_string(m, "unk_token");
   cont_prefix_ = get_opt_string(m, "continuing_subword_prefix");
   eow_suffix_ = get_opt_string(m, "end_of_word_suffix");

@@ -65,7 +65,7 @@ def main():
         ("eos_token_id outside the vocabulary",
          [cada, "info", "--model", variant(model, f"{w}/m1", eos_token_id=99999)], ["eos_token_id 99999"]),
         ("weights that do not fit config.json",
-         [cada, "info", "--model", variant(model, f"{w}/m2", num_hidden_layers=8)], ["config.json implies"]),
+         [cada, "info", "--model", variant(model, f"{w}/m2", num_hidden_layers=8)], ["required by config.json are missing", "layers.6"]),
         ("a 5 MB JSONL line to logprobs",
          [cada, "logprobs", "--model", model, "--input", f"{w}/big.jsonl", "--out", f"{w}/lp.jsonl"],
          ["big.jsonl:1", "--max-length 512"]),

@@ -264,6 +264,25 @@ TEST(BpeTokenizer, RejectsUnsupportedNormalizer) {
   }
 }
 
+TEST(BpeTokenizer, RejectsDuplicateAndHugeIds) {
+  TempDir dir;
+  json tj = make_tokenizer_json(false, false);
+  auto& vocab = tj["model"]["vocab"];
+  const std::string first = vocab.begin().key();
+  vocab["zz-duplicate"] = vocab.begin().value();
+  write_text(dir.file("tokenizer.json"), tj.dump());
+  try {
+    load_tokenizer(dir.path());
+    FAIL() << "expected cada::Error";
+  } catch (const cada::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("share id"), std::string::npos) << e.what();
+  }
+  tj = make_tokenizer_json(false, false);
+  tj["model"]["vocab"]["huge"] = 1000000000;  // 1e9: refused, not a billion-entry table
+  write_text(dir.file("tokenizer.json"), tj.dump());
+  EXPECT_THROW(load_tokenizer(dir.path()), cada::Error);
+}
+
 TEST(LoadTokenizer, FolderWithoutTokenizerFiles) {
   TempDir dir;
   try {
