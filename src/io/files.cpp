@@ -160,6 +160,14 @@ std::string join_path(const std::string& a, const std::string& b) {
 AtomicFileWriter::AtomicFileWriter(const std::string& path) : path_(path) {
   CADA_CHECK(!path.empty(), "Cannot write a file with an empty path.");
   CADA_CHECK(path.back() != '/', "Cannot write ", path, ": the path names a directory.");
+  // An existing device, FIFO or socket (/dev/null, /dev/stdout, a shell's process substitution)
+  // is written in place: renaming a file over it would replace the device itself.
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+    fd_ = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd_ < 0) CADA_FAIL("Cannot write ", path, ": ", errno_text(errno), ".");
+    return;
+  }
   std::string dir = parent_dir(path);
   make_dirs(dir);
   auto stamp = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
@@ -225,6 +233,12 @@ void AtomicFileWriter::write(const void* data, size_t n) {
 
 void AtomicFileWriter::commit() {
   CADA_CHECK(fd_ >= 0, "Cannot write ", path_, ": the file was already committed or abandoned.");
+  if (tmp_.empty()) {  // a device or pipe written in place: nothing to sync or rename
+    const int rc = ::close(fd_);
+    fd_ = -1;
+    if (rc != 0) CADA_FAIL("Cannot write ", path_, ": close failed: ", errno_text(errno), ".");
+    return;
+  }
   if (::fsync(fd_) != 0) {
     int err = errno;
     abandon();

@@ -209,8 +209,9 @@ void JsonlWriter::write(const nlohmann::json& record) {
 
 void JsonlWriter::flush() {
   CADA_CHECK(fd_ >= 0, "Cannot flush JSONL file ", path_, ": the writer is closed.");
-  CADA_CHECK(::fsync(fd_) == 0, "Cannot flush JSONL file ", path_, ": ", std::strerror(errno),
-             ".");
+  // Devices and pipes (/dev/null, /dev/stdout) cannot be synced (EINVAL); there is nothing to keep.
+  CADA_CHECK(::fsync(fd_) == 0 || errno == EINVAL || errno == EROFS, "Cannot flush JSONL file ", path_, ": ",
+             std::strerror(errno), ".");
 }
 
 }  // namespace cada::io

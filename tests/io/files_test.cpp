@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <thread>
 
 #include "io_test_util.h"
 
@@ -102,6 +103,22 @@ TEST_F(FilesTest, MakeDirsAndHelpers) {
   EXPECT_EQ(join_path("a/", "b"), "a/b");
   EXPECT_EQ(join_path("a/", "/b"), "a/b");
   EXPECT_EQ(join_path("", "b"), "b");
+}
+
+TEST_F(FilesTest, FifoIsWrittenInPlaceNotReplaced) {
+  // /dev/null, /dev/stdout and pipes are written in place: a rename over them would replace the
+  // device. Shown on a FIFO the test owns.
+  const std::string fifo = path("pipe");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::string got;
+  std::thread reader([&] { got = read_file(fifo); });
+  atomic_write_file(fifo, "through the pipe\n");
+  reader.join();
+  EXPECT_EQ(got, "through the pipe\n");
+  struct stat st;
+  ASSERT_EQ(::stat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  atomic_write_file("/dev/null", "discarded");  // no temporary file next to it, no error
 }
 
 }  // namespace
