@@ -34,7 +34,7 @@ const std::vector<CommandSpec>& commands() { return registry(); }
 namespace {
 
 // One sentence for the user: libtorch's errors without their C++ backtrace (kept under
-// CADA_DEBUG=1), memory exhaustion named as such.
+// --debug or CADA_DEBUG=1), memory exhaustion named as such.
 std::string error_sentence(const std::exception& e) {
   const char* debug = std::getenv("CADA_DEBUG");
   const bool full = debug && std::string(debug) != "0" && std::string(debug) != "";
@@ -64,6 +64,8 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
       ->capture_default_str();
+  bool debug = false;
+  app.add_flag("--debug", debug, "show libtorch's C++ backtrace with errors (as CADA_DEBUG=1)");
 
   auto specs = commands();
   std::sort(specs.begin(), specs.end(),
@@ -75,6 +77,7 @@ int main(int argc, char** argv) {
     runners[sub] = {spec.name, spec.setup(*sub)};
   }
   CLI11_PARSE(app, argc, argv);
+  if (debug) ::setenv("CADA_DEBUG", "1", 1);
 
   for (auto& [sub, named] : runners) {
     if (!sub->parsed()) continue;
