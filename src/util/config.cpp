@@ -114,6 +114,8 @@ void apply_overrides(json& j, const std::vector<std::string>& overrides) {
       // A numeric segment indexes a list: rewards.rewards.2.model=... (the element must exist).
       const bool index = node->is_array() && part.find_first_not_of("0123456789") == std::string::npos;
       if (index) {
+        CADA_CHECK(part.size() <= 9, "override '", o, "': index ", part, " is past the end of '",
+                   key.substr(0, s ? s - 1 : 0), "' (", node->size(), " elements)");
         const size_t i = std::stoul(part);
         CADA_CHECK(i < node->size(), "override '", o, "': index ", i, " is past the end of '", key.substr(0, s ? s - 1 : 0),
                    "' (", node->size(), " elements)");

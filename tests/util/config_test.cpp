@@ -140,3 +140,30 @@ TEST(Config, DuplicateKeysAreRejectedWithTheirPath) {
   EXPECT_NE(parse_error(R"({"x": [{"a": 1, "a": 2}]})").find("key 'x.0.a' appears twice"), std::string::npos)
       << parse_error(R"({"x": [{"a": 1, "a": 2}]})");
 }
+
+namespace {
+struct Ints {
+  int32_t batch = 1;
+  uint64_t seed = 0;
+  template <class V> void visit(V& v) {
+    v("batch", batch, "rows");
+    v("seed", seed, "seed");
+  }
+};
+}  // namespace
+
+TEST(Config, IntegersOutsideTheFieldAreRefusedNotWrapped) {
+  auto err = [](const std::string& text) -> std::string {
+    try {
+      cada::config::parse<Ints>(cada::config::parse_text(text, "c.json"), "c.json");
+    } catch (const cada::Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_NE(err(R"({"batch": 4294967301})").find("'batch' must be a 32-bit integer, got 4294967301"), std::string::npos);
+  EXPECT_NE(err(R"({"seed": -1})").find("'seed' must be a non-negative integer, got -1"), std::string::npos);
+  EXPECT_EQ(err(R"({"batch": 7, "seed": 18446744073709551615})"), "");
+  nlohmann::json j = nlohmann::json::parse(R"({"x": [1]})");
+  EXPECT_THROW(cada::config::apply_overrides(j, {"x.99999999999999999999=1"}), cada::Error);
+}

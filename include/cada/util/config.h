@@ -74,7 +74,8 @@ template <class T> struct is_optional<std::optional<T>> : std::true_type {};
 template <class T>
 const char* type_name() {
   if constexpr (std::is_same_v<T, bool>) return "true or false";
-  else if constexpr (std::is_integral_v<T>) return "an integer";
+  else if constexpr (std::is_unsigned_v<T>) return sizeof(T) < 8 ? "a non-negative 32-bit integer" : "a non-negative integer";
+  else if constexpr (std::is_integral_v<T>) return sizeof(T) < 8 ? "a 32-bit integer" : "an integer";
   else if constexpr (std::is_floating_point_v<T>) return "a number";
   else if constexpr (std::is_same_v<T, std::string>) return "a string";
   else if constexpr (is_vector<T>::value) return "a list";
@@ -88,6 +89,18 @@ bool read_value(const json& v, T& out) {
     out = v.get<bool>();
   } else if constexpr (std::is_integral_v<T>) {
     if (!v.is_number_integer()) return false;
+    // A value outside T's range would wrap silently (4294967301 -> 5 in 32 bits): refused.
+    if (v.is_number_unsigned()) {
+      if (v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<T>::max())) return false;
+    } else {
+      const int64_t x = v.get<int64_t>();
+      if constexpr (std::is_unsigned_v<T>) {
+        if (x < 0) return false;
+      } else if (x < static_cast<int64_t>(std::numeric_limits<T>::min()) ||
+                 x > static_cast<int64_t>(std::numeric_limits<T>::max())) {
+        return false;
+      }
+    }
     out = v.get<T>();
   } else if constexpr (std::is_floating_point_v<T>) {
     if (!v.is_number()) return false;
