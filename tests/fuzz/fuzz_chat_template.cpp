@@ -90,11 +90,7 @@ void render_all(const text::ChatTemplate& t, const std::vector<text::Message>& m
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string dir = [] {
-    std::string d = cada::fuzz::scratch_dir() + "/model";
-    cada::io::make_dirs(d);
-    return d;
-  }();
+  const std::string& dir = cada::fuzz::model_dir();
   const std::string input(reinterpret_cast<const char*>(data), size);
   const std::vector<std::string> parts = cada::fuzz::split_parts(input);
   cada::fuzz::write_file(dir + "/tokenizer_config.json", parts[0]);

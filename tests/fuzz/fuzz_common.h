@@ -52,6 +52,16 @@ inline const std::string& scratch_dir() {
   return dir;
 }
 
+// A model folder inside scratch_dir(), for the tokenizer and template targets.
+inline const std::string& model_dir() {
+  static const std::string dir = [] {
+    std::string d = scratch_dir() + "/model";
+    io::make_dirs(d);
+    return d;
+  }();
+  return dir;
+}
+
 // Writes `bytes` to `path` (replacing it); plain write(2), no fsync, since fuzzing writes
 // thousands of files a second.
 inline void write_file(const std::string& path, const std::string& bytes) {

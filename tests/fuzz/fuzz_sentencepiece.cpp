@@ -45,11 +45,7 @@ const char* const kTexts[] = {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string dir = [] {
-    std::string d = cada::fuzz::scratch_dir() + "/model";
-    cada::io::make_dirs(d);
-    return d;
-  }();
+  const std::string& dir = cada::fuzz::model_dir();
   // Without a "%%" line the model is the whole input, byte for byte.
   const std::vector<std::string> parts =
       cada::fuzz::split_parts(std::string(reinterpret_cast<const char*>(data), size));

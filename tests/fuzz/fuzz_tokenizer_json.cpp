@@ -55,11 +55,7 @@ void exercise(const cada::text::Tokenizer& tok, const std::string& tail) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string dir = [] {
-    std::string d = cada::fuzz::scratch_dir() + "/model";
-    cada::io::make_dirs(d);
-    return d;
-  }();
+  const std::string& dir = cada::fuzz::model_dir();
   const std::vector<std::string> parts =
       cada::fuzz::split_parts(std::string(reinterpret_cast<const char*>(data), size));
   cada::fuzz::write_file(dir + "/tokenizer.json", parts[0]);

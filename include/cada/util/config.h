@@ -153,9 +153,6 @@ struct Reader {
       problems->push_back("'" + prefix + key + "' must be " + type_name<T>() + ", got " + v.dump());
       return;
     }
-    if constexpr (std::is_floating_point_v<T>) {
-      if (!std::isfinite(field)) problems->push_back("'" + prefix + key + "' must be a finite number, got " + v.dump());
-    }
     if constexpr (std::is_same_v<T, std::string>) {
       if (!choices.empty() && std::find(choices.begin(), choices.end(), field) == choices.end()) {
         std::string list;
@@ -164,13 +161,11 @@ struct Reader {
       }
     }
   }
+  // Ranges and finiteness are checked on the parsed struct (RangeChecker), as for flags.
   template <class T>
-  void operator()(const char* key, T& field, const char* help, const Range& range) {
+  void operator()(const char* key, T& field, const char* help, const Range&) {
     static_assert(std::is_arithmetic_v<T>, "a Range applies to numeric keys");
-    const size_t before = problems->size();
     (*this)(key, field, help);
-    if (problems->size() == before && obj->contains(key) && !range.contains(static_cast<double>(field)))
-      problems->push_back("'" + prefix + key + "' must be " + range.describe() + ", got " + obj->at(key).dump());
   }
   template <class S>
   void section(const char* key, S& sub, const char* /*help*/) {
@@ -271,7 +266,7 @@ std::vector<std::string> range_problems(const T& opts, const std::string& sectio
 }
 
 // Fills an options struct from JSON; throws one cada::Error listing every problem (wrong
-// types, unknown keys, invalid choices), each prefixed by `source`.
+// types, unknown keys, invalid choices, values outside their ranges), each prefixed by `source`.
 template <class T>
 T parse(const json& j, const std::string& source) {
   CADA_CHECK(j.is_object(), source, ": the config must be a JSON object");
@@ -280,6 +275,7 @@ T parse(const json& j, const std::string& source) {
   detail::Reader r{&j, "", &problems, {}};
   out.visit(r);
   r.check_unknown();
+  for (auto& p : range_problems(out)) problems.push_back(std::move(p));
   if (!problems.empty()) {
     std::string msg = source + ": " + std::to_string(problems.size()) + " problem(s) in the config:";
     for (const auto& p : problems) msg += "\n  - " + p;
