@@ -30,8 +30,8 @@ constexpr int64_t kLengthBucket = 256;  // cache positions attended to grow in s
 class ContinuousBatcher::Run {
  public:
   Run(ContinuousBatcher& owner, DecodeSlots& slots, const std::vector<Request>& requests,
-      const std::function<void(int64_t)>& on_tokens, GenerationStats& stats)
-      : owner_(owner), slots_(slots), requests_(requests), on_tokens_(on_tokens), stats_(stats),
+      const GenerateHooks& hooks, GenerationStats& stats)
+      : owner_(owner), slots_(slots), requests_(requests), hooks_(hooks), stats_(stats),
         slot_row_(slots.slots(), -1), slot_pos_(slots.slots(), 0) {
     const auto& cfg = owner.model_.config();
     bool any_sampled = false, any_truncation = false;
@@ -187,7 +187,9 @@ class ContinuousBatcher::Run {
   void accept(int64_t slot, int64_t r, int64_t token, float logprob) {
     Row& row = rows_[r];
     const auto& p = requests_[row.request].params;
-    if (detail::append_token(row.c, static_cast<int32_t>(token), logprob, row.stops, p, owner_.tok_)) {
+    const bool done = detail::append_token(row.c, static_cast<int32_t>(token), logprob, row.stops, p, owner_.tok_);
+    if (hooks_.on_token) hooks_.on_token(row.request, row.sample, row.c);
+    if (done) {
       row.done = true;
       if (slot_row_[slot] == r) {
         slot_row_[slot] = -1;
@@ -215,7 +217,7 @@ class ContinuousBatcher::Run {
 
   void report(int64_t produced) {
     stats_.generated_tokens += produced;
-    if (on_tokens_ && produced) on_tokens_(produced);
+    if (hooks_.on_tokens && produced) hooks_.on_tokens(produced);
   }
 
   std::vector<std::vector<Completion>> finish() {
@@ -231,7 +233,7 @@ class ContinuousBatcher::Run {
   ContinuousBatcher& owner_;
   DecodeSlots& slots_;
   const std::vector<Request>& requests_;
-  const std::function<void(int64_t)>& on_tokens_;
+  const GenerateHooks& hooks_;
   GenerationStats& stats_;
   std::vector<Row> rows_;
   size_t next_waiting_ = 0;
@@ -269,7 +271,7 @@ DecodeSlots& ContinuousBatcher::slots_for(int64_t capacity) {
 }
 
 std::vector<std::vector<Completion>> ContinuousBatcher::generate(const std::vector<Request>& requests,
-                                                                 const std::function<void(int64_t)>& on_tokens,
+                                                                 const GenerateHooks& hooks,
                                                                  GenerationStats& stats) {
   c10::InferenceMode guard;
   int64_t capacity = std::max<int64_t>(2, reserve_positions_);
@@ -279,7 +281,7 @@ std::vector<std::vector<Completion>> ContinuousBatcher::generate(const std::vect
   const int64_t graphs_before = slots.graphs_captured(), replays_before = slots.graph_replays();
   auto t0 = Clock::now();
   const double prefill_before = stats.prefill_s;
-  Run run(*this, slots, requests, on_tokens, stats);
+  Run run(*this, slots, requests, hooks, stats);
   auto out = run.run();
   stats.decode_s += seconds_since(t0) - (stats.prefill_s - prefill_before);
   stats.graphs_captured += slots.graphs_captured() - graphs_before;

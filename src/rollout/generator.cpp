@@ -63,6 +63,7 @@ void Generator::validate(const std::vector<Request>& requests) const {
     CADA_CHECK(r.params.top_p > 0 && r.params.top_p <= 1, "request ", i + 1, ": top_p must be in (0, 1]");
     CADA_CHECK(r.params.min_p >= 0 && r.params.min_p <= 1, "request ", i + 1, ": min_p must be in [0, 1]");
     CADA_CHECK(r.params.top_k >= 0, "request ", i + 1, ": top_k must be >= 0");
+    CADA_CHECK(r.params.top_logprobs >= 0, "request ", i + 1, ": top_logprobs must be >= 0");
     CADA_CHECK(r.params.repetition_penalty > 0, "request ", i + 1, ": repetition_penalty must be positive");
     CADA_CHECK(!r.params.stop.size() || tok_, "request ", i + 1, ": stop strings need a tokenizer");
     for (int32_t id : r.prompt_ids)
@@ -95,12 +96,23 @@ void Generator::check_memory(const std::vector<Request>& requests) const {
 
 std::vector<std::vector<Completion>> Generator::generate(const std::vector<Request>& requests,
                                                          const std::function<void(int64_t)>& on_tokens) {
+  GenerateHooks hooks;
+  hooks.on_tokens = on_tokens;
+  return generate(requests, hooks);
+}
+
+std::vector<std::vector<Completion>> Generator::generate(const std::vector<Request>& requests,
+                                                         const GenerateHooks& hooks) {
   validate(requests);
-  if (engine_name() == "continuous") {
+  // Top log-probs are computed by the static batches (the decoding slots' device-side sampling
+  // returns only the chosen token's log-prob).
+  bool wants_top = false;
+  for (const auto& r : requests) wants_top |= r.params.top_logprobs > 0;
+  if (engine_name() == "continuous" && !wants_top) {
     if (!continuous_)
       continuous_ = std::make_unique<ContinuousBatcher>(model_, tok_, opts_.max_batch_rows, opts_.cuda_graphs,
                                                         opts_.reserve_positions);
-    return continuous_->generate(requests, on_tokens, stats_);
+    return continuous_->generate(requests, hooks, stats_);
   }
   std::vector<std::vector<Completion>> out(requests.size());
   for (size_t i = 0; i < requests.size(); ++i) out[i].resize(requests[i].n);
@@ -110,13 +122,13 @@ std::vector<std::vector<Completion>> Generator::generate(const std::vector<Reque
     for (int64_t j = 0; j < requests[i].n; ++j) rows.emplace_back(i, j);
   for (size_t s = 0; s < rows.size(); s += opts_.max_batch_rows) {
     const size_t e = std::min(rows.size(), s + static_cast<size_t>(opts_.max_batch_rows));
-    run_batch(requests, {rows.begin() + s, rows.begin() + e}, out, on_tokens);
+    run_batch(requests, {rows.begin() + s, rows.begin() + e}, out, hooks);
   }
   return out;
 }
 
 void Generator::run_batch(const std::vector<Request>& requests, const std::vector<std::pair<size_t, int64_t>>& rows_in,
-                          std::vector<std::vector<Completion>>& out, const std::function<void(int64_t)>& on_tokens) {
+                          std::vector<std::vector<Completion>>& out, const GenerateHooks& hooks) {
   c10::InferenceMode guard;
   const auto& cfg = model_.config();
   const int64_t V = cfg.vocab_size;
@@ -179,7 +191,9 @@ void Generator::run_batch(const std::vector<Request>& requests, const std::vecto
   std::vector<float> temp, topp, minp, pen;
   std::vector<int64_t> topk;
   bool any_penalty = false;
+  int64_t top_k_lp = 0;  // the most top log-probs any row asked for
   for (const auto& [req, j] : rows_in) {
+    top_k_lp = std::max(top_k_lp, std::min<int64_t>(requests[req].params.top_logprobs, V));
     const auto& prm = requests[req].params;
     Row row{req, j, kernels::stream_key(requests[req].seed, j), detail::stop_ids(prm, tok_, cfg.eos_token_ids), false, {}};
     rows.push_back(std::move(row));
@@ -211,6 +225,12 @@ void Generator::run_batch(const std::vector<Request>& requests, const std::vecto
     for (int64_t a = 0; a < A; ++a) u[a] = kernels::counter_uniform(rows[active[a]].stream_key, step);
     auto tokens = kernels::sample_tokens(logits, temp_t, topk_t, topp_t, minp_t, at::tensor(u).to(device));
     auto lps = kernels::logsoftmax_gather(lp_logits, tokens, 1.0).cpu();
+    at::Tensor top_v, top_i;  // (A,k) the most likely tokens of the same distribution
+    if (top_k_lp > 0) {
+      auto top = at::log_softmax(lp_logits, -1).topk(top_k_lp, -1);
+      top_v = std::get<0>(top).cpu().contiguous();
+      top_i = std::get<1>(top).cpu().contiguous();
+    }
     auto tok_cpu = tokens.cpu();
     const int64_t* tk = tok_cpu.data_ptr<int64_t>();
     const float* lp = lps.data_ptr<float>();
@@ -222,12 +242,21 @@ void Generator::run_batch(const std::vector<Request>& requests, const std::vecto
         continue;
       }
       const auto& prm = requests[row.request].params;
+      if (prm.top_logprobs > 0) {
+        const int64_t k = std::min(prm.top_logprobs, top_k_lp);
+        const int64_t* ti = top_i.data_ptr<int64_t>() + a * top_k_lp;
+        const float* tv = top_v.data_ptr<float>() + a * top_k_lp;
+        std::vector<std::pair<int32_t, float>> top(k);
+        for (int64_t i = 0; i < k; ++i) top[i] = {static_cast<int32_t>(ti[i]), tv[i]};
+        row.c.top_logprobs.push_back(std::move(top));
+      }
       row.done = detail::append_token(row.c, static_cast<int32_t>(tk[a]), lp[a], row.stop_ids, prm, tok_);
+      if (hooks.on_token) hooks.on_token(row.request, row.sample, row.c);
       ++produced;
       if (row.done) ++finished_total;
     }
     stats_.generated_tokens += produced;
-    if (on_tokens && produced) on_tokens(produced);
+    if (hooks.on_tokens && produced) hooks.on_tokens(produced);
     if (finished_total == A) break;
 
     // Drop finished rows once enough of them accumulated.

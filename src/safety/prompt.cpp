@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "cada/text/records.h"
 #include "cada/util/error.h"
 
 namespace cada::safety {
@@ -87,15 +88,7 @@ std::vector<text::Message> record_messages(const json& rec, const std::string& w
   CADA_CHECK(rec.is_object(), where, ": expected a JSON object");
   std::vector<text::Message> msgs;
   if (rec.contains("messages")) {
-    const json& m = rec["messages"];
-    CADA_CHECK(m.is_array() && !m.empty(), where, ": 'messages' must be a non-empty list");
-    for (const auto& e : m) {
-      CADA_CHECK(e.is_object() && e.contains("role") && e["role"].is_string() && e.contains("content") &&
-                     e["content"].is_string(),
-                 where, ": each message needs string fields 'role' and 'content'");
-      msgs.push_back({e["role"].get<std::string>(), e["content"].get<std::string>()});
-    }
-    return msgs;
+    return text::parse_messages(rec["messages"], where);
   }
   CADA_CHECK(rec.contains("prompt") && rec["prompt"].is_string(), where,
              ": expected a 'prompt' string or a 'messages' list");

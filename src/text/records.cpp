@@ -36,6 +36,34 @@ static const Tokenizer& need(const Tokenizer* tok, const std::string& where) {
   return *tok;
 }
 
+std::vector<Message> parse_messages(const json& m, const std::string& where) {
+  CADA_CHECK(m.is_array() && !m.empty(), where, ": 'messages' must be a non-empty list");
+  std::vector<Message> msgs;
+  for (size_t i = 0; i < m.size(); ++i) {
+    const json& e = m[i];
+    const std::string at = where + ": message " + std::to_string(i + 1);
+    CADA_CHECK(e.is_object() && e.contains("role") && e["role"].is_string(), at,
+               " needs a string field 'role'");
+    CADA_CHECK(e.contains("content"), at, " needs a field 'content'");
+    const json& c = e["content"];
+    std::string content;
+    if (c.is_string()) {
+      content = c.get<std::string>();
+    } else {
+      CADA_CHECK(c.is_array(), at, ": 'content' must be a string or a list of text parts");
+      for (const auto& part : c) {
+        CADA_CHECK(part.is_object() && part.value("type", "") == "text" && part.contains("text") &&
+                       part["text"].is_string(),
+                   at, ": content parts must be {\"type\": \"text\", \"text\": string} (got ",
+                   part.dump().substr(0, 80), ")");
+        content += part["text"].get<std::string>();
+      }
+    }
+    msgs.push_back({e["role"].get<std::string>(), std::move(content)});
+  }
+  return msgs;
+}
+
 std::vector<int32_t> prompt_ids(const json& rec, const Tokenizer* tok, const ChatTemplate* tmpl,
                                 bool raw, const std::string& where) {
   CADA_CHECK(rec.is_object(), where, ": expected a JSON object");
@@ -43,14 +71,7 @@ std::vector<int32_t> prompt_ids(const json& rec, const Tokenizer* tok, const Cha
   const bool rec_raw = rec.contains("raw") && rec["raw"].is_boolean() ? rec["raw"].get<bool>() : raw;
   std::vector<Message> msgs;
   if (rec.contains("messages")) {
-    const json& m = rec["messages"];
-    CADA_CHECK(m.is_array() && !m.empty(), where, ": 'messages' must be a non-empty list");
-    for (const auto& e : m) {
-      CADA_CHECK(e.is_object() && e.contains("role") && e["role"].is_string() && e.contains("content") &&
-                     e["content"].is_string(),
-                 where, ": each message needs string fields 'role' and 'content'");
-      msgs.push_back({e["role"].get<std::string>(), e["content"].get<std::string>()});
-    }
+    msgs = parse_messages(rec["messages"], where);
   } else {
     CADA_CHECK(rec.contains("prompt") && rec["prompt"].is_string(), where,
                ": expected a 'prompt' string, a 'messages' list or 'prompt_ids'");

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 
 #include "cada/model/loader.h"
 #include "cada/model/logprobs.h"
@@ -156,3 +157,74 @@ INSTANTIATE_TEST_SUITE_P(Schedulers, GeneratorEngines,
                          [](const ::testing::TestParamInfo<rollout::Engine>& i) {
                            return i.param == rollout::Engine::kStatic ? std::string("Static") : std::string("Continuous");
                          });
+
+// Top log-probs: the k most likely tokens of the same distribution as the chosen token's
+// log-prob, sorted; greedy picks the first. Requests that ask run on static batches whatever the
+// engine, and the sampled tokens do not change.
+TEST_P(GeneratorEngines, TopLogprobsAreTheMostLikelyTokens) {
+  auto m = tiny_model();
+  auto reqs = requests(0.7f, 2);
+  rollout::Generator plain(*m, nullptr, opts(8));
+  auto base = plain.generate(reqs);
+  for (auto& r : reqs) r.params.top_logprobs = 5;
+  reqs[1].params.top_logprobs = 2;  // each request gets its own count
+  reqs[2].params.temperature = 0.0f;
+  auto base_greedy = plain.generate({reqs[2]});
+  rollout::Generator g(*m, nullptr, opts(8));
+  auto out = g.generate(reqs);
+  for (size_t i = 0; i < reqs.size(); ++i)
+    for (int64_t j = 0; j < reqs[i].n; ++j) {
+      const auto& c = out[i][j];
+      const auto& want = i == 2 ? base_greedy[0][j] : base[i][j];
+      EXPECT_EQ(c.ids, want.ids) << "asking for top log-probs changed the samples";
+      ASSERT_EQ(c.top_logprobs.size(), c.ids.size());
+      for (size_t t = 0; t < c.ids.size(); ++t) {
+        const auto& top = c.top_logprobs[t];
+        ASSERT_EQ(static_cast<int64_t>(top.size()), reqs[i].params.top_logprobs);
+        for (size_t k = 1; k < top.size(); ++k) EXPECT_GE(top[k - 1].second, top[k].second);
+        for (const auto& [id, lp] : top)  // the chosen token, when listed, has the same log-prob
+          if (id == c.ids[t]) EXPECT_NEAR(lp, c.logprobs[t], 1e-5);
+        EXPECT_GE(top[0].second, c.logprobs[t] - 1e-5);
+        if (i == 2) EXPECT_EQ(top[0].first, c.ids[t]) << "greedy takes the most likely token";
+      }
+    }
+  // The distribution itself: the first step's top-5 equal log_softmax(logits / T) of the prompt.
+  torch::NoGradGuard ng;
+  model::ForwardInput in;
+  in.input_ids = at::tensor(std::vector<int64_t>(reqs[0].prompt_ids.begin(), reqs[0].prompt_ids.end())).unsqueeze(0);
+  auto h = m->forward(in).hidden.select(1, -1);
+  auto lp = at::log_softmax(m->head(h).to(at::kFloat) / 0.7, -1)[0];
+  auto ref = lp.topk(5);
+  for (int64_t k = 0; k < 5; ++k) {
+    EXPECT_EQ(out[0][0].top_logprobs[0][k].first, std::get<1>(ref)[k].item<int64_t>());
+    EXPECT_NEAR(out[0][0].top_logprobs[0][k].second, std::get<0>(ref)[k].item<float>(), 1e-5);
+  }
+}
+
+// The token sink sees every token of every sample, in order, with the finish reason on the last.
+TEST_P(GeneratorEngines, TokenSinkSeesEveryToken) {
+  auto m = tiny_model();
+  auto reqs = requests(1.0f, 3);
+  reqs[1].params.ignore_eos = false;
+  std::map<std::pair<size_t, int64_t>, std::vector<int32_t>> seen;
+  std::map<std::pair<size_t, int64_t>, std::string> finish;
+  int64_t counted = 0;
+  rollout::GenerateHooks hooks;
+  hooks.on_tokens = [&](int64_t k) { counted += k; };
+  hooks.on_token = [&](size_t r, int64_t s, const rollout::Completion& c) {
+    auto& ids = seen[{r, s}];
+    ASSERT_EQ(c.ids.size(), ids.size() + 1) << "one token per call";
+    ids.push_back(c.ids.back());
+    finish[{r, s}] = c.finish_reason;
+  };
+  rollout::Generator g(*m, nullptr, opts(5));
+  auto out = g.generate(reqs, hooks);
+  int64_t total = 0;
+  for (size_t i = 0; i < reqs.size(); ++i)
+    for (int64_t j = 0; j < reqs[i].n; ++j) {
+      EXPECT_EQ(seen[std::make_pair(i, j)], out[i][j].ids);
+      EXPECT_EQ(finish[std::make_pair(i, j)], out[i][j].finish_reason);
+      total += static_cast<int64_t>(out[i][j].ids.size());
+    }
+  EXPECT_EQ(counted, total);
+}

@@ -33,8 +33,7 @@ class ContinuousBatcher {
   // Requests are validated by the Generator. One vector of n completions per request, in
   // request order; statistics are added to `stats`.
   std::vector<std::vector<Completion>> generate(const std::vector<Request>& requests,
-                                                const std::function<void(int64_t)>& on_tokens,
-                                                GenerationStats& stats);
+                                                const GenerateHooks& hooks, GenerationStats& stats);
 
  private:
   class Run;

@@ -20,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cada/model/transformer.h"
@@ -38,6 +39,8 @@ struct SamplingParams {
   std::vector<std::string> stop;     // stop strings; the text is cut before the match
   std::vector<int32_t> stop_token_ids;  // in addition to the tokenizer's stop ids
   bool ignore_eos = false;           // generate exactly max_new_tokens (benchmarks)
+  int64_t top_logprobs = 0;          // > 0: also return the this many most likely tokens at each step
+                                     // (requests that ask run on static batches, whatever the engine)
 };
 
 struct Request {
@@ -52,6 +55,20 @@ struct Completion {
   std::vector<float> logprobs;       // log softmax(logits / T)[token] of the sampling policy (T = 1 for greedy)
   std::string text;                  // decoded, special tokens skipped, cut at a stop string
   std::string finish_reason;         // "stop" (EOS, stop token or stop string) or "length"
+  // With params.top_logprobs = k > 0: per generated token, the k most likely (token, log-prob)
+  // of the same distribution as `logprobs`, most likely first.
+  std::vector<std::vector<std::pair<int32_t, float>>> top_logprobs;
+};
+
+// Called after every token appended to sample `sample` of request `request` (on the generating
+// thread): `c` holds the ids and log-probs so far, and finish_reason once the sample ended; its
+// text is only set when generate() returns (streaming decodes c.ids itself).
+using TokenSink = std::function<void(size_t request, int64_t sample, const Completion& c)>;
+
+// What generate() reports while it runs.
+struct GenerateHooks {
+  std::function<void(int64_t)> on_tokens;  // k new tokens (progress bars)
+  TokenSink on_token;                      // each token of each sample (streaming)
 };
 
 // Which scheduler generates: continuous batching on CUDA and static batches on CPU (auto), or
@@ -91,6 +108,7 @@ class Generator {
   // tokens are produced (for progress bars).
   std::vector<std::vector<Completion>> generate(const std::vector<Request>& requests,
                                                 const std::function<void(int64_t)>& on_tokens = {});
+  std::vector<std::vector<Completion>> generate(const std::vector<Request>& requests, const GenerateHooks& hooks);
   const GenerationStats& stats() const { return stats_; }
   // The scheduler generate() uses for this model ("static" or "continuous").
   std::string engine_name() const;
@@ -99,7 +117,7 @@ class Generator {
   void validate(const std::vector<Request>& requests) const;
   void check_memory(const std::vector<Request>& requests) const;
   void run_batch(const std::vector<Request>& requests, const std::vector<std::pair<size_t, int64_t>>& rows,
-                 std::vector<std::vector<Completion>>& out, const std::function<void(int64_t)>& on_tokens);
+                 std::vector<std::vector<Completion>>& out, const GenerateHooks& hooks);
   model::TransformerImpl& model_;
   const text::Tokenizer* tok_;
   GeneratorOptions opts_;

@@ -12,6 +12,12 @@
 
 namespace cada::text {
 
+// The one parser of a "messages" list (records, generate-chains, `cada serve`): a non-empty
+// list of {"role": string, "content": string | [{"type": "text", "text": string}, ...]} (content
+// parts, as the OpenAI API sends them, are joined; other part types are refused). Throws
+// cada::Error naming `where` and the message's position.
+std::vector<Message> parse_messages(const nlohmann::json& messages, const std::string& where);
+
 // Token ids of a record's prompt. Accepted fields, first match wins:
 //   "prompt_ids": [int]          used as is;
 //   "messages": [{role, content}] rendered with the chat template plus the generation prompt;

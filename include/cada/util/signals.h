@@ -24,6 +24,10 @@ namespace util {
 
 // Installs the handlers (idempotent). Before this, SIGINT and SIGTERM kill as usual.
 void install_stop_handlers();
+// What the handlers print for the first and the second signal, e.g. ("draining requests in
+// flight", "exiting at once"); string literals (they are read inside the signal handler).
+// Default: the trainers' "finishing the current step and writing a checkpoint".
+void set_stop_messages(const char* first, const char* second);
 // The signal that asked to stop (SIGINT or SIGTERM), or 0.
 int stop_signal();
 inline bool stop_requested() { return stop_signal() != 0; }
