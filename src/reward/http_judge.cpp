@@ -20,6 +20,11 @@ namespace {
 
 bool http_url(const std::string& u) { return u.rfind("http://", 0) == 0 || u.rfind("https://", 0) == 0; }
 
+// "1 answer", "2 answers".
+std::string counted(int64_t n, const std::string& one, const std::string& many = "") {
+  return std::to_string(n) + " " + (n == 1 ? one : many.empty() ? one + "s" : many);
+}
+
 std::string canonical(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 std::string excerpt(const json& j) {
@@ -58,6 +63,15 @@ json top_logprobs_completions(const json& lp) {
   for (auto it = lp["top_logprobs"][0].begin(); it != lp["top_logprobs"][0].end(); ++it)
     if (it.value().is_number()) out.push_back({it.key(), it.value().get<double>()});
   return out;
+}
+
+// A cached answer of the expected kind (a hand-edited or foreign line is asked again).
+bool well_formed(const json& a, bool logprobs) {
+  if (!logprobs) return a.contains("text") && a["text"].is_string();
+  if (!a.contains("top_logprobs") || !a["top_logprobs"].is_array()) return false;
+  for (const auto& e : a["top_logprobs"])
+    if (!e.is_array() || e.size() != 2 || !e[0].is_string() || !e[1].is_number()) return false;
+  return true;
 }
 
 }  // namespace
@@ -179,7 +193,8 @@ std::vector<json> HttpJudgeBackend::answers(const std::vector<std::string>& prom
   for (size_t i = 0; i < prompts.size(); ++i) {
     json body = request_body(prompts[i], logprobs);
     const std::string key = sha256_hex(path() + "\n" + canonical(body));
-    if (auto a = cache_ ? cache_->get(key) : std::nullopt) {
+    auto a = cache_ ? cache_->get(key) : std::nullopt;
+    if (a && well_formed(*a, logprobs)) {
       out[i] = std::move(*a);
       ++hits;
     } else if (auto it = pending.find(key); it != pending.end()) {
@@ -214,8 +229,9 @@ std::vector<json> HttpJudgeBackend::answers(const std::vector<std::string>& prom
     for (size_t i : who[k]) out[i] = got[k];
   stats_.answers += static_cast<int64_t>(prompts.size());
   const ClientStats now = client_->stats();
-  CADA_INFO("judge '", name_, "': ", prompts.size(), " answers (", now.requests - before.requests, " requests, ", hits,
-            " from the cache, ", now.retries - before.retries, " retries)");
+  CADA_INFO("judge '", name_, "': ", counted(static_cast<int64_t>(prompts.size()), "answer"), " (",
+            counted(now.requests - before.requests, "request"), ", ", hits, " from the cache, ",
+            counted(now.retries - before.retries, "retry", "retries"), ")");
   return out;
 }
 

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
@@ -58,6 +59,28 @@ bool write_all(int fd, const std::string& s) {
     done += static_cast<size_t>(n);
   }
   return true;
+}
+
+// With the exclusive lock held: a last line without '\n' can only be a write that died halfway
+// (a crash, a full disk); cut it off so that the file stays one answer per line.
+bool drop_partial_line(int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return false;
+  off_t end = st.st_size;
+  char last = '\n';
+  if (end == 0) return true;
+  if (::pread(fd, &last, 1, end - 1) != 1) return false;
+  if (last == '\n') return true;
+  char buf[4096];
+  while (end > 0) {  // back to the last '\n', or the start of the file
+    const off_t start = std::max<off_t>(0, end - static_cast<off_t>(sizeof(buf)));
+    const ssize_t n = ::pread(fd, buf, static_cast<size_t>(end - start), start);
+    if (n != end - start) return false;
+    for (ssize_t i = n - 1; i >= 0; --i)
+      if (buf[i] == '\n') return ::ftruncate(fd, start + i + 1) == 0;
+    end = start;
+  }
+  return ::ftruncate(fd, 0) == 0;
 }
 
 }  // namespace
@@ -120,14 +143,7 @@ void JudgeCache::put(const std::string& key, const json& answer) {
   int err = 0;
   try {
     FileLock flock_(fd_, LOCK_EX, path_);
-    struct stat st {};
-    ok = ::fstat(fd_, &st) == 0;
-    if (ok && st.st_size > 0) {  // after a crash mid-line: start on a fresh line
-      char last = '\n';
-      ok = ::pread(fd_, &last, 1, st.st_size - 1) == 1;
-      if (ok && last != '\n') line.insert(line.begin(), '\n');
-    }
-    ok = ok && write_all(fd_, line);
+    ok = drop_partial_line(fd_) && write_all(fd_, line);
     if (!ok) err = errno;
   } catch (const Error&) {
     ok = false;

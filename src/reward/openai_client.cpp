@@ -275,7 +275,8 @@ std::vector<json> OpenAIClient::post_all(const std::string& path, const std::vec
     for (size_t i = next++; i < bodies.size() && !call.abort; i = next++) {
       std::optional<json> answer;
       try {
-        answer = post_one(worker, u, bodies[i].dump(), call);
+        // Invalid UTF-8 (a generation cut inside a character) becomes U+FFFD rather than an error.
+        answer = post_one(worker, u, bodies[i].dump(-1, ' ', false, json::error_handler_t::replace), call);
       } catch (const std::exception& e) {
         call.fail(e.what());
       }

@@ -7,9 +7,9 @@
 // parameters or request kind misses. Lines are appended under an exclusive flock(2) as each
 // answer arrives, so several processes (data-parallel ranks, parallel runs) share one file and an
 // aborted run keeps what it got. Loading never fails on content: a truncated last line (a crash
-// mid-write) or a garbled line is skipped with a warning, and the next append starts on a fresh
-// line. This is the one file in cada that is appended to rather than written atomically: a
-// write that dies halfway loses at most that line.
+// mid-write) or a garbled line is skipped with a warning, and the next append first cuts the
+// truncated line off. This is the one file in cada that is appended to rather than written
+// atomically: a write that dies halfway loses at most that line.
 #pragma once
 
 #include <nlohmann/json.hpp>
