@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <mutex>
 #include <random>
+#include <system_error>
 #include <thread>
 
 #include "cada/util/error.h"
@@ -296,7 +297,10 @@ std::vector<json> OpenAIClient::post_all(const std::string& path, const std::vec
   };
   const size_t workers = std::min(static_cast<size_t>(opts_.max_concurrency), bodies.size());
   std::vector<std::thread> threads;
-  for (size_t w = 1; w < workers; ++w) threads.emplace_back(work, w);
+  try {
+    for (size_t w = 1; w < workers; ++w) threads.emplace_back(work, w);
+  } catch (const std::system_error&) {  // no more threads: the ones that started share the work
+  }
   work(0);
   for (auto& t : threads) t.join();
   if (!call.error.empty()) throw Error(call.error);
