@@ -322,6 +322,7 @@ TEST(HttpJudge, YesNoReadsTheChatTopLogprobs) {
                             {{"parser", "yes_no"}, {"yes", {"Yes", "yes"}}, {"no", {"No", "no"}}},
                             {{"top_logprobs", 5}}));
   auto v = set.get("j")->score(samples({"r"}));
+  ASSERT_TRUE(v[0].has_value());
   EXPECT_NEAR(*v[0], (0.5 + 0.1) / (0.5 + 0.1 + 0.2), 1e-12);  // " Yes" is another token
   auto body = server.bodies().at(0);
   EXPECT_EQ(body["max_tokens"], 1);
@@ -331,13 +332,15 @@ TEST(HttpJudge, YesNoReadsTheChatTopLogprobs) {
 }
 
 TEST(HttpJudge, ExpectationReadsTheChatTopLogprobs) {
-  FakeServer server([](int n, const json&, httplib::Response& res) {
-    if (n == 1) return send(res, 200, chat_top({{"3", std::log(0.4)}, {"5", std::log(0.2)}, {"1", std::log(0.1)}, {"x", -0.1}}));
+  FakeServer server([](int, const json& body, httplib::Response& res) {
+    if (has(user_text(body), "r1"))
+      return send(res, 200, chat_top({{"3", std::log(0.4)}, {"5", std::log(0.2)}, {"1", std::log(0.1)}, {"x", -0.1}}));
     send(res, 200, chat_top({{"x", std::log(0.9)}, {"y", std::log(0.1)}}));  // none of the scored tokens
   });
   json values = {{"1", 0.0}, {"2", 0.25}, {"3", 0.5}, {"4", 0.75}, {"5", 1.0}};
   auto set = make_set(judge(server.base_url(), {{"parser", "expectation"}, {"values", values}}));
   auto v = set.get("j")->score(samples({"r1", "r2"}));
+  ASSERT_TRUE(v[0].has_value());
   EXPECT_NEAR(*v[0], (0.4 * 0.5 + 0.2 * 1.0 + 0.1 * 0.0) / (0.4 + 0.2 + 0.1), 1e-12);
   EXPECT_FALSE(v[1].has_value());
   EXPECT_EQ(set.get("j")->failures(), 1);
@@ -358,6 +361,7 @@ TEST(HttpJudge, RawJudgesReadTheCompletionsTopLogprobs) {
                                    {"no", {"No"}}, {"invert", true}})}}},
       "judges.json");
   auto scores = set.score(samples({"r"}));
+  ASSERT_TRUE(scores[0].second[0].has_value() && scores[1].second[0].has_value());
   EXPECT_NEAR(*scores[0].second[0], (0.3 * 0.25 + 0.6 * 0.75) / 0.9, 1e-12);
   EXPECT_NEAR(*scores[1].second[0], 1.0 - 0.2 / 0.9, 1e-12);
   for (const auto& body : server.bodies()) {
