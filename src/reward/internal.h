@@ -1,11 +1,16 @@
 // Shared by the built-in reward types: their prepare functions and option-parsing helpers.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "cada/reward/reward.h"
 #include "cada/util/config.h"
+
+namespace cada::reward {
+class JudgeBackend;
+}
 
 namespace cada::reward::detail {
 
@@ -17,17 +22,22 @@ Prepared prepare_judge(const PrepareInput& in, std::vector<std::string>& problem
 Prepared prepare_composite(const PrepareInput& in, std::vector<std::string>& problems);
 
 // Fills an options struct (visit() table) from `j`, appending problems (wrong types, invalid
-// choices, unknown keys; "name" and "type" count as known).
+// choices, unknown keys, values outside their declared config::Range). A reward entry
+// (section "") knows "name" and "type" too; a nested object names its keys "section.key".
 template <class T>
-T parse_options(const nlohmann::json& j, std::vector<std::string>& problems) {
+T parse_options(const nlohmann::json& j, std::vector<std::string>& problems, const std::string& section = "") {
   T out{};
   if (!j.is_object()) {
-    problems.push_back("the entry must be a JSON object");
+    problems.push_back(section.empty() ? "the entry must be a JSON object"
+                                       : "'" + section + "' must be a JSON object, got " + j.dump());
     return out;
   }
-  config::detail::Reader r{&j, "", &problems, {"name", "type"}};
+  std::vector<std::string> known;
+  if (section.empty()) known = {"name", "type"};
+  config::detail::Reader r{&j, section.empty() ? "" : section + ".", &problems, known};
   out.visit(r);
   r.check_unknown();
+  for (auto& p : config::range_problems(out, section)) problems.push_back(std::move(p));
   return out;
 }
 
@@ -37,6 +47,14 @@ T parse_options(const nlohmann::json& j, std::vector<std::string>& problems) {
 // appending problems.
 bool check_model_folder(const std::string& dir, bool classifier, std::vector<std::string>& problems,
                         int64_t* num_labels = nullptr);
+
+// The local judge backend (judge_local.cpp): `chat` null means raw text with BOS; `system`
+// (needs `chat`) becomes a system turn before the user turn.
+std::shared_ptr<JudgeBackend> make_model_judge_backend(model::Transformer net,
+                                                       std::shared_ptr<const text::Tokenizer> tok,
+                                                       std::shared_ptr<const text::ChatTemplate> chat,
+                                                       std::string system, int64_t batch_size,
+                                                       int64_t max_new_tokens);
 
 // How errors name a sample: "sample 3" (0-based index in the batch).
 std::string sample_name(size_t i);

@@ -21,7 +21,10 @@ class Canned : public cada::reward::JudgeBackend {
   std::vector<std::string> generate(const std::vector<std::string>& prompts) override {
     return {outputs.begin(), outputs.begin() + static_cast<long>(prompts.size())};
   }
-  std::vector<std::pair<double, double>> yes_no_logprobs(const std::vector<std::string>&) override { return {}; }
+  std::vector<std::vector<double>> choice_logprobs(const std::vector<std::string>&,
+                                                   const std::vector<std::vector<std::string>>&) override {
+    return {};
+  }
 };
 
 const nlohmann::json& metric(const nlohmann::json& agg, const std::string& ds, const std::string& sel,

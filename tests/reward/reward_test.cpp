@@ -244,7 +244,7 @@ TEST(Composite, ConditionsOnTheLabelAndNulls) {
 
 namespace {
 
-// Judge outputs from a list, and yes/no log-probs from a list.
+// Judge outputs from a list, and (yes, no) log-probs from a list.
 class CannedBackend : public JudgeBackend {
  public:
   std::vector<std::string> outputs;
@@ -254,9 +254,12 @@ class CannedBackend : public JudgeBackend {
     seen = prompts;
     return {outputs.begin(), outputs.begin() + prompts.size()};
   }
-  std::vector<std::pair<double, double>> yes_no_logprobs(const std::vector<std::string>& prompts) override {
+  std::vector<std::vector<double>> choice_logprobs(const std::vector<std::string>& prompts,
+                                                   const std::vector<std::vector<std::string>>&) override {
     seen = prompts;
-    return {lps.begin(), lps.begin() + prompts.size()};
+    std::vector<std::vector<double>> out;
+    for (size_t i = 0; i < prompts.size(); ++i) out.push_back({lps[i].first, lps[i].second});
+    return out;
   }
 };
 

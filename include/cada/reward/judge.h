@@ -1,9 +1,22 @@
-// Generative judges on a local model: a prompt template with {prompt} and {response} slots,
-// rendered through the judge's chat template, and one of three parsers:
+// Generative judges: a prompt template with {prompt} and {response} slots, an optional system
+// prompt, one of four parsers, and a backend that runs the judge model:
 //
-//   yes_no        one forward pass, no sampling: p_yes / (p_yes + p_no) from the next-token
-//                 distribution, p_yes summing the probabilities of the configured "yes" token
-//                 strings (each must be exactly one token of the judge's tokenizer), p_no alike.
+//   local     a causal LM folder ("model"), run in-process; the filled template is one user turn
+//             (after the system turn, if any) rendered through the judge's chat template, or raw
+//             text with a BOS token ("raw": true).
+//   endpoint  an OpenAI-compatible server ("endpoint": {base_url, model, ...}; http_judge.h):
+//             /chat/completions with a system and a user message, or /completions with the
+//             filled template as the prompt ("raw": true); retries, timeouts, an on-disk cache.
+//
+// Parsers:
+//
+//   yes_no        one next-token distribution, no sampling: p_yes / (p_yes + p_no), p_yes summing
+//                 the probabilities of the configured "yes" token strings (local: each must be
+//                 exactly one token of the judge's tokenizer; endpoint: matched exactly against
+//                 the returned top log-probs), p_no alike.
+//   expectation   one next-token distribution: sum_i p_i v_i / sum_i p_i over the configured
+//                 token strings i with values v_i in [0, 1] (StrongREJECT's fine-tuned evaluator
+//                 scores "1".."5" as 0, 0.25, ..., 1 this way); nullopt when none has probability.
 //   safe_unsafe   greedy generation; the first word (after stripping, lower-cased, with
 //                 surrounding punctuation such as "*", ".", ":" removed) must be "safe" (0.0) or
 //                 "unsafe" (1.0), e.g. Llama Guard's "unsafe\nS1".
@@ -48,25 +61,38 @@ std::optional<StrongRejectScores> parse_strongreject(const std::string& output);
 // is never searched for slots again); other braces are left as they are.
 std::string fill_judge_template(const std::string& tmpl, const std::string& prompt, const std::string& response);
 
+// yes_no from log p(yes-set) and log p(no-set): p_yes / (p_yes + p_no); nullopt when both are 0.
+std::optional<double> yes_no_value(double logp_yes, double logp_no);
+
+// expectation from log p_i (-inf when absent) and values v_i: sum p_i v_i / sum p_i; nullopt
+// when every p_i is 0. Throws when the sizes differ.
+std::optional<double> expectation_value(const std::vector<double>& logps, const std::vector<double>& values);
+
 // ---- the reward
 
-// Where the judge's text comes from: the local model (ModelJudgeBackend), or canned outputs in
-// tests. Inputs are filled judge prompts (the user turn), one per sample.
+// Where the judge's answers come from: the local model, an OpenAI-compatible server
+// (HttpJudgeBackend), or canned outputs in tests. Inputs are filled judge prompts (the user
+// turn; the backend adds its system prompt, if any), one per sample.
 class JudgeBackend {
  public:
   virtual ~JudgeBackend() = default;
   // Greedy generations, one per prompt.
   virtual std::vector<std::string> generate(const std::vector<std::string>& prompts) = 0;
-  // log p(yes-set) and log p(no-set) of the next token after each prompt.
-  virtual std::vector<std::pair<double, double>> yes_no_logprobs(const std::vector<std::string>& prompts) = 0;
+  // Next-token log-probabilities of groups of token strings: out[i][g] = log sum over the tokens
+  // t of groups[g] of p(t | prompts[i]), -inf when none of them has probability (an empty group,
+  // or tokens outside an endpoint's top_logprobs). out is (prompts, groups).
+  virtual std::vector<std::vector<double>> choice_logprobs(const std::vector<std::string>& prompts,
+                                                           const std::vector<std::vector<std::string>>& groups) = 0;
 };
 
 struct JudgeSpec {
-  std::string parser;          // yes_no | safe_unsafe | strongreject
+  std::string parser;          // yes_no | expectation | safe_unsafe | strongreject
   std::string prompt_template; // has {prompt} and {response}
   bool invert = false;         // v -> 1 - v
   std::string on = "answer";   // the response text the judge sees: answer | response
   std::string style = "auto";  // response style for on = answer
+  std::vector<std::string> yes, no;                   // yes_no: the two token groups
+  std::vector<std::pair<std::string, double>> values; // expectation: token string -> value in [0, 1]
 };
 
 class JudgeReward : public Reward {
@@ -75,10 +101,16 @@ class JudgeReward : public Reward {
   Values score(const std::vector<Sample>& samples) override;
   int64_t failures() const override { return failures_; }
   bool needs_prompt() const override { return true; }
-  // Raw judge outputs of the last score() call (generation parsers; empty for yes_no).
+  // Raw judge outputs of the last score() call (generation parsers; empty for yes_no / expectation).
   const std::vector<std::string>& last_outputs() const { return last_outputs_; }
+  const std::shared_ptr<JudgeBackend>& backend() const { return backend_; }
 
  private:
+  // Values of the log-prob parsers (yes_no, expectation); `example` gets the first failure.
+  Values score_choices(const std::vector<std::string>& prompts, int64_t& failed, std::string& example);
+  // Values of the generation parsers (safe_unsafe, strongreject).
+  Values score_generations(const std::vector<std::string>& prompts, int64_t& failed, std::string& example);
+
   JudgeSpec spec_;
   std::shared_ptr<JudgeBackend> backend_;
   int64_t failures_ = 0;
