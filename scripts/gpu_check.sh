@@ -14,6 +14,9 @@
 #   bench   tools/bench_generate.py on the GPU: transformers' generate against cada generate,
 #           bfloat16, Qwen2.5-1.5B and Llama-3-8B shapes with random weights, with the weight-read
 #           limit of each decoding step; the table lands in OUT_DIR/generate_gpu.md
+#   serve   (not by default) tools/bench_serve.py on the GPU: `cada serve` under 1, 32 and 128 concurrent
+#           clients against `cada generate` on the same prompts (bfloat16, the small preset with the
+#           tiny tokenizer); the table lands in OUT_DIR/serve_gpu.md
 #   grpo    (not by default) three GRPO steps on a Qwen2.5-1.5B shape with the tiny tokenizer
 #           (8 prompts x 8 completions of up to 256 tokens): seconds per step, the generation's
 #           share of it, peak GPU memory
@@ -24,7 +27,7 @@
 #   GPU_BENCH_SIZES    default qwen1.5b,llama8b;  GPU_BENCH_BATCHES  default 1,32,128,256
 #   GPU_HBM_GBPS       memory bandwidth for the limit (default 4800, an H200; H100 SXM: 3350)
 #   GPU_CHECK_WORK     scratch folder for the checkpoints the checks create (default OUT_DIR/work)
-#   GPU_BENCH_TIMEOUT, GPU_PARITY_TIMEOUT, GPU_GRPO_TIMEOUT   seconds per step (420, 150, 240)
+#   GPU_BENCH_TIMEOUT, GPU_PARITY_TIMEOUT, GPU_SERVE_TIMEOUT, GPU_GRPO_TIMEOUT   seconds per step (420, 150, 240, 240)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -105,6 +108,15 @@ if has_step bench; then
     --jsonl "$OUT/generate_gpu.jsonl" --out "$OUT/generate_gpu.md" >"$OUT/bench.log" 2>&1
   rc=$?
   section "generation benchmark" "$OUT/bench.log" $rc 30
+fi
+
+if has_step serve; then
+  log "serving benchmark"
+  timeout "${GPU_SERVE_TIMEOUT:-240}" "$PY" tools/bench_serve.py --cada "$CADA" --device cuda --dtype bfloat16 \
+    --preset small --concurrency 1,32,128 --requests 128 --new-tokens 128 --batch-rows 128 \
+    --out "$OUT/serve_gpu.md" >"$OUT/serve.log" 2>&1
+  rc=$?
+  section "serving benchmark" "$OUT/serve.log" $rc 12
 fi
 
 if has_step parity; then

@@ -7,8 +7,10 @@
 - a streamed answer's pieces join to the non-streamed text, also with stop strings;
 - malformed JSON, an oversized body, an unknown model, an unknown argument, a prompt beyond the
   context and a missing route get 4xx errors in OpenAI's shape, and the server keeps serving;
-- SIGTERM drains: requests in flight finish, new ones get 503, the server exits 0."""
+- SIGTERM drains: requests in flight finish, new ones get 503, the server exits 0;
+- with --api-key-env, requests without the key get 401."""
 import json
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -170,6 +172,21 @@ def drain(srv, failures):
     print("SIGTERM: 8 requests in flight finished, new ones got 503, /health said draining, exit 0")
 
 
+def api_key(a, model, w, failures):
+    """--api-key-env: requests without the key get 401; the openai client with it gets answers."""
+    srv = Served(a.cada, model, w, name="keyed", extra=["--api-key-env", "CADA_TEST_KEY"],
+                 env={**os.environ, "CADA_TEST_KEY": "s3cret"})
+    try:
+        status, body = srv.post("/v1/chat/completions", {"model": "tiny", "messages": [{"role": "user", "content": "Hi"}]})
+        check(status == 401 and body["error"]["type"] == "authentication_error", f"no key: {status} {body}", failures)
+        client = openai.OpenAI(base_url=srv.url, api_key="s3cret", max_retries=0)
+        r = client.completions.create(model="tiny", prompt="Hi", max_tokens=3)
+        check(len(r.choices) == 1, "the key did not let the client in", failures)
+    finally:
+        srv.stop()
+    print("--api-key-env: 401 without the key, answers with it")
+
+
 def main():
     a = parse_args()
     w = a.workdir
@@ -190,6 +207,7 @@ def main():
     finally:
         if srv.proc.poll() is None:
             srv.proc.kill()
+    api_key(a, model, w, failures)
     if failures:
         print("\n".join(failures[:30]))
         raise SystemExit(1)
