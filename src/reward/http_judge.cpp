@@ -129,7 +129,7 @@ HttpJudgeBackend::HttpJudgeBackend(std::string name, EndpointOptions endpoint, s
   c.label = who;
   client_ = std::make_unique<OpenAIClient>(c);
   if (endpoint_.cache) {
-    const std::string dir = endpoint_.cache_dir.empty() ? default_judge_cache_dir() : endpoint_.cache_dir;
+    const std::string dir = endpoint_.cache_dir.empty() ? default_judge_cache_dir() : expand_home(endpoint_.cache_dir);
     CADA_CHECK(!dir.empty(), who, ": no cache folder (set endpoint.cache_dir, XDG_CACHE_HOME or HOME)");
     cache_ = std::make_unique<JudgeCache>(dir, judge_cache_file_name(endpoint_.model));
   }

@@ -178,6 +178,13 @@ std::string default_judge_cache_dir() {
   return "";
 }
 
+std::string expand_home(const std::string& path) {
+  if (path != "~" && path.rfind("~/", 0) != 0) return path;
+  const char* home = std::getenv("HOME");
+  CADA_CHECK(home && *home, "'", path, "' starts with ~, but HOME is not set");
+  return std::string(home) + path.substr(1);
+}
+
 std::string judge_cache_file_name(const std::string& model) {
   std::string out = model;
   for (auto& c : out)

@@ -586,3 +586,13 @@ TEST(LocalJudge, ExpectationAndSystemPromptMatchAHandComputation) {
   }
   EXPECT_GT(largest_gap, 0.0);  // the system turn reached the model
 }
+
+// A cache folder written as ~/... lands under $HOME, as a shell would put it.
+TEST(JudgeCache, TildeMeansHome) {
+  const char* home = std::getenv("HOME");
+  ASSERT_TRUE(home && *home);
+  EXPECT_EQ(cada::reward::expand_home("~/judge"), std::string(home) + "/judge");
+  EXPECT_EQ(cada::reward::expand_home("~"), std::string(home));
+  EXPECT_EQ(cada::reward::expand_home("runs/~x"), "runs/~x");
+  EXPECT_EQ(cada::reward::expand_home("/abs/path"), "/abs/path");
+}

@@ -51,6 +51,9 @@ std::string sha256_hex(const std::string& data);
 
 // $XDG_CACHE_HOME/cada/judge, else $HOME/.cache/cada/judge; "" when neither is set.
 std::string default_judge_cache_dir();
+// "~" or "~/..." with $HOME in front (as a shell would expand it); other paths unchanged. Throws
+// cada::Error when HOME is not set.
+std::string expand_home(const std::string& path);
 
 // The cache file of a judge model: its name with characters other than letters, digits, '.',
 // '_' and '-' replaced by '_', plus ".jsonl" ("meta-llama/Llama-Guard-3-8B" ->
