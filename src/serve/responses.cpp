@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <random>
 
+#include "cada/text/unicode.h"
+
 namespace cada::serve {
 
 using nlohmann::json;
@@ -25,8 +27,7 @@ std::pair<std::string, json> token_text(const text::Tokenizer& tok, int32_t id) 
   const std::string raw = tok.decode({id}, /*skip_special_tokens=*/false);
   json bytes = json::array();
   for (unsigned char c : raw) bytes.push_back(static_cast<int>(c));
-  const std::string valid = json(raw).dump(-1, ' ', false, json::error_handler_t::replace);
-  return {json::parse(valid).get<std::string>(), bytes};
+  return {text::utf8_lossy(raw), bytes};
 }
 
 json chat_logprobs(const rollout::Completion& c, size_t from, size_t to, int64_t top, const text::Tokenizer& tok) {

@@ -169,10 +169,16 @@ void Server::Impl::answer_stream(httplib::Response& res, const ParsedRequest& pr
                                  std::shared_ptr<InFlight> guard) {
   auto st = std::make_shared<StreamState>();
   st->partial.resize(pr.prompts.size(), std::vector<rollout::Completion>(pr.n));
+  // On the engine thread: append the one new token (copying the whole completion would cost
+  // the engine O(length) per token).
   auto sink = [st](size_t r, int64_t s, const rollout::Completion& c) {
     {
       std::lock_guard<std::mutex> lock(st->mu);
-      st->partial[r][s] = c;
+      auto& p = st->partial[r][s];
+      p.ids.push_back(c.ids.back());
+      p.logprobs.push_back(c.logprobs.back());
+      if (c.top_logprobs.size() == c.ids.size()) p.top_logprobs.push_back(c.top_logprobs.back());
+      p.finish_reason = c.finish_reason;
       st->events.push_back({r, s});
     }
     st->cv.notify_one();
