@@ -16,6 +16,22 @@ VENV=${CADA_VENV:-$HOME/.cache/cada/venv}
 BUILD_DIR=${BUILD_DIR:-build}
 JOBS=${CADA_JOBS:-$(nproc)}
 log() { printf '[setup] %s\n' "$*" >&2; }
+# step NAME LOG CMD...: runs CMD with its output in LOG and prints one line with the time it took;
+# on failure the line names LOG and the log's last lines follow.
+step() {
+  local name=$1 logf=$2; shift 2
+  local t0=$SECONDS
+  if "$@" >"$logf" 2>&1; then
+    log "$(printf '%-34s %4ds' "$name" $((SECONDS - t0)))"
+  else
+    log "$name failed after $((SECONDS - t0))s; full log: $logf"
+    tail -n 30 "$logf" >&2
+    exit 1
+  fi
+}
+case "$BUILD_DIR" in /*) LOGS="$BUILD_DIR/logs" ;; *) LOGS="$ROOT/$BUILD_DIR/logs" ;; esac
+mkdir -p "$LOGS"
+T_START=$SECONDS
 
 # ---- Debian packages ----
 PKGS=(build-essential cmake pkg-config git ccache python3 python3-venv python3-pip
@@ -28,9 +44,10 @@ for p in "${PKGS[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  log "installing Debian packages: ${missing[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  step "Debian packages (${#missing[@]} missing)" "$LOGS/apt.log" \
+    bash -c "$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq ${missing[*]}"
+else
+  log "$(printf '%-34s %4ds' "Debian packages (all present)" 0)"
 fi
 
 # ---- Python venv: libtorch (the pinned torch wheel) and the parity tools ----
@@ -38,10 +55,12 @@ REQ="$ROOT/tools/requirements.txt"
 STAMP="$VENV/.cada-requirements.sha256"
 want=$(sha256sum "$REQ" | cut -d' ' -f1)
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
-  log "preparing the Python environment in $VENV (first time: a few minutes)"
-  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQ"
+  [ -x "$VENV/bin/python" ] || step "Python venv $VENV" "$LOGS/venv.log" python3 -m venv "$VENV"
+  step "Python packages (first time: minutes)" "$LOGS/pip.log" \
+    "$VENV/bin/pip" install --disable-pip-version-check -r "$REQ"
   echo "$want" > "$STAMP"
+else
+  log "$(printf '%-34s %4ds' "Python packages (up to date)" 0)"
 fi
 PY="$VENV/bin/python"
 
@@ -54,10 +73,12 @@ else
   TORCH_ARGS=(-DCMAKE_PREFIX_PATH="$("$PY" -c 'import torch; print(torch.utils.cmake_prefix_path)')")
 fi
 if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
-  log "configuring $BUILD_DIR"
-  cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release "${TORCH_ARGS[@]}" -DCADA_PYTHON="$PY" >/dev/null
+  step "configure $BUILD_DIR" "$LOGS/configure.log" \
+    cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release "${TORCH_ARGS[@]}" -DCADA_PYTHON="$PY"
 fi
-log "building (jobs: $JOBS)"
-cmake --build "$BUILD_DIR" -j "$JOBS" 2>&1 | grep -vE '^\[ *[0-9]+%\]|^-- ' || true
-test -x "$BUILD_DIR/bin/cada" || { log "build failed"; exit 1; }
-log "ready: $BUILD_DIR/bin/cada"
+step "build (jobs: $JOBS)" "$LOGS/build.log" cmake --build "$BUILD_DIR" -j "$JOBS"
+# A warning that is new (not understood and silenced at its source) should be seen, not buried.
+nwarn=$(cat "$LOGS"/configure.log "$LOGS"/build.log 2>/dev/null | grep -cE 'warning:|CMake Warning' || true)
+[ "$nwarn" -eq 0 ] || log "$nwarn warnings: see $LOGS/configure.log and $LOGS/build.log"
+test -x "$BUILD_DIR/bin/cada" || { log "build failed: $BUILD_DIR/bin/cada is missing"; exit 1; }
+log "ready in $((SECONDS - T_START))s: $BUILD_DIR/bin/cada"
