@@ -37,7 +37,7 @@ T_START=$SECONDS
 PKGS=(build-essential cmake pkg-config git ccache python3 python3-venv python3-pip
       nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev
       libsentencepiece-dev libpcre2-dev libutf8proc-dev libopenblas-dev libopenblas0-openmp libgloo-dev
-      zlib1g-dev libcpp-httplib-dev libcurl4-openssl-dev libssl-dev)
+      libcairo2-dev fonts-dejavu-core libcpp-httplib-dev libcurl4-openssl-dev libssl-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

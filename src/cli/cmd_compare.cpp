@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "cada/eval/compare.h"
+#include "cada/io/figure.h"
 #include "cada/io/files.h"
 #include "cada/util/error.h"
 #include "command.h"
@@ -37,8 +38,8 @@ int run(const Opts& o) {
     io::make_dirs(o.out);
     io::atomic_write_file(io::join_path(o.out, "compare.json"), cmp.dump(2) + "\n");
     io::atomic_write_file(io::join_path(o.out, "compare.md"), md);
-    png::write_png(io::join_path(o.out, "compare.png"), eval::compare_chart(cmp, o.title));
-    std::cout << "wrote " << io::join_path(o.out, "compare.{md,json,png}") << "\n";
+    io::write_figure(io::join_path(o.out, "compare"), eval::compare_chart(cmp, o.title));
+    std::cout << "wrote " << io::join_path(o.out, "compare.{md,json,png,svg}") << "\n";
   }
   return 0;
 }
@@ -50,7 +51,7 @@ CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
     [](CLI::App& sub) -> cada::cli::Runner {
       auto o = std::make_shared<Opts>();
       sub.add_option("runs", o->runs, "NAME=REPORT pairs (REPORT: a report.json of cada eval, or its folder)")->required();
-      sub.add_option("--out", o->out, "folder for compare.md, compare.json and compare.png (empty = print only)");
+      sub.add_option("--out", o->out, "folder for compare.md, compare.json and compare.png / .svg (empty = print only)");
       sub.add_option("--selector", o->cmp.selector, "Best-of-N selector to compare (all = every sample)");
       sub.add_option("--jailbreak", o->cmp.jailbreak, "one jailbreak (empty = all jailbreaks together)");
       sub.add_option("--metrics", o->cmp.metrics, "metrics to keep, in order (default: every metric)");

@@ -121,9 +121,9 @@ std::string compare_markdown(const json& cmp) {
   return md;
 }
 
-png::Image compare_chart(const json& cmp, const std::string& title) {
+chart::Figure compare_chart(const json& cmp, const std::string& title) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  std::vector<png::Bar> bars;
+  std::vector<chart::Bar> bars;
   std::vector<std::string> names;
   for (const auto& r : cmp.at("runs")) names.push_back(r.at("name").get<std::string>());
   double top = 0;
@@ -132,7 +132,7 @@ png::Image compare_chart(const json& cmp, const std::string& title) {
     const std::string label = row.at("dataset").get<std::string>() + " " + row.at("metric").get<std::string>();
     for (size_t i = 0; i < names.size(); ++i) {
       const json& c = row.at("cells").at(names[i]);
-      png::Bar b;
+      chart::Bar b;
       b.label = (i == 0 ? label : std::string()) + " " + names[i];
       b.group = static_cast<int>(i);
       b.value = nan;
@@ -146,7 +146,7 @@ png::Image compare_chart(const json& cmp, const std::string& title) {
       bars.push_back(b);
     }
   }
-  png::ChartOptions opts;
+  chart::BarOptions opts;
   opts.title = title.empty() ? "cada compare: " + [&] {
     std::string s;
     for (size_t i = 0; i < names.size(); ++i) s += (i ? " vs " : "") + names[i];
@@ -154,7 +154,7 @@ png::Image compare_chart(const json& cmp, const std::string& title) {
   }() : title;
   opts.max_value = unit ? 1.0 : 0.0;
   (void)top;
-  return png::bar_chart(bars, opts);
+  return chart::bar_chart(bars, opts);
 }
 
 }  // namespace cada::eval

@@ -14,6 +14,7 @@
 #include "cada/eval/jailbreaks.h"
 #include "cada/eval/report.h"
 #include "cada/dist/comm.h"
+#include "cada/io/figure.h"
 #include "cada/io/files.h"
 #include "cada/io/jsonl.h"
 #include "cada/model/loader.h"
@@ -24,7 +25,6 @@
 #include "cada/text/records.h"
 #include "cada/util/config.h"
 #include "cada/util/log.h"
-#include "cada/util/png.h"
 #include "cada/util/progress.h"
 
 namespace cada::eval {
@@ -810,9 +810,9 @@ json EvalRunner::judge(const std::string& generations, const std::string& out_di
   report["plot_metric"] = plot;
   io::atomic_write_file(io::join_path(out_dir, "report.json"), report.dump(2) + "\n");
   io::atomic_write_file(io::join_path(out_dir, "report.md"), report_markdown(report));
-  png::write_png(io::join_path(out_dir, "report.png"), report_chart(report, plot));
+  io::write_figure(io::join_path(out_dir, "report"), report_chart(report, plot));
   CADA_INFO("judged ", samples.size(), " completions of ", records.size(), " records; wrote ", out_dir,
-            "/{scores.jsonl, report.json, report.md, report.png}");
+            "/{scores.jsonl, report.json, report.md, report.{png,svg}}");
   return report;
 }
 

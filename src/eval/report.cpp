@@ -168,12 +168,12 @@ std::string default_plot_metric(const json& r) {
   return order.empty() ? "" : order[0];
 }
 
-png::Image report_chart(const json& r, const std::string& metric) {
-  std::vector<png::Bar> bars;
+chart::Figure report_chart(const json& r, const std::string& metric) {
+  std::vector<chart::Bar> bars;
   const auto selectors = strings(r.value("selectors", json::array()));
   auto add = [&](const std::string& label, const json& s, int group) {
     if (!has_data(s)) return;
-    png::Bar b;
+    chart::Bar b;
     b.label = label;
     b.group = group;
     b.value = at(s, "mean").is_number() ? at(s, "mean").get<double>() : std::nan("");
@@ -197,18 +197,18 @@ png::Image report_chart(const json& r, const std::string& metric) {
           add(prefix + "worst case", at(at(s, "worst_case"), metric), static_cast<int>(si));
       }
     }
-  png::ChartOptions o;
+  chart::BarOptions o;
   o.title = metric.empty() ? "no metric" : metric + " (mean, " +
                                                std::to_string(static_cast<int>(std::lround(
                                                    100 * r.value("bootstrap", json::object()).value("confidence", 0.95)))) +
                                                "% bootstrap interval)";
   if (bars.empty()) {
-    png::Bar b;
+    chart::Bar b;
     b.label = "no data";
     b.value = std::nan("");
     bars.push_back(b);
   }
-  return png::bar_chart(bars, o);
+  return chart::bar_chart(bars, o);
 }
 
 }  // namespace cada::eval

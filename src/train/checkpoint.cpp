@@ -1,4 +1,5 @@
 #include "cada/train/checkpoint.h"
+#include "cada/train/curves.h"
 
 #include <random>
 #include <signal.h>
@@ -79,6 +80,7 @@ void save_checkpoint(const std::string& run_dir, int64_t step, model::Transforme
                         prev.empty() ? std::string(" (no earlier checkpoint)")
                                      : str_cat(" (checkpoint-", prev.back(), " is intact; --resume continues from it)")));
   }
+  write_training_curves(run_dir);
   auto steps = complete_steps(run_dir);
   for (size_t i = 0; keep_last > 0 && i + keep_last < steps.size(); ++i)
     io::remove_tree(run_dir + "/" + kPrefix + std::to_string(steps[i]));

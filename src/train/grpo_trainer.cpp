@@ -1,4 +1,5 @@
 #include "cada/train/grpo_trainer.h"
+#include "cada/train/curves.h"
 
 #include <ATen/autocast_mode.h>
 
@@ -538,7 +539,8 @@ void GrpoRun::save_final() {
     policy_->to(at::kCPU);
     model::save_model(policy_, final_dir, at::kFloat);
     model::copy_tokenizer_files(cfg_.model, final_dir);
-    CADA_INFO("policy written to ", final_dir);
+    write_training_curves(cfg_.output_dir);
+    CADA_INFO("policy written to ", final_dir, "; training curves in ", cfg_.output_dir, "/curves.{png,svg}");
   }
   comm_.barrier();
 }

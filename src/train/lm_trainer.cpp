@@ -1,4 +1,5 @@
 #include "cada/train/lm_trainer.h"
+#include "cada/train/curves.h"
 
 #include <ATen/autocast_mode.h>
 #include <unistd.h>
@@ -303,7 +304,10 @@ LmTrainSummary run_loop(const LoopInputs& in, bool resume, bool dry_run) {
   summary.seconds = since(t_run);
   net->to(at::kCPU);
   summary.final_dir = in.output_dir + "/final";
-  if (main_rank) write_final_model(net, in.output_dir, in.model_dir);
+  if (main_rank) {
+    write_final_model(net, in.output_dir, in.model_dir);
+    write_training_curves(in.output_dir);
+  }
   comm.barrier();
   CADA_INFO(in.label, ": ", summary.steps_done, " steps in ", summary.seconds, " s; loss ", summary.first_loss, " -> ",
             summary.last_loss, ", held-out loss ", summary.eval_loss, "; model in ", summary.final_dir);

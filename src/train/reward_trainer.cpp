@@ -1,4 +1,5 @@
 #include "cada/train/reward_trainer.h"
+#include "cada/train/curves.h"
 
 #include <algorithm>
 #include <cmath>
@@ -256,6 +257,7 @@ RewardTrainSummary run_reward_training(const RewardTrainConfig& cfg, bool resume
     rm->to(at::kCPU);
     model::save_model(rm, out.final_dir, at::kFloat);
     model::copy_tokenizer_files(cfg.model, out.final_dir);
+    write_training_curves(cfg.output_dir);
   }
   comm.barrier();
   CADA_INFO("held-out accuracy ", out.eval_accuracy, " on ", out.eval_examples, " records; model in ", out.final_dir);

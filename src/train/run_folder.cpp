@@ -20,6 +20,7 @@ namespace {
 
 bool is_run_entry(const std::string& name) {
   return name == "config.json" || name == "metrics.jsonl" || name == "final" || name.rfind("checkpoint-", 0) == 0 ||
+         name == "curves.png" || name == "curves.svg" ||
          name.rfind("events.out.tfevents.", 0) == 0;
 }
 

@@ -47,8 +47,11 @@ def main():
     tail = (p.stdout + p.stderr)[-4000:]
     assert p.returncode == 0, f"pipeline failed ({p.returncode}):\n{tail}"
     print(f"pipeline finished in {time.time() - t0:.0f} s")
-    for f in ("compare.md", "compare.json", "compare.png"):
+    for f in ("compare.md", "compare.json", "compare.png", "compare.svg"):
         assert os.path.getsize(os.path.join(run, "report", f)) > 0, f
+    for stage in ("base", "rm", "sft", "grpo"):  # every trainer draws its training curves
+        with open(os.path.join(run, stage, "curves.png"), "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n", stage
     with open(os.path.join(run, "report", "compare.png"), "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     print(open(os.path.join(run, "report", "compare.md")).read())

@@ -205,6 +205,11 @@ def main():
     img = Image.open(f"{out}/report.png")
     img.load()
     assert img.mode == "RGB" and img.size[0] > 300 and img.size[1] > 100, (img.mode, img.size)
+    # The same chart as SVG: a complete document whose size is the PNG's at 2 pixels per point.
+    import xml.etree.ElementTree as ET
+    svg = ET.parse(f"{out}/report.svg").getroot()
+    w_pt = float(svg.get("width").replace("pt", ""))
+    assert abs(2 * w_pt - img.size[0]) <= 1, (svg.get("width"), img.size)
     assert rep["plot_metric"] == "asr:jailbroken", "the all-null StrongREJECT judge is not drawn"
 
     # Judge only: the same config re-scores the generations to the same numbers.

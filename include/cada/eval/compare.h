@@ -5,7 +5,7 @@
 //   auto cmp = cada::eval::compare_reports({{"base", "runs/q/eval-base/report.json"},
 //                                           {"grpo", "runs/q/eval-grpo/report.json"}}, {});
 //   std::cout << cada::eval::compare_markdown(cmp);
-//   cada::png::write_png("compare.png", cada::eval::compare_chart(cmp));
+//   cada::io::write_figure("compare", cada::eval::compare_chart(cmp));  // compare.png + .svg
 //
 // A row is (dataset, metric); its cells are the runs' summaries (mean, bootstrap interval, n)
 // of that metric for one selector and one jailbreak (or all jailbreaks together). Rows follow
@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "cada/util/png.h"
+#include "cada/util/chart.h"
 
 namespace cada::eval {
 
@@ -45,6 +45,6 @@ nlohmann::json compare_reports(const std::vector<CompareRun>& runs, const Compar
 std::string compare_markdown(const nlohmann::json& cmp);
 
 // Horizontal bars, grouped by (dataset, metric), one colour per run, with the intervals.
-png::Image compare_chart(const nlohmann::json& cmp, const std::string& title = "");
+chart::Figure compare_chart(const nlohmann::json& cmp, const std::string& title = "");
 
 }  // namespace cada::eval

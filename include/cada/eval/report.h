@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "cada/util/png.h"
+#include "cada/util/chart.h"
 
 namespace cada::eval {
 
@@ -25,6 +25,6 @@ std::string default_plot_metric(const nlohmann::json& report);
 
 // Horizontal bars of `metric` (mean and interval) per dataset / selector / jailbreak, plus each
 // dataset's worst case for harm metrics.
-png::Image report_chart(const nlohmann::json& report, const std::string& metric);
+chart::Figure report_chart(const nlohmann::json& report, const std::string& metric);
 
 }  // namespace cada::eval
