@@ -1,5 +1,6 @@
 #include "cada/train/grpo_trainer.h"
 #include "cada/train/curves.h"
+#include "cada/train/precision.h"
 
 #include <ATen/autocast_mode.h>
 
@@ -234,13 +235,13 @@ class GrpoRun {
   std::unique_ptr<Progress> bar_;
   const int64_t G_;
   const double T_;        // the temperature that divides the logits in the loss (1 for greedy)
-  const bool autocast_;
+  const Precision precision_;
 };
 
 GrpoRun::GrpoRun(const GrpoConfig& cfg, const RewardFn& reward, const PromptFn& prompt_fn)
     : cfg_(cfg), reward_(reward), comm_(dist::init_from_env(cfg.train.device)), dev_(model::parse_device(cfg.train.device)),
       G_(cfg.rollout.num_generations), T_(cfg.rollout.temperature > 0 ? cfg.rollout.temperature : 1.0),
-      autocast_(model::parse_device(cfg.train.device).is_cuda() && cfg.train.bf16_autocast) {
+      precision_(resolve_precision(model::parse_device(cfg.train.device), cfg.train.bf16_autocast, cfg.train.cpu_bf16)) {
   // Data parallel: every rank walks the same prompt order and receives every completion and
   // reward (each generates and scores its share), so advantages, the micro-batch split and the
   // loss normalisers are those of one process; each rank then runs its share of the
@@ -279,6 +280,7 @@ void GrpoRun::load_models() {
     rollout_model_->eval();
     CADA_INFO("rollouts in ", name, " (a copy of the policy refreshed after every update)");
   }
+  CADA_INFO("updates in ", precision_.describe);
   generator_ = std::make_unique<rollout::Generator>(*rollout_model_, txt_.tokenizer.get(), cfg_.rollout.options("rollout.max_completion_length, rollout.max_prompt_length or rollout.batch_rows"));
 }
 
@@ -430,14 +432,14 @@ Batches GrpoRun::prepare_batches(const Trajectory& tr) {
   if (cfg_.train.num_iterations > 1) {
     auto t0 = Clock::now();
     torch::NoGradGuard ng;
-    Autocast ac(autocast_);
+    AutocastScope ac(precision_);
     for (auto& x : b.batches) b.olds.push_back(batch_logps(*policy_, x, T_, false, false).first.detach());
     b.t_old = since(t0);
   }
   if (ref_) {
     auto t0 = Clock::now();
     torch::NoGradGuard ng;
-    Autocast ac(autocast_);
+    AutocastScope ac(precision_);
     for (auto& x : b.batches) b.refs.push_back(batch_logps(*ref_, x, T_, false, false).first);
     b.t_ref = since(t0);
   }
@@ -452,7 +454,7 @@ UpdateStats GrpoRun::grpo_step(Batches& b) {
   for (int64_t it = 0; it < cfg_.train.num_iterations; ++it) {
     optimizer_->zero_grad();
     for (size_t k = 0; k < b.batches.size(); ++k) {
-      Autocast ac(autocast_);
+      AutocastScope ac(precision_);
       auto [lp, ent] = batch_logps(*policy_, b.batches[k], T_, true, cfg_.loss.opts.entropy_coef != 0);
       LossInputs li;
       li.logps = lp;

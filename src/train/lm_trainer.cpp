@@ -1,5 +1,6 @@
 #include "cada/train/lm_trainer.h"
 #include "cada/train/curves.h"
+#include "cada/train/precision.h"
 
 #include <ATen/autocast_mode.h>
 #include <unistd.h>
@@ -126,7 +127,7 @@ LmTrainSummary run_loop(const LoopInputs& in, bool resume, bool dry_run) {
                                        : std::max<int64_t>(1, static_cast<int64_t>(std::ceil(
                                                                   loop.epochs * train.size() / loop.batch_size)));
   const at::Device dev = model::parse_device(loop.device);
-  const bool autocast = dev.is_cuda() && loop.bf16_autocast;
+  const Precision precision = resolve_precision(dev, loop.bf16_autocast, loop.cpu_bf16);
   // Data parallel: every rank draws the same batch; each runs its contiguous share of the
   // micro-batches with the global target count as the normaliser, and gradients are summed.
   auto& comm = dist::init_from_env(loop.device);
@@ -181,7 +182,7 @@ LmTrainSummary run_loop(const LoopInputs& in, bool resume, bool dry_run) {
     for (size_t s = mine.begin; s < static_cast<size_t>(mine.end); s += mb) {
       std::vector<const LmExample*> rows;
       for (size_t i = s; i < std::min<size_t>(mine.end, s + mb); ++i) rows.push_back(&eval[i]);
-      Autocast ac(autocast);
+      AutocastScope ac(precision);
       auto o = micro_nll(*net, rows, dev);
       nll += o.nll_sum.item<double>();
       n += o.targets;
@@ -204,7 +205,7 @@ LmTrainSummary run_loop(const LoopInputs& in, bool resume, bool dry_run) {
   if (!dry_run && main_rank) metrics = std::make_unique<MetricsLogger>(in.output_dir, loop.tensorboard);
   if (!dry_run && start < total)
     CADA_INFO(in.label, ": ", train.size(), " training rows, ", eval.size(), " held out; ", total, " steps of ",
-              loop.batch_size, " rows (micro batches of ", mb, ")");
+              loop.batch_size, " rows (micro batches of ", mb, "); ", precision.describe);
   auto t_run = Clock::now();
   std::unique_ptr<Progress> bar;
   if (!dry_run) bar = std::make_unique<Progress>(in.label, total - start, "step", 5.0);
@@ -224,7 +225,7 @@ LmTrainSummary run_loop(const LoopInputs& in, bool resume, bool dry_run) {
     const auto mine = dist::shard(static_cast<int64_t>(batch.size()), rank, world);
     for (size_t s = mine.begin; s < static_cast<size_t>(mine.end); s += mb) {
       std::vector<const LmExample*> rows(batch.begin() + s, batch.begin() + std::min<size_t>(mine.end, s + mb));
-      Autocast ac(autocast);
+      AutocastScope ac(precision);
       auto o = micro_nll(*net, rows, dev);
       (o.nll_sum / denom).backward();
       nll += o.nll_sum.item<double>();

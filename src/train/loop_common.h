@@ -2,7 +2,6 @@
 // src/train.
 #pragma once
 
-#include <ATen/autocast_mode.h>
 #include <c10/core/Device.h>
 
 #include <chrono>
@@ -17,23 +16,6 @@ inline double since(Clock::time_point t) { return std::chrono::duration<double>(
 
 // Independent seeds from (seed, epoch) and the like.
 inline uint64_t mix(uint64_t x) { return util::splitmix64(x); }
-
-// bf16 autocast on CUDA for the scope.
-struct Autocast {
-  bool on;
-  explicit Autocast(bool enable) : on(enable) {
-    if (on) {
-      at::autocast::set_autocast_enabled(at::kCUDA, true);
-      at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    }
-  }
-  ~Autocast() {
-    if (on) {
-      at::autocast::set_autocast_enabled(at::kCUDA, false);
-      at::autocast::clear_cache();
-    }
-  }
-};
 
 // The MFU denominator: the configured peak, else the dense bf16 peak of an H100 / H200 SXM on
 // CUDA (set the config's peak_tflops for other devices), none on CPU.

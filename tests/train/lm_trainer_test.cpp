@@ -8,6 +8,7 @@
 #include <random>
 
 #include "cada/io/files.h"
+#include "cada/kernels/cpu_features.h"
 #include "cada/io/jsonl.h"
 #include "cada/model/loader.h"
 #include "cada/text/chat_template.h"
@@ -345,5 +346,43 @@ TEST(LmTrainer, SftResumeIsBitwiseExactWithPacking) {
   auto s = train::run_sft(c, /*resume=*/true);
   EXPECT_EQ(s.steps_done, 3);
   expect_same_weights(straight, c.output_dir + "/final");
+  io::remove_tree(dir);
+}
+
+// bf16 autocast on CPU (cpu_bf16): the same run in bf16 ends at the float32 run's loss within a
+// tolerance; without native bf16 (here forced by CADA_CPU_ISA=avx2 in the ctest entry
+// Train.CpuBf16Fallback) "auto" trains in float32, bit for bit the float32 run, and "on" is refused.
+TEST(LmTrainer, CpuBf16MatchesFloat32LossOrFallsBack) {
+  auto dir = workdir("bf16");
+  auto m = make_model(dir);
+  auto run = [&](const std::string& mode, const std::string& sub) {
+    auto cfg = pretrain_config(dir, m);
+    cfg.output_dir = dir + "/" + sub;
+    cfg.loop.steps = 30;
+    cfg.loop.cpu_bf16 = mode;
+    return train::run_lm_pretraining(cfg);
+  };
+  const auto fp32 = run("off", "fp32");
+  const auto bf16 = run("auto", "bf16");
+  const bool native = cada::kernels::cpu_has_bf16();
+  std::cout << "cpu bf16: " << (native ? cada::kernels::cpu_bf16_name() : "none") << "; final loss fp32 "
+            << fp32.losses.back() << " bf16 " << bf16.losses.back() << ", held-out " << fp32.eval_loss << " vs "
+            << bf16.eval_loss << "\n";
+  ASSERT_EQ(bf16.losses.size(), fp32.losses.size());
+  if (native) {
+    EXPECT_NE(bf16.losses.back(), fp32.losses.back());  // it did run in bf16
+    // Same learning: the held-out loss within 3% and the last steps' mean loss within 3%.
+    EXPECT_NEAR(bf16.eval_loss, fp32.eval_loss, 0.03 * fp32.eval_loss);
+    double a = 0, b = 0;
+    for (size_t i = fp32.losses.size() - 5; i < fp32.losses.size(); ++i) {
+      a += fp32.losses[i] / 5;
+      b += bf16.losses[i] / 5;
+    }
+    EXPECT_NEAR(b, a, 0.03 * a);
+  } else {
+    EXPECT_EQ(bf16.losses, fp32.losses);  // the float32 fallback is the float32 run
+    EXPECT_THROW(run("on", "on"), cada::Error);
+  }
+  EXPECT_THROW(run("fast", "bad"), cada::Error);
   io::remove_tree(dir);
 }

@@ -100,6 +100,7 @@ struct TrainLoopOptions {
   uint64_t seed = 0;
   std::string device = "cpu";
   bool bf16_autocast = true;         // on CUDA: bf16 autocast over fp32 master weights
+  std::string cpu_bf16 = "off";      // on CPU: off | auto | on (train/precision.h)
   int threads = 0;
   template <class V> void visit(V& v) {
     v("steps", steps, "generation rounds", config::Range::at_least(1));
@@ -110,7 +111,8 @@ struct TrainLoopOptions {
       "compute a prompt once per micro-batch for all its completions (same numbers up to float rounding)");
     v("seed", seed, "seed of data order and sampling");
     v("device", device, "cpu, cuda or cuda:N");
-    v("bf16_autocast", bf16_autocast, "bf16 autocast on CUDA (fp32 on CPU always)");
+    v("bf16_autocast", bf16_autocast, "bf16 autocast on CUDA");
+    v("cpu_bf16", cpu_bf16, "bf16 autocast on CPU: off, auto (when the CPU has AMX / AVX512-BF16) or on");
     v("threads", threads, "intra-op CPU threads (0 = all available)", config::Range::at_least(0));
   }
 };

@@ -102,6 +102,7 @@ struct SupervisedLoopOptions {
   bool shuffle = true;               // a fresh permutation of the rows each epoch
   std::string device = "cpu";
   bool bf16_autocast = true;         // on CUDA: bf16 autocast over fp32 master weights
+  std::string cpu_bf16 = "off";      // on CPU: off | auto | on (train/precision.h)
   int threads = 0;
   bool tensorboard = true;
   double peak_tflops = 0;            // MFU denominator (0 = auto on CUDA, none on CPU)
@@ -115,7 +116,8 @@ struct SupervisedLoopOptions {
     v("seed", seed, "seed of the data split and order (and of fresh heads)");
     v("shuffle", shuffle, "new permutation of the training data each epoch (seeded)");
     v("device", device, "cpu, cuda or cuda:N");
-    v("bf16_autocast", bf16_autocast, "bf16 autocast on CUDA (fp32 on CPU always)");
+    v("bf16_autocast", bf16_autocast, "bf16 autocast on CUDA");
+    v("cpu_bf16", cpu_bf16, "bf16 autocast on CPU: off, auto (when the CPU has AMX / AVX512-BF16) or on");
     v("threads", threads, "intra-op CPU threads (0 = all available)", config::Range::at_least(0));
     v("tensorboard", tensorboard, "write TensorBoard event files in output_dir");
     v("peak_tflops", peak_tflops, "device peak for MFU (0 = auto for CUDA, none on CPU)", config::Range::at_least(0));
