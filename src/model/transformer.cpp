@@ -282,7 +282,10 @@ at::Tensor DecoderLayerImpl::forward(const at::Tensor& x, const at::Tensor& cos,
 }
 
 BackboneImpl::BackboneImpl(const ModelConfig& cfg) {
-  embed_tokens = register_module("embed_tokens", torch::nn::Embedding(cfg.vocab_size, cfg.hidden_size));
+  // The pad token's row gets no gradient from the lookup, as transformers' nn.Embedding(padding_idx).
+  auto eo = torch::nn::EmbeddingOptions(cfg.vocab_size, cfg.hidden_size);
+  if (cfg.pad_token_id) eo.padding_idx(*cfg.pad_token_id);
+  embed_tokens = register_module("embed_tokens", torch::nn::Embedding(eo));
   layers = register_module("layers", torch::nn::ModuleList());
   for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) layers->push_back(DecoderLayer(cfg));
   norm = register_module("norm", RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, cfg.norm_plus_one));
