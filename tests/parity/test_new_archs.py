@@ -6,7 +6,8 @@ Gemma-2 (alternating sliding / global layers with window 8, query_pre_attn_scala
 head_dim, attention and final soft-caps small enough to bite). For each:
   - `cada logprobs` in padded batches: per-token log-probs within 1e-4 of transformers (float32);
   - `cada generate` greedy, prompts of different lengths in left-padded batches: token-identical
-    to transformers' generate, log-probs within 1e-4;
+    to transformers' generate, log-probs within 1e-4 (the static engine: the model's own step,
+    not the fused Llama decoding step); `--engine continuous` is refused with a clear message;
   - `cada convert` (float32): transformers loads the folder and gives the same logits;
   - gradients of a log-likelihood loss (model_grad_check, the forward the trainers use) within
     1e-4 of transformers', relative to the largest gradient of each tensor.
@@ -129,6 +130,11 @@ def check_generate(a, name, path, V, seed):
         worst = max(worst, max(abs(x - y) for x, y in zip(c["logprobs"], wl)))
     if worst > TOL:
         problems.append(f"generation log-probs differ by {worst:.2e}")
+    # The continuous engine decodes plain Llama-family layers only: it must refuse, saying which to use.
+    res = run_cada(a.cada, ["generate", "--model", path, "--input", inp, "--out", out + ".cont", "--temperature", "0",
+                            "--max-new-tokens", 4, "--dtype", "float32", "--engine", "continuous"], check=False)
+    if res.returncode == 0 or "--engine static" not in res.stderr:
+        problems.append(f"--engine continuous was not refused clearly: rc {res.returncode}, {res.stderr.strip()}")
     return problems, sum(1 for w in want if w and w[-1] == eos)
 
 
