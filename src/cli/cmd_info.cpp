@@ -1,6 +1,7 @@
 // cada info: what a model folder holds.
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 
 #include "cada/io/checkpoint.h"
 #include "cada/model/config.h"
@@ -55,6 +56,32 @@ int run(const Opts& o) {
   j["rope_scaling"] = cfg.rope_scaling.type.empty() ? "none" : cfg.rope_scaling.type;
   j["tie_word_embeddings"] = cfg.tie_word_embeddings;
   j["qkv_bias"] = cfg.attention_bias;
+  j["activation"] = cfg.hidden_act;
+  {
+    std::vector<std::string> f;  // what sets the family apart from the plain Llama layer
+    if (cfg.qk_norm) f.push_back("q/k norm");
+    if (cfg.norm_plus_one) f.push_back("(1 + w) norms, scaled embeddings");
+    if (cfg.sandwich_norms) f.push_back("post-attention/feedforward norms");
+    auto num = [](double v) {
+      std::ostringstream os;
+      os << v;
+      return os.str();
+    };
+    if (cfg.attn_logit_softcapping > 0) f.push_back("attention soft-cap " + num(cfg.attn_logit_softcapping));
+    if (cfg.final_logit_softcapping > 0) f.push_back("final soft-cap " + num(cfg.final_logit_softcapping));
+    std::vector<int64_t> windows;
+    int64_t sliding = 0;
+    for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) {
+      windows.push_back(cfg.window(l));
+      sliding += cfg.window(l) > 0;
+    }
+    if (sliding > 0) {
+      j["layer_windows"] = windows;
+      f.push_back("sliding window " + std::to_string(cfg.min_window()) + " on " + std::to_string(sliding) + " of " +
+                  std::to_string(cfg.num_hidden_layers) + " layers");
+    }
+    j["features"] = f;
+  }
   j["parameters"] = cfg.num_parameters();
   j["stored_parameters"] = stored_params;
   j["config_dtype"] = cfg.torch_dtype;
@@ -87,6 +114,9 @@ int run(const Opts& o) {
             << " kv heads, head_dim " << cfg.head_dim << (cfg.attention_bias ? ", qkv bias" : "") << "\n"
             << "rope             theta " << cfg.rope_theta << ", scaling " << j["rope_scaling"].get<std::string>()
             << "\n"
+            << "layer            " << cfg.hidden_act;
+  for (const auto& f : j["features"]) std::cout << ", " << f.get<std::string>();
+  std::cout << "\n"
             << "vocab            " << cfg.vocab_size << (cfg.tie_word_embeddings ? " (tied embeddings)" : "") << "\n"
             << "dtype            " << cfg.torch_dtype << " (files:";
   for (const auto& [d, n] : file_dtypes) std::cout << " " << d;

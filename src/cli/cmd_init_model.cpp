@@ -76,7 +76,6 @@ int run(const Opts& o) {
                                         : nlohmann::json::parse(io::read_file(o.config), nullptr, false);
   CADA_CHECK(!cfg.is_discarded() && cfg.is_object(), o.config, ": not a JSON object");
   if (!cfg.contains("model_type")) cfg["model_type"] = "llama";
-  if (!cfg.contains("architectures")) cfg["architectures"] = {"LlamaForCausalLM"};
   cfg["vocab_size"] = tok->vocab_size();
   if (tok->bos_id) cfg["bos_token_id"] = *tok->bos_id;
   if (tok->eos_id) cfg["eos_token_id"] = *tok->eos_id;

@@ -1,6 +1,8 @@
 #include "cada/model/config.h"
 
+#include <cmath>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "cada/util/error.h"
@@ -46,6 +48,87 @@ void positive(int64_t v, const char* key, const std::string& source) {
   CADA_CHECK(v > 0, source, ": key '", key, "' must be positive, got ", v);
 }
 
+
+bool family_known(const std::string& t) {
+  return t == "llama" || t == "qwen2" || t == "mistral" || t == "qwen3" || t == "gemma" || t == "gemma2";
+}
+
+std::string default_architecture(const std::string& t) {
+  if (t == "qwen2") return "Qwen2ForCausalLM";
+  if (t == "mistral") return "MistralForCausalLM";
+  if (t == "qwen3") return "Qwen3ForCausalLM";
+  if (t == "gemma") return "GemmaForCausalLM";
+  if (t == "gemma2") return "Gemma2ForCausalLM";
+  return "LlamaForCausalLM";
+}
+
+// Per-layer windows as transformers reads them: "layer_types" when given (a "sliding_attention"
+// layer uses `window`, 0 = none), else `sliding(i)`.
+std::vector<int64_t> layer_windows(const Reader& r, int64_t layers, int64_t window,
+                                   const std::function<bool(int64_t)>& sliding) {
+  std::vector<int64_t> out(static_cast<size_t>(layers), 0);
+  if (r.has("layer_types")) {
+    const json& v = r.j.at("layer_types");
+    CADA_CHECK(v.is_array() && static_cast<int64_t>(v.size()) == layers, r.source,
+               ": key 'layer_types' must be a list of num_hidden_layers (", layers, ") strings");
+    for (int64_t i = 0; i < layers; ++i) {
+      const json& e = v[static_cast<size_t>(i)];
+      CADA_CHECK(e.is_string() && (e == "full_attention" || e == "sliding_attention"), r.source,
+                 ": layer_types[", i, "] must be \"full_attention\" or \"sliding_attention\", got ", e.dump());
+      if (e == "sliding_attention") out[static_cast<size_t>(i)] = window;
+    }
+  } else {
+    for (int64_t i = 0; i < layers; ++i)
+      if (sliding(i)) out[static_cast<size_t>(i)] = window;
+  }
+  return out;
+}
+
+// The options that differ between the families: activation, q/k norms, Gemma's norms and
+// embedding scale, soft-capping, attention scale and per-layer windows.
+void read_family(const Reader& r, ModelConfig& c) {
+  const std::string& t = c.model_type;
+  const std::string& source = r.source;
+  if (t == "gemma") {
+    c.hidden_act = r.str("hidden_activation", r.str("hidden_act", "gelu_pytorch_tanh"));
+    if (c.hidden_act == "gelu") c.hidden_act = "gelu_pytorch_tanh";  // as transformers maps Gemma's legacy value
+  } else if (t == "gemma2") {
+    c.hidden_act = r.str("hidden_activation", "gelu_pytorch_tanh");
+  } else {
+    c.hidden_act = r.str("hidden_act", "silu");
+  }
+  CADA_CHECK(c.hidden_act == "silu" || c.hidden_act == "gelu_pytorch_tanh" || c.hidden_act == "gelu", source,
+             ": activation '", c.hidden_act, "' is not supported (expected silu, gelu_pytorch_tanh or gelu)");
+  c.attention_scale = 1.0 / std::sqrt(static_cast<double>(c.head_dim));
+  CADA_CHECK(!r.boolean("use_bidirectional_attention", false), source,
+             ": use_bidirectional_attention=true is not supported (expected a causal decoder)");
+  if (t == "qwen3") {
+    c.qk_norm = true;
+    const bool use = r.boolean("use_sliding_window", false);
+    const int64_t window = use && r.has("sliding_window") ? r.i64("sliding_window", 4096) : 0;
+    const int64_t first = r.i64("max_window_layers", 28);
+    c.layer_windows = layer_windows(r, c.num_hidden_layers, window, [&](int64_t i) { return i >= first; });
+  } else if (t == "gemma" || t == "gemma2") {
+    c.norm_plus_one = true;
+    c.scale_embeddings = true;
+  }
+  if (t == "gemma2") {
+    c.sandwich_norms = true;
+    const double scalar = r.f64("query_pre_attn_scalar", 256);
+    CADA_CHECK(scalar > 0, source, ": key 'query_pre_attn_scalar' must be positive, got ", scalar);
+    c.attention_scale = 1.0 / std::sqrt(scalar);
+    // A null cap (or none given in a file that names it) means no soft-capping.
+    auto cap = [&](const char* key, double def) { return r.j.contains(key) ? r.f64(key, 0) : def; };
+    c.attn_logit_softcapping = cap("attn_logit_softcapping", 50.0);
+    c.final_logit_softcapping = cap("final_logit_softcapping", 30.0);
+    const int64_t window = r.j.contains("sliding_window") ? r.i64("sliding_window", 0) : 4096;
+    c.layer_windows = layer_windows(r, c.num_hidden_layers, window, [](int64_t i) { return (i + 1) % 2 == 1; });
+  }
+  for (int64_t w : c.layer_windows) CADA_CHECK(w >= 0, source, ": key 'sliding_window' must not be negative");
+  CADA_CHECK(c.attn_logit_softcapping >= 0 && c.final_logit_softcapping >= 0, source,
+             ": soft-capping values must be positive (or null for none)");
+}
+
 }  // namespace
 
 ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
@@ -54,25 +137,21 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
   ModelConfig c;
   c.raw = j;
   c.model_type = r.str("model_type", "");
-  CADA_CHECK(c.model_type == "llama" || c.model_type == "qwen2" || c.model_type == "mistral", source,
-             ": model_type '", c.model_type, "' is not supported (expected llama, qwen2 or mistral)");
+  CADA_CHECK(family_known(c.model_type), source, ": model_type '", c.model_type,
+             "' is not supported (expected llama, qwen2, mistral, qwen3, gemma or gemma2)");
   if (r.has("architectures")) {
     CADA_CHECK(j.at("architectures").is_array() && !j.at("architectures").empty() &&
                    j.at("architectures")[0].is_string(),
                source, ": key 'architectures' must be a non-empty list of strings");
     c.architecture = j.at("architectures")[0].get<std::string>();
   } else {
-    c.architecture = c.model_type == "qwen2" ? "Qwen2ForCausalLM"
-                     : c.model_type == "mistral" ? "MistralForCausalLM" : "LlamaForCausalLM";
+    c.architecture = default_architecture(c.model_type);
   }
   const bool causal = c.architecture.size() > 11 &&
                       c.architecture.compare(c.architecture.size() - 11, 11, "ForCausalLM") == 0;
   const bool seqcls = c.architecture.find("ForSequenceClassification") != std::string::npos;
   CADA_CHECK(causal || seqcls, source, ": architecture '", c.architecture,
              "' is not supported (expected *ForCausalLM or *ForSequenceClassification)");
-
-  std::string act = r.str("hidden_act", "silu");
-  CADA_CHECK(act == "silu", source, ": hidden_act '", act, "' is not supported (expected silu)");
 
   c.vocab_size = r.i64("vocab_size", 32000);
   c.hidden_size = r.i64("hidden_size", 4096);
@@ -87,8 +166,11 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
     positive(v, k, source);
   CADA_CHECK(c.num_attention_heads % c.num_key_value_heads == 0, source, ": num_attention_heads (",
              c.num_attention_heads, ") must be a multiple of num_key_value_heads (", c.num_key_value_heads, ")");
+  const bool gemma = c.model_type == "gemma" || c.model_type == "gemma2";
   if (r.has("head_dim")) {
     c.head_dim = r.i64("head_dim", 0);
+  } else if (gemma || c.model_type == "qwen3") {
+    c.head_dim = gemma ? 256 : 128;  // transformers' class defaults, not hidden_size / heads
   } else {
     CADA_CHECK(c.hidden_size % c.num_attention_heads == 0, source, ": hidden_size (", c.hidden_size,
                ") is not divisible by num_attention_heads (", c.num_attention_heads, ") and no head_dim is given");
@@ -99,7 +181,7 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
   c.max_position_embeddings = r.i64("max_position_embeddings", 2048);
   positive(c.max_position_embeddings, "max_position_embeddings", source);
   c.rms_norm_eps = r.f64("rms_norm_eps", 1e-6);
-  c.tie_word_embeddings = r.boolean("tie_word_embeddings", false);
+  c.tie_word_embeddings = r.boolean("tie_word_embeddings", gemma);
   if (c.model_type == "qwen2") {
     c.attention_bias = true;  // Qwen2 always has q/k/v bias and no o_proj bias
     c.o_proj_bias = false;
@@ -111,6 +193,7 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
     c.mlp_bias = r.boolean("mlp_bias", false);
   }
   if (c.model_type == "mistral" && r.has("sliding_window")) c.sliding_window = r.i64("sliding_window", 4096);
+  read_family(r, c);
 
   // Rotary parameters: transformers >= 5 writes "rope_parameters" (with rope_theta inside);
   // older files write "rope_theta" and "rope_scaling".
@@ -218,6 +301,29 @@ json ModelConfig::to_json() const {
   j["architectures"] = json::array({architecture});
   j["torch_dtype"] = torch_dtype;
   if (j.contains("dtype")) j["dtype"] = torch_dtype;
+  if (model_type == "qwen3" || model_type == "gemma" || model_type == "gemma2") {
+    // The values this config was read with, so that transformers reads the same model back
+    // whatever its class defaults.
+    j["head_dim"] = head_dim;
+    j["tie_word_embeddings"] = tie_word_embeddings;
+    j[model_type == "gemma2" ? "hidden_activation" : "hidden_act"] = hidden_act;
+    if (model_type != "gemma") {
+      json types = json::array();
+      int64_t window = 0;
+      for (int64_t w : layer_windows) {
+        types.push_back(w > 0 ? "sliding_attention" : "full_attention");
+        window = std::max(window, w);
+      }
+      j["layer_types"] = types;
+      if (window > 0) j["sliding_window"] = window;
+      if (model_type == "qwen3") j["use_sliding_window"] = window > 0;
+    }
+    if (model_type == "gemma2") {
+      if (!j.contains("query_pre_attn_scalar")) j["query_pre_attn_scalar"] = 256;  // the default it was read with
+      j["attn_logit_softcapping"] = attn_logit_softcapping > 0 ? json(attn_logit_softcapping) : json(nullptr);
+      j["final_logit_softcapping"] = final_logit_softcapping > 0 ? json(final_logit_softcapping) : json(nullptr);
+    }
+  }
   if (num_labels > 0 && !j.contains("id2label")) {
     json id2label = json::object(), label2id = json::object();
     for (int64_t i = 0; i < num_labels; ++i) {
@@ -237,11 +343,40 @@ int64_t ModelConfig::num_parameters() const {
   if (attention_bias) attn += q + 2 * kv;
   if (o_proj_bias) attn += C;
   int64_t mlp = 3 * C * F + (mlp_bias ? 2 * F + C : 0);
-  int64_t layer = attn + mlp + 2 * C;
+  if (qk_norm) attn += 2 * D;
+  int64_t layer = attn + mlp + (sandwich_norms ? 4 : 2) * C;
   int64_t total = vocab_size * C + num_hidden_layers * layer + C;
   if (num_labels > 0) total += num_labels * C;
   else if (!tie_word_embeddings) total += vocab_size * C;
   return total;
+}
+
+}  // namespace cada::model
+
+namespace cada::model {
+
+bool ModelConfig::plain_llama_layers() const {
+  for (int64_t l = 0; l < num_hidden_layers; ++l)
+    if (window(l) != window(0)) return false;
+  return hidden_act == "silu" && !qk_norm && !norm_plus_one && !scale_embeddings && !sandwich_norms &&
+         attn_logit_softcapping == 0 && final_logit_softcapping == 0 &&
+         std::abs(softmax_scale() * std::sqrt(static_cast<double>(head_dim)) - 1.0) < 1e-12;
+}
+
+double ModelConfig::softmax_scale() const {
+  return attention_scale > 0 ? attention_scale : 1.0 / std::sqrt(static_cast<double>(head_dim));
+}
+
+int64_t ModelConfig::window(int64_t layer) const {
+  if (layer_windows.empty()) return sliding_window.value_or(0);
+  return layer_windows.at(static_cast<size_t>(layer));
+}
+
+int64_t ModelConfig::min_window() const {
+  int64_t out = 0;
+  for (int64_t l = 0; l < num_hidden_layers; ++l)
+    if (int64_t w = window(l); w > 0 && (out == 0 || w < out)) out = w;
+  return out;
 }
 
 }  // namespace cada::model

@@ -154,7 +154,7 @@ void init_weights(Transformer& model, uint64_t seed, double std) {
     const bool is_norm = name.find("norm.weight") != std::string::npos;
     const bool is_bias = name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
     if (is_norm) {
-      p.fill_(1.0);
+      p.fill_(model->config().norm_plus_one ? 0.0 : 1.0);  // Gemma's norms scale by (1 + w)
     } else if (is_bias) {
       p.zero_();
     } else {

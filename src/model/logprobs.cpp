@@ -86,7 +86,7 @@ CompletionBatch make_completion_batch(const std::vector<const std::vector<int32_
   }
   b.T = std::max<int64_t>(b.T, 1);
   const int64_t U = static_cast<int64_t>(uniq.size());
-  const int64_t window = cfg.sliding_window.value_or(0);
+  const int64_t window = cfg.min_window();
   b.shared = share_prefix && U < b.B && !(window > 0 && P + b.T > window);
 
   auto mask = at::zeros({b.B, b.T}, at::kFloat);

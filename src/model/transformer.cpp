@@ -5,6 +5,8 @@
 #include <c10/core/InferenceMode.h>
 
 #include <cmath>
+#include <limits>
+#include <map>
 
 #include "cada/kernels/decode_step.h"
 #include "cada/kernels/fused.h"
@@ -67,11 +69,17 @@ at::Tensor rope_inv_freq(const ModelConfig& cfg) {
 
 // ---------------------------------------------------------------- layers
 
-RMSNormImpl::RMSNormImpl(int64_t dim, double eps_) : eps(eps_) {
-  weight = register_parameter("weight", at::ones({dim}));
+RMSNormImpl::RMSNormImpl(int64_t dim, double eps_, bool plus_one_) : eps(eps_), plus_one(plus_one_) {
+  weight = register_parameter("weight", plus_one ? at::zeros({dim}) : at::ones({dim}));
 }
 
-at::Tensor RMSNormImpl::forward(const at::Tensor& x) { return kernels::rms_norm(x, weight, eps); }
+at::Tensor RMSNormImpl::forward(const at::Tensor& x) {
+  if (!plus_one) return kernels::rms_norm(x, weight, eps);
+  // Gemma: normalised and scaled by (1 + w) in float32, cast back once at the end.
+  auto xf = x.to(at::kFloat);
+  auto normed = xf * at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
+  return (normed * (1.0 + weight.to(at::kFloat))).to(x.scalar_type());
+}
 
 static torch::nn::Linear linear(int64_t in, int64_t out, bool bias) {
   return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
@@ -133,12 +141,35 @@ static bool fuse_projections(const at::Tensor& x) {
 }
 
 AttentionImpl::AttentionImpl(const ModelConfig& cfg)
-    : n_heads(cfg.num_attention_heads), n_kv_heads(cfg.num_key_value_heads), head_dim(cfg.head_dim) {
+    : n_heads(cfg.num_attention_heads), n_kv_heads(cfg.num_key_value_heads), head_dim(cfg.head_dim),
+      scale(cfg.softmax_scale()), softcap(cfg.attn_logit_softcapping) {
   const int64_t C = cfg.hidden_size;
+  default_scale = std::abs(scale * std::sqrt(static_cast<double>(head_dim)) - 1.0) < 1e-12;
   q_proj = register_module("q_proj", linear(C, n_heads * head_dim, cfg.attention_bias));
   k_proj = register_module("k_proj", linear(C, n_kv_heads * head_dim, cfg.attention_bias));
   v_proj = register_module("v_proj", linear(C, n_kv_heads * head_dim, cfg.attention_bias));
   o_proj = register_module("o_proj", linear(n_heads * head_dim, C, cfg.o_proj_bias));
+  if (cfg.qk_norm) {
+    q_norm = register_module("q_norm", RMSNorm(head_dim, cfg.rms_norm_eps));
+    k_norm = register_module("k_norm", RMSNorm(head_dim, cfg.rms_norm_eps));
+  }
+}
+
+// softmax(cap * tanh(q k^T * scale / cap) + bias) v, the soft-capped scores that SDPA cannot
+// compute, as transformers' eager attention: q (B,H,T,D), k/v (B,H,S,D), bias (B,1,T,S) or
+// undefined for plain causal. Softmax in float32, cast back to the model dtype. -> (B,H,T,D)
+static at::Tensor capped_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                   const at::Tensor& bias, double scale, double cap) {
+  const int64_t T = q.size(2), S = k.size(2);
+  auto scores = at::matmul(q, k.transpose(2, 3)) * scale;  // (B,H,T,S)
+  scores = at::tanh(scores / cap) * cap;
+  if (bias.defined()) {
+    scores = scores + bias;
+  } else if (T > 1) {  // plain causal: query i sees keys up to S - T + i
+    auto hidden = at::ones({T, S}, q.options().dtype(at::kBool)).triu(S - T + 1);
+    scores = scores.masked_fill(hidden, -std::numeric_limits<float>::infinity());
+  }
+  return at::matmul(at::softmax(scores, -1, at::kFloat).to(q.scalar_type()), v);
 }
 
 at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
@@ -154,8 +185,10 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, co
   } else {
     xq = proj(q_proj, x), xk = proj(k_proj, x), xv = proj(v_proj, x);
   }
-  auto q = kernels::rotary(xq.view({B, T, n_heads, head_dim}), cos, sin);                     // (B,T,H,D)
-  auto k = kernels::rotary(xk.view({B, T, n_kv_heads, head_dim}), cos, sin).transpose(1, 2);  // (B,Hk,T,D)
+  auto q = xq.view({B, T, n_heads, head_dim}), k = xk.view({B, T, n_kv_heads, head_dim});
+  if (q_norm) q = q_norm(q), k = k_norm(k);  // Qwen3: per head, before the rotation
+  q = kernels::rotary(q, cos, sin);                                                              // (B,T,H,D)
+  k = kernels::rotary(k, cos, sin).transpose(1, 2);                                              // (B,Hk,T,D)
   auto v = xv.view({B, T, n_kv_heads, head_dim}).transpose(1, 2);                             // (B,Hk,T,D)
   if (cache_k && grow) {
     if (cache_k->defined()) {
@@ -178,25 +211,37 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, co
     const kernels::PackedWeight* w = packed ? o_.get({&o_proj}, &ob) : nullptr;
     return w ? kernels::linear(a, *w, ob) : proj(o_proj, a);
   };
-  if (T == 1) return out_proj(kernels::decode_attention(q, k, v, bias));  // decoding: (B,1,H*D)
+  if (T == 1 && default_scale && softcap == 0)
+    return out_proj(kernels::decode_attention(q, k, v, bias));  // decoding: (B,1,H*D)
   q = q.transpose(1, 2);                                                       // (B,H,T,D)
   if (n_kv_heads != n_heads) {  // grouped-query attention: share each kv head across rep query heads
     const int64_t rep = n_heads / n_kv_heads;
     k = k.unsqueeze(2).expand({B, n_kv_heads, rep, S, head_dim}).reshape({B, n_heads, S, head_dim});
     v = v.unsqueeze(2).expand({B, n_kv_heads, rep, S, head_dim}).reshape({B, n_heads, S, head_dim});
   }
-  const bool causal = !bias.defined() && T > 1;
-  auto out = at::scaled_dot_product_attention(q, k, v, bias.defined() ? c10::optional<at::Tensor>(bias) : c10::nullopt,
-                                              0.0, causal);                  // (B,H,T,D)
+  at::Tensor out;  // (B,H,T,D)
+  if (softcap > 0) {
+    out = capped_attention(q, k, v, bias, scale, softcap);
+  } else {
+    const bool causal = !bias.defined() && T > 1;
+    out = at::scaled_dot_product_attention(q, k, v, bias.defined() ? c10::optional<at::Tensor>(bias) : c10::nullopt,
+                                           0.0, causal, default_scale ? c10::optional<double>() : scale);
+  }
   out = out.transpose(1, 2).reshape({B, T, n_heads * head_dim});
   return out_proj(out);
 }
 
-MLPImpl::MLPImpl(const ModelConfig& cfg) {
+MLPImpl::MLPImpl(const ModelConfig& cfg) : act(cfg.hidden_act) {
   const int64_t C = cfg.hidden_size, Fd = cfg.intermediate_size;
   gate_proj = register_module("gate_proj", linear(C, Fd, cfg.mlp_bias));
   up_proj = register_module("up_proj", linear(C, Fd, cfg.mlp_bias));
   down_proj = register_module("down_proj", linear(Fd, C, cfg.mlp_bias));
+}
+
+// act(gate) * up: SwiGLU through the fused kernel, GeGLU (tanh or exact GELU) as ATen ops.
+static at::Tensor gated(const std::string& act, const at::Tensor& gate, const at::Tensor& up) {
+  if (act == "silu") return kernels::silu_mul(gate, up);
+  return at::gelu(gate, act == "gelu" ? "none" : "tanh") * up;
 }
 
 at::Tensor MLPImpl::forward(const at::Tensor& x) {
@@ -206,32 +251,44 @@ at::Tensor MLPImpl::forward(const at::Tensor& x) {
     const kernels::PackedWeight* down = down_.get({&down_proj}, &db);
     if (gu && down) {
       auto parts = kernels::linear(x, *gu, gb).chunk(2, -1);
-      return kernels::linear(kernels::silu_mul(parts[0], parts[1]), *down, db);
+      return kernels::linear(gated(act, parts[0], parts[1]), *down, db);
     }
   }
-  return proj(down_proj, kernels::silu_mul(proj(gate_proj, x), proj(up_proj, x)));
+  return proj(down_proj, gated(act, proj(gate_proj, x), proj(up_proj, x)));
 }
 
 DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& cfg) {
   self_attn = register_module("self_attn", Attention(cfg));
   mlp = register_module("mlp", MLP(cfg));
-  input_layernorm = register_module("input_layernorm", RMSNorm(cfg.hidden_size, cfg.rms_norm_eps));
-  post_attention_layernorm =
-      register_module("post_attention_layernorm", RMSNorm(cfg.hidden_size, cfg.rms_norm_eps));
+  auto norm = [&] { return RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, cfg.norm_plus_one); };
+  input_layernorm = register_module("input_layernorm", norm());
+  post_attention_layernorm = register_module("post_attention_layernorm", norm());
+  if (cfg.sandwich_norms) {
+    pre_feedforward_layernorm = register_module("pre_feedforward_layernorm", norm());
+    post_feedforward_layernorm = register_module("post_feedforward_layernorm", norm());
+  }
 }
 
 at::Tensor DecoderLayerImpl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                                      const at::Tensor& bias, at::Tensor* cache_k, at::Tensor* cache_v,
                                      int64_t past, bool grow) {
-  auto h = x + self_attn(input_layernorm(x), cos, sin, bias, cache_k, cache_v, past, grow);
+  auto a = self_attn(input_layernorm(x), cos, sin, bias, cache_k, cache_v, past, grow);
+  if (pre_feedforward_layernorm) {  // Gemma-2: the sublayers' outputs are normed before the residual
+    auto h = x + post_attention_layernorm(a);
+    return h + post_feedforward_layernorm(mlp(pre_feedforward_layernorm(h)));
+  }
+  auto h = x + a;
   return h + mlp(post_attention_layernorm(h));
 }
 
 BackboneImpl::BackboneImpl(const ModelConfig& cfg) {
-  embed_tokens = register_module("embed_tokens", torch::nn::Embedding(cfg.vocab_size, cfg.hidden_size));
+  // The pad token's row gets no gradient from the lookup, as transformers' nn.Embedding(padding_idx).
+  auto eo = torch::nn::EmbeddingOptions(cfg.vocab_size, cfg.hidden_size);
+  if (cfg.pad_token_id) eo.padding_idx(*cfg.pad_token_id);
+  embed_tokens = register_module("embed_tokens", torch::nn::Embedding(eo));
   layers = register_module("layers", torch::nn::ModuleList());
   for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) layers->push_back(DecoderLayer(cfg));
-  norm = register_module("norm", RMSNorm(cfg.hidden_size, cfg.rms_norm_eps));
+  norm = register_module("norm", RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, cfg.norm_plus_one));
 }
 
 // ---------------------------------------------------------------- masks
@@ -296,11 +353,17 @@ ForwardOutput TransformerImpl::forward(const ForwardInput& in) {
   auto emb = at::cat({freqs, freqs}, -1);                                                    // (B,T,D)
 
   auto h = model->embed_tokens(ids);  // (B,T,C)
+  if (cfg_.scale_embeddings)  // Gemma: sqrt(hidden_size) rounded to the model dtype first, as transformers
+    h = h * at::scalar_tensor(std::sqrt(static_cast<double>(cfg_.hidden_size)), h.options());
   auto cos = emb.cos().to(h.scalar_type()), sin = emb.sin().to(h.scalar_type());
-  auto bias = make_attention_bias(in.key_mask, B, T, past, h.scalar_type(), device,
-                                  cfg_.sliding_window.value_or(0));
+  // One additive mask per distinct window (Gemma-2 and Qwen3 alternate full and sliding layers).
+  std::map<int64_t, at::Tensor> biases;
+  for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l)
+    if (!biases.count(cfg_.window(l)))
+      biases[cfg_.window(l)] = make_attention_bias(in.key_mask, B, T, past, h.scalar_type(), device, cfg_.window(l));
+  const at::Tensor& bias = biases[cfg_.window(0)];
   ForwardOutput out;
-  if (T == 1 && in.cache && !in.cache->grows && in.output_hidden_layer < 0) {
+  if (T == 1 && in.cache && !in.cache->grows && in.output_hidden_layer < 0 && cfg_.plain_llama_layers()) {
     auto last = fused_decode_step(h, cos, sin, bias, *in.cache, past);
     if (last.defined()) {
       in.cache->length = past + 1;
@@ -313,7 +376,7 @@ ForwardOutput TransformerImpl::forward(const ForwardInput& in) {
     auto layer = model->layers[l]->as<DecoderLayerImpl>();
     at::Tensor* ck = in.cache ? &in.cache->k[l] : nullptr;
     at::Tensor* cv = in.cache ? &in.cache->v[l] : nullptr;
-    h = layer->forward(h, cos, sin, bias, ck, cv, past, in.cache && in.cache->grows);
+    h = layer->forward(h, cos, sin, biases[cfg_.window(l)], ck, cv, past, in.cache && in.cache->grows);
     if (in.output_hidden_layer == l + 1 && l + 1 < cfg_.num_hidden_layers) out.layer_hidden = h;
   }
   if (in.cache) {
@@ -363,9 +426,12 @@ at::Tensor TransformerImpl::lm_head_weight() {
 
 at::Tensor TransformerImpl::head(const at::Tensor& hidden) {
   if (score) return proj(score, hidden);
-  if (fuse_projections(hidden))
-    if (const kernels::PackedWeight* w = head_.get(lm_head_weight())) return kernels::linear(hidden, *w);
-  return kernels::linear(hidden, lm_head_weight());
+  at::Tensor logits;
+  const kernels::PackedWeight* w = fuse_projections(hidden) ? head_.get(lm_head_weight()) : nullptr;
+  logits = w ? kernels::linear(hidden, *w) : kernels::linear(hidden, lm_head_weight());
+  // Gemma-2's final soft-cap, here so that every log-prob, sampling and scoring path sees it.
+  const double cap = cfg_.final_logit_softcapping;
+  return cap > 0 ? at::tanh(logits / cap) * cap : logits;
 }
 
 std::vector<std::pair<std::string, at::Tensor>> TransformerImpl::hf_named_parameters() {

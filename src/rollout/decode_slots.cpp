@@ -32,6 +32,8 @@ DecodeSlots::DecodeSlots(model::TransformerImpl& model, int64_t slots, int64_t c
   CADA_CHECK(slots >= 1 && capacity >= 2, "decoding slots need at least 1 slot of 2 positions, got ", slots, " x ",
              capacity);
   CADA_CHECK(!cfg.is_sequence_classifier(), "generation needs a causal LM, got a sequence classifier");
+  CADA_CHECK(cfg.plain_llama_layers(), "the continuous engine decodes Llama, Qwen2 and Mistral layers only; ",
+             cfg.model_type, " models generate with the static engine (--engine static, or auto)");
   use_graphs_ = cuda_graphs && kernels::GraphSet::supported(device_);
   // The cache is the engine's one large allocation: check it against the device's free memory
   // first, so that too many slots is one sentence naming what to lower, not an allocator error.

@@ -49,7 +49,8 @@ Generator::~Generator() = default;
 std::string Generator::engine_name() const {
   if (opts_.engine == Engine::kStatic) return "static";
   if (opts_.engine == Engine::kContinuous) return "continuous";
-  return model_.lm_head_weight().is_cuda() ? "continuous" : "static";
+  // The continuous engine's decoding slots compute the plain Llama-family layer only.
+  return model_.lm_head_weight().is_cuda() && model_.config().plain_llama_layers() ? "continuous" : "static";
 }
 
 void Generator::validate(const std::vector<Request>& requests) const {

@@ -1,8 +1,11 @@
 // Model configuration, read from a Hugging Face config.json.
 //
 // Covers the Llama family of decoder-only transformers: Llama-2/3 (rope_scaling "linear"
-// and "llama3"), Qwen2/Qwen2.5 (bias on q/k/v), Mistral (GQA). Unknown architectures and
-// unsupported options are refused with one sentence naming the file and the key.
+// and "llama3"), Qwen2/Qwen2.5 (bias on q/k/v), Mistral (GQA, sliding window), Qwen3
+// (per-head q/k RMSNorm), Gemma (GeGLU, scaled embeddings, x * (1 + w) norms) and Gemma-2
+// (Gemma plus post-attention / post-MLP norms, logit soft-capping, alternating sliding-window
+// layers). Unknown architectures and unsupported options are refused with one sentence naming
+// the file and the key.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -22,7 +25,7 @@ struct RopeScaling {
 };
 
 struct ModelConfig {
-  std::string model_type = "llama";          // llama | qwen2 | mistral
+  std::string model_type = "llama";          // llama | qwen2 | mistral | qwen3 | gemma | gemma2
   std::string architecture = "LlamaForCausalLM";  // first entry of "architectures"
   int64_t vocab_size = 32000;
   int64_t hidden_size = 4096;
@@ -41,6 +44,19 @@ struct ModelConfig {
   bool mlp_bias = false;
   std::string torch_dtype = "float32";       // dtype the checkpoint was saved in
   std::optional<int64_t> sliding_window;     // Mistral; attention is full up to this length
+  std::vector<int64_t> layer_windows;        // Qwen3 / Gemma-2, per layer: keys this many positions
+                                             // back and more are hidden on "sliding_attention"
+                                             // layers; 0 = full. Empty: every layer uses
+                                             // sliding_window (Mistral) or none (window()).
+  std::string hidden_act = "silu";           // silu | gelu_pytorch_tanh (Gemma) | gelu (exact)
+  bool qk_norm = false;                      // Qwen3: RMSNorm over head_dim on q and k before RoPE
+  bool norm_plus_one = false;                // Gemma: norms compute x_normed * (1 + w) in float32
+  bool scale_embeddings = false;             // Gemma: embeddings times sqrt(hidden_size) in the model dtype
+  bool sandwich_norms = false;               // Gemma-2: post-attention and pre/post-feedforward norms
+  double attention_scale = 0;                // softmax scale of q.k: head_dim^-0.5 or Gemma-2's
+                                             // query_pre_attn_scalar^-0.5
+  double attn_logit_softcapping = 0;         // > 0: scores = cap * tanh(scores / cap) before the mask
+  double final_logit_softcapping = 0;        // > 0: logits = cap * tanh(logits / cap)
   std::vector<int64_t> eos_token_ids;        // from config.json (int or list)
   std::optional<int64_t> bos_token_id;
   std::optional<int64_t> pad_token_id;
@@ -53,7 +69,18 @@ struct ModelConfig {
   // config.json content for saving: the original keys plus updated dtype and architecture.
   nlohmann::json to_json() const;
 
-  int64_t num_parameters() const;            // parameters the model holds (tied counted once)
+  int64_t num_parameters() const;
+  // The plain Llama-family layer (SiLU MLP, pre-norms only, no q/k norm, head_dim^-0.5 scale, no
+  // soft-capping, one window for all layers): what the fused CPU decode step
+  // (kernels::decode_step) and the continuous engine's decoding slots compute. Other configs run
+  // the model's own forward (the static engine).
+  bool plain_llama_layers() const;
+  // Softmax scale of q.k (attention_scale, or head_dim^-0.5 when unset).
+  double softmax_scale() const;
+  // Window of a layer (0 = full attention).
+  int64_t window(int64_t layer) const;
+  // The smallest window of any layer, 0 when every layer attends fully.
+  int64_t min_window() const;            // parameters the model holds (tied counted once)
   bool is_sequence_classifier() const { return num_labels > 0; }
 };
 

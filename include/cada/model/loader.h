@@ -31,7 +31,8 @@ void save_model(Transformer& model, const std::string& dir, at::ScalarType dtype
                 size_t max_shard_bytes = size_t(5) << 30);
 
 // Fresh weights as transformers initialises them: normal(0, std) for linear and embedding
-// weights, zero biases, unit norms. Deterministic for a seed.
+// weights, zero biases, unit norms (Gemma: zero weights, as its norms scale by 1 + w).
+// Deterministic for a seed.
 void init_weights(Transformer& model, uint64_t seed, double std = 0.02);
 
 // Copies tokenizer.json / tokenizer.model / tokenizer_config.json / special_tokens_map.json /

@@ -1,4 +1,5 @@
-// Decoder-only transformer of the Llama family (Llama-2/3, Qwen2, Mistral), in libtorch.
+// Decoder-only transformer of the Llama family (Llama-2/3, Qwen2, Mistral, Qwen3, Gemma,
+// Gemma-2), in libtorch.
 //
 // Parameter names equal the Hugging Face names ("model.layers.0.self_attn.q_proj.weight",
 // "lm_head.weight", "score.weight"), so loading and saving is a name-for-name copy.
@@ -42,10 +43,12 @@ at::Tensor rope_inv_freq(const ModelConfig& cfg);
 
 class RMSNormImpl : public torch::nn::Module {
  public:
-  RMSNormImpl(int64_t dim, double eps);
-  at::Tensor forward(const at::Tensor& x);  // (..., C) -> (..., C), computed in float32
+  // plus_one: Gemma's norm, x_normed * (1 + w) in float32 (w starts at 0), cast back at the end.
+  RMSNormImpl(int64_t dim, double eps, bool plus_one = false);
+  at::Tensor forward(const at::Tensor& x);  // (..., C) -> (..., C), statistics in float32
   at::Tensor weight;
   double eps;
+  bool plus_one;
 };
 TORCH_MODULE(RMSNorm);
 
@@ -82,11 +85,16 @@ class AttentionImpl : public torch::nn::Module {
  public:
   explicit AttentionImpl(const ModelConfig& cfg);
   // x (B,T,C); cos/sin (B,T,D); bias (B,1,T,S) additive mask or undefined for plain causal.
+  // Scores scaled by cfg.softmax_scale(); soft-capped layers (Gemma-2) take an explicit path
+  // (SDPA cannot cap), the others SDPA, or the fused decode attention for one token.
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                      const at::Tensor& bias, at::Tensor* cache_k, at::Tensor* cache_v, int64_t past,
                      bool grow = false);
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  RMSNorm q_norm{nullptr}, k_norm{nullptr};  // Qwen3 only: over head_dim, before RoPE
   int64_t n_heads, n_kv_heads, head_dim;
+  double scale, softcap;                     // softcap 0: none
+  bool default_scale = true;                 // scale == head_dim^-0.5
   // Packed for inference (PackedWeights::get): q/k/v as one weight, and o.
   const kernels::PackedWeight* packed_qkv(at::Tensor* bias) { return qkv_.get({&q_proj, &k_proj, &v_proj}, bias); }
   const kernels::PackedWeight* packed_o(at::Tensor* bias) { return o_.get({&o_proj}, bias); }
@@ -99,8 +107,9 @@ TORCH_MODULE(Attention);
 class MLPImpl : public torch::nn::Module {
  public:
   explicit MLPImpl(const ModelConfig& cfg);
-  at::Tensor forward(const at::Tensor& x);  // down(silu(gate(x)) * up(x))
+  at::Tensor forward(const at::Tensor& x);  // down(act(gate(x)) * up(x)), act = cfg.hidden_act
   torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+  std::string act;
   // Packed for inference (PackedWeights::get): gate/up as one weight, and down.
   const kernels::PackedWeight* packed_gate_up(at::Tensor* bias) { return gate_up_.get({&gate_proj, &up_proj}, bias); }
   const kernels::PackedWeight* packed_down(at::Tensor* bias) { return down_.get({&down_proj}, bias); }
@@ -116,7 +125,11 @@ class DecoderLayerImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                      const at::Tensor& bias, at::Tensor* cache_k, at::Tensor* cache_v, int64_t past,
                      bool grow = false);
+  // Llama: h = x + attn(input(x)); out = h + mlp(post_attention(h)).
+  // Gemma-2 (sandwich norms): h = x + post_attention(attn(input(x)));
+  //                           out = h + post_feedforward(mlp(pre_feedforward(h))).
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+  RMSNorm pre_feedforward_layernorm{nullptr}, post_feedforward_layernorm{nullptr};  // Gemma-2 only
   Attention self_attn{nullptr};
   MLP mlp{nullptr};
 };
@@ -153,6 +166,8 @@ class TransformerImpl : public torch::nn::Module {
 
   ForwardOutput forward(const ForwardInput& in);
   // Output head: (..., C) -> (..., V) logits, or (..., num_labels) scores for classifiers.
+  // Causal LMs with final_logit_softcapping (Gemma-2) return the capped logits: every caller
+  // (log-probs, sampling, scoring) goes through here.
   at::Tensor head(const at::Tensor& hidden);
   // The weight of the LM head (the embedding matrix when tied), (V, C).
   at::Tensor lm_head_weight();
