@@ -74,14 +74,14 @@ def main():
     for name, fam in J.families(cada_jinja).items():
         d = J.make_folder(wd, name, fam, tj)
         cases = []
-        for _ in range(40):
+        for _ in range(30):
             c = {"messages": conversation(rng), "gen": rng.random() < 0.5}
             if fam.get("tools") and rng.random() < 0.4:
                 c["tools"] = J.TOOLS[: rng.randint(1, 2)]
             if rng.random() < 0.5:
                 c["kwargs"] = {"enable_thinking": rng.random() < 0.5}
             cases.append(c)
-        n_good, n_bad = J.compare_family(report, args.cada, name, d, cases, max_rejects=8)
+        n_good, n_bad = J.compare_family(report, args.cada, name, d, cases, max_rejects=4)
         total += len(cases)
         print("%-13s %3d rendered, %3d rejected by the template" % (name, n_good, n_bad))
     print("%d random conversations" % total)

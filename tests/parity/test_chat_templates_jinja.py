@@ -156,7 +156,7 @@ def cada_render(cada, d, cases, gen, tag):
     return (read_jsonl(out) if proc.returncode == 0 else None), proc.stderr
 
 
-def compare_family(report, cada, name, d, cases, max_rejects=12):
+def compare_family(report, cada, name, d, cases, max_rejects=6):
     """Renders every case with transformers and cada; checks text, ids, and that rejected cases fail in both."""
     hf = AutoTokenizer.from_pretrained(d)
     good, bad = [], []

@@ -194,6 +194,17 @@ TEST(ChatTemplate, DetectFromFolder) {
   EXPECT_EQ(detect_chat_template(dir.path()), "jinja");
 }
 
+// meta-llama/Llama-2-7b-chat-hf's template, as published.
+const char* const kLlama2RealJinja =
+    "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = "
+    "messages[0]['content'] %}{% else %}{% set loop_messages = messages %}{% set system_message = false %}{% endif %}"
+    "{% for message in loop_messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ "
+    "raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if "
+    "loop.index0 == 0 and system_message != false %}{% set content = '<<SYS>>\\n' + system_message + "
+    "'\\n<</SYS>>\\n\\n' + message['content'] %}{% else %}{% set content = message['content'] %}{% endif %}{% if "
+    "message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}{% elif message['role'] "
+    "== 'assistant' %}{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %}";
+
 TEST(ChatTemplate, LoadUsesOverrideThenDetectionAndFolderTokens) {
   TempDir dir;
   // Nothing to detect: the error names the folder and the valid names.
@@ -207,7 +218,7 @@ TEST(ChatTemplate, LoadUsesOverrideThenDetectionAndFolderTokens) {
   }
   EXPECT_EQ(load_chat_template(dir.path(), "chatml")->name(), "chatml");
 
-  nlohmann::json cfg = {{"chat_template", kLlama2Jinja}, {"bos_token", {{"content", "<BOS>"}}}, {"eos_token", "<EOS>"}};
+  nlohmann::json cfg = {{"chat_template", kLlama2RealJinja}, {"bos_token", {{"content", "<BOS>"}}}, {"eos_token", "<EOS>"}};
   write_text(dir.file("tokenizer_config.json"), cfg.dump());
   auto t = load_chat_template(dir.path());
   EXPECT_EQ(t->name(), "jinja");  // the folder's own template, through the Jinja engine

@@ -10,7 +10,7 @@
 namespace cada::text::jinja {
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;  // objects keep their key order, as Python dicts
 
 std::string R(const std::string& src, const json& ctx = json::object()) { return Template(src).render(ctx); }
 
@@ -55,7 +55,7 @@ TEST(Jinja, ForLoopVariables) {
             "102TrueFalse2;211FalseTrue2;");
   EXPECT_EQ(R("{% for x in [] %}a{% else %}empty{% endfor %}"), "empty");
   EXPECT_EQ(R("{% for x in [1,2,3,4] if x is even %}{{ x }}{{ loop.length }}{% endfor %}"), "2242");
-  EXPECT_EQ(R("{% for k, v in d.items() %}{{ k }}={{ v }},{% endfor %}", {{"d", {{"b", 1}, {"a", 2}}}}), "a=2,b=1,");
+  EXPECT_EQ(R("{% for k, v in d.items() %}{{ k }}={{ v }},{% endfor %}", {{"d", {{"b", 1}, {"a", 2}}}}), "b=1,a=2,");
   EXPECT_EQ(R("{% for x in range(5) %}{% if x == 1 %}{% continue %}{% endif %}{% if x == 3 %}{% break %}{% endif %}"
               "{{ x }}{% endfor %}"),
             "02");
