@@ -289,6 +289,7 @@ Value Evaluator::make_macro(const Node& n) {
   return Value::function([this, def](Args& a) -> Value {
     if (a.pos.size() > def->kw_names.size())
       fail(a.line, "macro '" + def->name + "' takes at most " + std::to_string(def->kw_names.size()) + " arguments");
+    if (scopes_.size() > 100) fail(a.line, "macro '" + def->name + "' recurses more than 100 calls deep");
     scopes_.emplace_back();
     for (size_t k = 0; k < def->kw_names.size(); ++k) {
       Value v = a.get(k, def->kw_names[k]);

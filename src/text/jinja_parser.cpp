@@ -32,6 +32,15 @@ class Parser {
  private:
   const std::vector<Token>& t_;
   size_t p_ = 0;
+  int depth_ = 0;  // expression nesting
+  // Nesting is bounded so that a hostile template cannot exhaust the stack.
+  struct Depth {
+    int& d;
+    Depth(int& x, int line) : d(x) {
+      if (++d > 200) fail(line, "expressions are nested more than 200 deep");
+    }
+    ~Depth() { --d; }
+  };
 
   const Token& cur() const { return t_[p_]; }
   const Token& next() { return t_[p_++]; }
@@ -87,6 +96,7 @@ class Parser {
   }
 
   NodePtr parse_statement() {
+    Depth guard(depth_, cur().line);
     const Token& tk = next();
     const std::string& w = tk.text;
     if (w == "if") return parse_if(tk.line);
@@ -204,6 +214,7 @@ class Parser {
   }
 
   NodePtr parse_expression(bool with_cond = true) {
+    Depth guard(depth_, cur().line);
     NodePtr e = parse_or();
     if (!with_cond) return e;
     while (is_name("if")) {
@@ -236,6 +247,7 @@ class Parser {
   }
   NodePtr parse_not() {
     if (is_name("not")) {
+      Depth guard(depth_, cur().line);
       auto n = node(N::kNot, next().line);
       n->kids.push_back(parse_not());
       return n;
@@ -295,6 +307,7 @@ class Parser {
   NodePtr parse_unary(bool with_filter = true) {
     NodePtr e;
     if (is_op("-") || is_op("+")) {
+      Depth guard(depth_, cur().line);
       const Token& o = next();
       e = node(N::kUnary, o.line);
       e->name = o.text;

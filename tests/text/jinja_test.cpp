@@ -167,6 +167,8 @@ TEST(Jinja, ErrorsNameTheLine) {
       {"{{ [1].append(2) }}", "unsafe"},
       {"{{ 'unclosed }}", "string literal is not closed"},
       {"{{ 1 / 0 }}", "division by zero"},
+      {"{{ " + std::string(500, '(') + "1" + std::string(500, ')') + " }}", "nested more than 200 deep"},
+      {"{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "recurses more than 100 calls deep"},
   };
   for (const auto& c : cases) {
     const std::string e = error_of(c[0]);
