@@ -28,6 +28,9 @@ Value make_range(Args& a) {
     if (a.pos.size() == 3) step = num(2);
   }
   if (step == 0) fail(a.line, "range() step must not be zero");
+  // jinja2's sandbox (which transformers uses) refuses ranges over 100000 items
+  const double n = std::ceil((static_cast<double>(stop) - static_cast<double>(start)) / static_cast<double>(step));
+  if (n > 100000) fail(a.line, "range too big (the sandbox allows at most 100000 items)");
   List out;
   for (int64_t k = start; step > 0 ? k < stop : k > stop; k += step) out.push_back(Value::integer(k));
   return Value::make_list(std::move(out));
@@ -95,7 +98,9 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b, int line
   return Value::number(op == "+" ? x + y : op == "-" ? x - y : x * y);
 }
 
-Value repeat(const Value& seq, int64_t n) {
+Value repeat(const Value& seq, int64_t n, int line) {
+  const double size = static_cast<double>(seq.is_string() ? seq.s.size() : seq.list->size()) * static_cast<double>(n);
+  if (size > 1e8) fail(line, "a repeated string or list would hold over 100 million items");
   if (seq.is_string()) {
     std::string out;
     for (int64_t k = 0; k < n; ++k) out += seq.s;
@@ -353,8 +358,8 @@ Value Evaluator::eval_binary(const Node& n) {
     out.insert(out.end(), b.list->begin(), b.list->end());
     return Value::make_list(std::move(out));
   }
-  if (op == "*" && (a.is_string() || a.is_list()) && (b.kind == K::kInt || b.kind == K::kBool)) return repeat(a, as_int(b));
-  if (op == "*" && (b.is_string() || b.is_list()) && (a.kind == K::kInt || a.kind == K::kBool)) return repeat(b, as_int(a));
+  if (op == "*" && (a.is_string() || a.is_list()) && (b.kind == K::kInt || b.kind == K::kBool)) return repeat(a, as_int(b), n.line);
+  if (op == "*" && (b.is_string() || b.is_list()) && (a.kind == K::kInt || a.kind == K::kBool)) return repeat(b, as_int(a), n.line);
   fail(n.line, "unsupported operand types for " + op + ": '" + type_name(a) + "' and '" + type_name(b) + "'");
 }
 

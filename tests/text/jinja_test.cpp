@@ -169,6 +169,8 @@ TEST(Jinja, ErrorsNameTheLine) {
       {"{{ 1 / 0 }}", "division by zero"},
       {"{{ " + std::string(500, '(') + "1" + std::string(500, ')') + " }}", "nested more than 200 deep"},
       {"{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "recurses more than 100 calls deep"},
+      {"{{ range(1000000)|length }}", "range too big"},
+      {"{{ 'ab' * 100000000 }}", "over 100 million items"},
   };
   for (const auto& c : cases) {
     const std::string e = error_of(c[0]);
