@@ -97,8 +97,18 @@ int run(const Opts& o) {
     j["tokenizer"] = nullptr;
     j["tokenizer_error"] = e.what();
   }
-  std::string tmpl = text::detect_chat_template(o.model);
-  j["chat_template"] = tmpl.empty() ? nlohmann::json(nullptr) : nlohmann::json(tmpl);
+  // The template cada renders with, and where it came from (the folder's Jinja, or none).
+  std::string tmpl;
+  try {
+    auto t = text::load_chat_template(o.model);
+    tmpl = t->origin;
+    const std::string builtin = text::detect_chat_template(o.model);
+    j["chat_template"] = {{"kind", t->name()}, {"source", tmpl}};
+    if (builtin != "jinja") j["chat_template"]["matches_builtin"] = builtin;
+  } catch (const cada::Error& e) {
+    j["chat_template"] = nullptr;
+    j["chat_template_error"] = e.what();
+  }
 
   if (o.json) {
     std::cout << j.dump(2) << "\n";
@@ -126,7 +136,8 @@ int run(const Opts& o) {
   else
     std::cout << "tokenizer        " << j["tokenizer"]["kind"].get<std::string>() << ", "
               << j["tokenizer"]["vocab_size"] << " tokens\n";
-  std::cout << "chat template    " << (tmpl.empty() ? "none detected" : tmpl) << "\n";
+  std::cout << "chat template    "
+            << (tmpl.empty() ? "none (" + j["chat_template_error"].get<std::string>() + ")" : tmpl) << "\n";
   return 0;
 }
 

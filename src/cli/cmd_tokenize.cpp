@@ -37,6 +37,7 @@ struct Opts {
 struct Record {
   json value;  // a string (plain text line / --text) or an object (JSONL)
   std::string where;
+  nlohmann::ordered_json ordered;  // the JSONL object with its key order (chat templates print it)
 };
 
 std::vector<Record> read_records(const Opts& o) {
@@ -56,7 +57,23 @@ std::vector<Record> read_records(const Opts& o) {
   if (jsonl) {
     cada::io::JsonlReader reader(o.input);
     json rec;
-    while (reader.next(rec)) recs.push_back({rec, o.input + ":" + std::to_string(reader.line())});
+    std::vector<size_t> lines;
+    while (reader.next(rec)) {
+      recs.push_back({rec, o.input + ":" + std::to_string(reader.line()), nullptr});
+      lines.push_back(static_cast<size_t>(reader.line()));
+    }
+    // The same records again with their key order (the reader has validated them).
+    const std::string content = cada::io::read_file(o.input);
+    std::vector<std::string> text;
+    for (size_t start = 0; start <= content.size();) {
+      size_t end = content.find('\n', start);
+      if (end == std::string::npos) end = content.size();
+      text.push_back(content.substr(start, end - start));
+      start = end + 1;
+    }
+    for (size_t k = 0; k < recs.size(); ++k)
+      if (lines[k] >= 1 && lines[k] <= text.size())
+        recs[k].ordered = nlohmann::ordered_json::parse(text[lines[k] - 1], nullptr, false);
     return recs;
   }
   const std::string content = cada::io::read_file(o.input);
@@ -150,8 +167,7 @@ int run(const Opts& o) {
   std::unique_ptr<text::ChatTemplate> tmpl;
   if (o.chat) {
     tmpl = text::load_chat_template(o.model, o.chat_template);
-    CADA_INFO("chat template: ", tmpl->name(),
-              o.chat_template.empty() ? " (detected from the model folder)" : " (from --chat-template)");
+    CADA_INFO("chat template: ", tmpl->origin);
   }
   const std::vector<Record> recs = read_records(o);
 
@@ -173,7 +189,14 @@ int run(const Opts& o) {
     } else if (o.chat) {
       std::string prompt;
       try {
-        prompt = tmpl->render(parse_messages(r), o.add_generation_prompt);
+        // A record's messages go to the template as they are (tool_calls, reasoning_content, ...),
+        // with its "tools" and "chat_template_kwargs" (e.g. {"enable_thinking": false}).
+        const auto& rec = r.ordered;
+        const bool rich = rec.is_object() && rec.contains("messages");
+        auto field = [&](const char* k) { return rich && rec.contains(k) ? rec[k] : nlohmann::ordered_json(nullptr); };
+        prompt = rich ? tmpl->render_json(rec["messages"], o.add_generation_prompt, field("tools"),
+                                          field("chat_template_kwargs"))
+                      : tmpl->render(parse_messages(r), o.add_generation_prompt);
       } catch (const cada::Error& e) {
         CADA_FAIL(r.where, ": ", e.what());
       }

@@ -366,20 +366,23 @@ std::string detect_chat_template_from_jinja(const std::string& j) {
 }
 
 std::string detect_chat_template(const std::string& model_dir) {
-  return detect_chat_template_from_jinja(folder_jinja(model_dir));
+  const std::string jinja = folder_jinja(model_dir);
+  if (jinja.empty()) return "";
+  const std::string name = detect_chat_template_from_jinja(jinja);
+  return name.empty() ? "jinja" : name;
 }
 
 std::unique_ptr<ChatTemplate> load_chat_template(const std::string& model_dir, const std::string& override_name) {
-  std::string name = override_name;
-  if (name.empty()) {
+  if (override_name.empty()) {
     CADA_CHECK(io::is_directory(model_dir), "model folder '", model_dir, "' does not exist");
-    const std::string jinja = folder_jinja(model_dir);
-    name = detect_chat_template_from_jinja(jinja);
-    CADA_CHECK(!name.empty(), "no known chat template in '", model_dir, "' (",
-               jinja.empty() ? "tokenizer_config.json has no chat_template" : "its chat_template is not recognised",
-               "); pass --chat-template with one of: ", join_names());
+    auto tmpl = load_jinja_chat_template(model_dir);
+    CADA_CHECK(tmpl != nullptr, "no chat template in '", model_dir,
+               "' (no chat_template.jinja, and tokenizer_config.json has no chat_template); pass --chat-template "
+               "with one of: ", join_names());
+    return tmpl;
   }
-  auto tmpl = make_chat_template(name);
+  auto tmpl = make_chat_template(override_name);
+  tmpl->origin = "built-in " + override_name + " (forced)";
   // bos/eos strings as transformers passes them to the template.
   nlohmann::json cfg = read_json_or_null(io::join_path(model_dir, "tokenizer_config.json"));
   nlohmann::json map = read_json_or_null(io::join_path(model_dir, "special_tokens_map.json"));

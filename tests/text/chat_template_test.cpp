@@ -189,7 +189,21 @@ TEST(ChatTemplate, DetectFromFolder) {
   // chat_template.jinja (transformers >= 4.43 writes it) wins.
   write_text(dir.file("chat_template.jinja"), kQwen25Jinja);
   EXPECT_EQ(detect_chat_template(dir.path()), "qwen2.5");
+  // A template no built-in matches is still a template (rendered by the Jinja engine).
+  write_text(dir.file("chat_template.jinja"), "{{ messages[0]['content'] }}");
+  EXPECT_EQ(detect_chat_template(dir.path()), "jinja");
 }
+
+// meta-llama/Llama-2-7b-chat-hf's template, as published.
+const char* const kLlama2RealJinja =
+    "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = "
+    "messages[0]['content'] %}{% else %}{% set loop_messages = messages %}{% set system_message = false %}{% endif %}"
+    "{% for message in loop_messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ "
+    "raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if "
+    "loop.index0 == 0 and system_message != false %}{% set content = '<<SYS>>\\n' + system_message + "
+    "'\\n<</SYS>>\\n\\n' + message['content'] %}{% else %}{% set content = message['content'] %}{% endif %}{% if "
+    "message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}{% elif message['role'] "
+    "== 'assistant' %}{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %}";
 
 TEST(ChatTemplate, LoadUsesOverrideThenDetectionAndFolderTokens) {
   TempDir dir;
@@ -204,14 +218,50 @@ TEST(ChatTemplate, LoadUsesOverrideThenDetectionAndFolderTokens) {
   }
   EXPECT_EQ(load_chat_template(dir.path(), "chatml")->name(), "chatml");
 
-  nlohmann::json cfg = {{"chat_template", kLlama2Jinja}, {"bos_token", {{"content", "<BOS>"}}}, {"eos_token", "<EOS>"}};
+  nlohmann::json cfg = {{"chat_template", kLlama2RealJinja}, {"bos_token", {{"content", "<BOS>"}}}, {"eos_token", "<EOS>"}};
   write_text(dir.file("tokenizer_config.json"), cfg.dump());
   auto t = load_chat_template(dir.path());
-  EXPECT_EQ(t->name(), "llama2");
+  EXPECT_EQ(t->name(), "jinja");  // the folder's own template, through the Jinja engine
+  EXPECT_EQ(t->origin, "jinja from tokenizer_config.json");
   EXPECT_EQ(t->render({{"user", "a"}, {"assistant", "b"}}, false), "<BOS>[INST] a [/INST] b <EOS>");
+  EXPECT_EQ(t->render({{"user", "a"}, {"assistant", "b"}}, false),
+            load_chat_template(dir.path(), "llama2")->render({{"user", "a"}, {"assistant", "b"}}, false));
   EXPECT_EQ(load_chat_template(dir.path(), "mistral")->name(), "mistral");
+  EXPECT_EQ(load_chat_template(dir.path(), "mistral")->origin, "built-in mistral (forced)");
   EXPECT_THROW(load_chat_template(dir.path(), "nope"), cada::Error);
   EXPECT_THROW(load_chat_template(dir.file("missing")), cada::Error);
+}
+
+TEST(ChatTemplate, JinjaFolderTemplateWithToolsKwargsAndToolUseEntry) {
+  TempDir dir;
+  const std::string plain = "{{ bos_token }}{% for m in messages %}[{{ m.role }}:{{ m.content }}]{% endfor %}"
+                            "{% if tools is not none %}TOOLS{% endif %}{% if add_generation_prompt %}>{% endif %}";
+  const std::string tooled = "{{ tools | tojson }}|{{ messages[0].tool_calls[0].function.arguments | tojson }}"
+                             "|{{ flag }}|{{ pad_token }}";
+  nlohmann::ordered_json cfg = {{"bos_token", {{"__type", "AddedToken"}, {"content", "<s>"}}},
+                                {"pad_token", "<pad>"},
+                                {"chat_template", nlohmann::ordered_json::array(
+                                                      {{{"name", "default"}, {"template", plain}},
+                                                       {{"name", "tool_use"}, {"template", tooled}}})}};
+  write_text(dir.file("tokenizer_config.json"), cfg.dump());
+  auto t = load_chat_template(dir.path());
+  EXPECT_EQ(t->render({{"user", "hi"}}, true), "<s>[user:hi]>");
+  const auto msgs = nlohmann::ordered_json::parse(
+      R"([{"role": "assistant", "content": null, "tool_calls": [{"function": {"name": "f", "arguments": {"z": 1, "a": 2}}}]}])");
+  const auto tools = nlohmann::ordered_json::parse(R"([{"name": "f", "b": 1, "a": 2}])");
+  EXPECT_EQ(t->render_json(msgs, false, tools, {{"flag", true}}),
+            "[{\"name\": \"f\", \"b\": 1, \"a\": 2}]|{\"z\": 1, \"a\": 2}|True|<pad>");
+  // A syntax error names the file and the template line.
+  write_text(dir.file("chat_template.jinja"), "ok\n{% if %}");
+  try {
+    load_chat_template(dir.path());
+    FAIL() << "expected cada::Error";
+  } catch (const cada::Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("chat_template.jinja: chat template line 2"), std::string::npos) << msg;
+  }
+  // The built-in templates take no tools.
+  EXPECT_THROW(load_chat_template(dir.path(), "chatml")->render_json(msgs, false, tools, nullptr), cada::Error);
 }
 
 }  // namespace

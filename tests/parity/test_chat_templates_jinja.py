@@ -1,0 +1,237 @@
+"""Parity: Hugging Face chat templates rendered by cada's Jinja engine against transformers.
+
+For each family (Qwen2.5, Qwen3, Llama-2, Llama-3, Llama-3.1, Mistral v0.1 / v0.2 / v0.3,
+Gemma-2, Phi-3, Phi-4, cada's own template) this writes an HF-style folder in --workdir: a
+tokenizer.json (byte-level BPE built with the tokenizers library, the families' special
+tokens added) and the template in each of the places transformers reads it from
+(tokenizer_config.json's chat_template as a string, as a list of {name, template} with
+"default" and "tool_use", or chat_template.jinja), special tokens as strings or AddedToken
+objects. Then it renders conversations (system turns, multi-turn, tool calls and tool
+results, reasoning, unicode and Jinja-like text) with and without a generation prompt,
+with and without tools, with extra template variables (enable_thinking on / off), through
+`cada tokenize --chat` and through apply_chat_template, and requires identical prompt
+strings and ids (apply_chat_template(tokenize=True) encodes the prompt without adding
+special tokens). Conversations the template rejects must make cada fail too.
+"""
+
+import copy
+import json
+import os
+import sys
+
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import AutoTokenizer
+
+from parity_common import Report, parse_args, read_jsonl, run_cada, write_jsonl
+import test_chat_templates as base
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIXTURES = os.path.join(HERE, "..", "data", "chat_templates")
+
+SPECIAL_TOKENS = base.SPECIAL_TOKENS + [
+    "<bos>", "<eos>", "<start_of_turn>", "<end_of_turn>", "<|im_sep|>", "[INST]", "[/INST]", "[AVAILABLE_TOOLS]",
+    "[/AVAILABLE_TOOLS]", "[TOOL_CALLS]", "[TOOL_RESULTS]", "[/TOOL_RESULTS]", "<think>", "</think>", "<tool_call>",
+    "</tool_call>", "<|eom_id|>", "<|python_tag|>"]
+
+
+def fixture(name):
+    with open(os.path.join(FIXTURES, name), encoding="utf-8") as f:
+        return f.read()
+
+
+def added(content):
+    """A special token as tokenizer_config.json often stores it (an AddedToken object)."""
+    return {"__type": "AddedToken", "content": content, "lstrip": False, "normalized": False, "rstrip": False,
+            "single_word": False}
+
+
+# name -> dict(template placement, tokens, whether the template reads tools / thinking)
+def families(cada_jinja):
+    return {
+        "qwen2.5": dict(config=base.QWEN25, eos="<|im_end|>", tools=True),
+        "qwen3": dict(file=fixture("qwen3.jinja"), eos="<|im_end|>", pad="<|endoftext|>", tools=True, thinking=True),
+        "llama2": dict(config=base.LLAMA2, bos="<s>", eos="</s>", unk="<s>"),
+        "llama3": dict(config=base.LLAMA3, bos=added("<|begin_of_text|>"), eos=added("<|eot_id|>")),
+        "llama3.1": dict(config=base.LLAMA31, bos="<|begin_of_text|>", eos="<|eot_id|>", tools=True),
+        "mistral-v0.1": dict(config=fixture("mistral_v01.jinja"), bos="<s>", eos="</s>"),
+        "mistral-v0.2": dict(config=base.MISTRAL, bos="<s>", eos="</s>"),
+        # v0.3 as a list: the plain template as "default", the tools template as "tool_use"
+        "mistral-v0.3": dict(config=[{"name": "default", "template": fixture("mistral_v03.jinja")},
+                                     {"name": "tool_use", "template": fixture("mistral_v03.jinja")}],
+                             bos=added("<s>"), eos=added("</s>"), tools=True),
+        "gemma2": dict(config=fixture("gemma2.jinja"), bos="<bos>", eos="<eos>", pad="<pad>"),
+        "phi3": dict(config=fixture("phi3.jinja"), bos="<s>", eos="<|endoftext|>"),
+        "phi4": dict(file=fixture("phi4.jinja"), config="{{ 'chat_template.jinja must win' }}", eos="<|im_end|>"),
+        "cada": dict(config=cada_jinja, bos="<s>", eos="<|end|>"),
+    }
+
+
+def m(role, content, **extra):
+    d = {"role": role, "content": content}
+    d.update(extra)
+    return d
+
+
+TOOLS = [
+    {"type": "function", "function": {
+        "name": "get_weather", "description": "Weather in a city, in °C",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string", "description": "City name"},
+                                                        "days": {"type": "integer"}},
+                       "required": ["city"]}}},
+    {"type": "function", "function": {"name": "now", "description": "The time", "parameters": {"type": "object",
+                                                                                            "properties": {}}}},
+]
+CALL = {"id": "call12345", "type": "function",
+        "function": {"name": "get_weather", "arguments": {"city": "Zürich", "days": 2}}}
+
+CONVERSATIONS = base.CONVERSATIONS + base.EXTRA + [
+    [m("user", "Weather in Zürich?"), m("assistant", None, tool_calls=[CALL]),
+     m("tool", "{\"temp\": 3.5}", tool_call_id="call12345"), m("assistant", "It is 3.5 °C."), m("user", "Thanks")],
+    [m("system", "Use tools."), m("user", "Time?"),
+     m("assistant", "", tool_calls=[{"id": "abcdefghi", "type": "function",
+                                     "function": {"name": "now", "arguments": "{}"}}]),
+     m("tool", "12:00", tool_call_id="abcdefghi")],
+    [m("user", "2+2?"), m("assistant", "<think>\nadd them\n</think>\n\n4"), m("user", "and 3+3?")],
+    [m("user", "q"), m("assistant", "a", reasoning_content="thought about it")],
+    [m("user", "x", name="alice"), m("assistant", "y", extra_field=[1, 2.5, None, True])],
+]
+
+
+def build_tokenizer_json(path):
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    corpus = [json.dumps(c, ensure_ascii=False) for c in CONVERSATIONS] * 5 + [json.dumps(TOOLS)] * 5
+    tok.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=700, special_tokens=SPECIAL_TOKENS,
+                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                                        show_progress=False))
+    tok.save(path)
+
+
+def make_folder(wd, name, fam, tokenizer_json):
+    d = os.path.join(wd, name)
+    os.makedirs(d, exist_ok=True)
+    with open(tokenizer_json, encoding="utf-8") as src, open(os.path.join(d, "tokenizer.json"), "w",
+                                                               encoding="utf-8") as dst:
+        dst.write(src.read())
+    cfg = {"tokenizer_class": "PreTrainedTokenizerFast"}
+    for key in ("bos", "eos", "unk", "pad"):
+        if key in fam:
+            cfg[key + "_token"] = fam[key]
+    if "config" in fam:
+        cfg["chat_template"] = fam["config"]
+    with open(os.path.join(d, "tokenizer_config.json"), "w", encoding="utf-8") as f:
+        json.dump(cfg, f, ensure_ascii=False, indent=1)
+    if "file" in fam:
+        with open(os.path.join(d, "chat_template.jinja"), "w", encoding="utf-8") as f:
+            f.write(fam["file"])
+    return d
+
+
+def hf_render(hf, case):
+    try:
+        text = hf.apply_chat_template(copy.deepcopy(case["messages"]), tools=case.get("tools"), tokenize=False,
+                                      add_generation_prompt=case["gen"], **case.get("kwargs", {}))
+        return text, None
+    except Exception as e:  # the template raised, or the conversation is malformed
+        return None, "%s: %s" % (type(e).__name__, e)
+
+
+def record(case):
+    r = {"messages": case["messages"]}
+    if case.get("tools") is not None:
+        r["tools"] = case["tools"]
+    if case.get("kwargs"):
+        r["chat_template_kwargs"] = case["kwargs"]
+    return r
+
+
+def cada_render(cada, d, cases, gen, tag):
+    """Renders `cases` (all with add_generation_prompt == gen) in one cada run: (records, stderr) or (None, stderr)."""
+    inp = os.path.join(d, "in_%s_%d.jsonl" % (tag, gen))
+    out = os.path.join(d, "out_%s_%d.jsonl" % (tag, gen))
+    write_jsonl(inp, [record(c) for c in cases])
+    cmd = ["tokenize", "--model", d, "--chat", "--input", inp, "--out", out] + (["--add-generation-prompt"] if gen else [])
+    proc = run_cada(cada, cmd, check=False)
+    return (read_jsonl(out) if proc.returncode == 0 else None), proc.stderr
+
+
+def compare_family(report, cada, name, d, cases, max_rejects=6):
+    """Renders every case with transformers and cada; checks text, ids, and that rejected cases fail in both."""
+    hf = AutoTokenizer.from_pretrained(d)
+    good, bad = [], []
+    for c in cases:
+        text, err = hf_render(hf, c)
+        (good if err is None else bad).append((c, text, err))
+    for gen in (False, True):
+        batch = [g for g in good if g[0]["gen"] == gen]
+        if not batch:
+            continue
+        got, stderr = cada_render(cada, d, [g[0] for g in batch], gen, "ok")
+        if got is None:  # find the first case cada rejects, to name it
+            for c, text, _ in batch:
+                one, err1 = cada_render(cada, d, [c], gen, "one")
+                if one is None:
+                    report.check(name + ": cada renders what transformers renders", False,
+                                 "case %s\n  cada: %s\n  hf: %r" % (json.dumps(record(c), ensure_ascii=False)[:400],
+                                                                    err1.strip()[-400:], text))
+                    break
+            continue
+        report.check(name + ": record count", len(got) == len(batch), "%d vs %d" % (len(got), len(batch)))
+        for (c, want, _), rec in zip(batch, got):
+            report.check(name + ": prompt == apply_chat_template", rec["prompt"] == want,
+                         "case %s gen=%s\n  cada: %r\n  hf:   %r" % (json.dumps(record(c), ensure_ascii=False)[:400],
+                                                                   gen, rec["prompt"], want))
+            ids = hf(want, add_special_tokens=False)["input_ids"]
+            report.check(name + ": ids == apply_chat_template(tokenize=True)", rec["ids"] == ids,
+                         "prompt %r\n  cada: %s\n  hf:   %s" % (want[:200], rec["ids"][:30], ids[:30]))
+    for c, _, err in bad[:max_rejects]:
+        got, stderr = cada_render(cada, d, [c], c["gen"], "bad")
+        report.check(name + ": rejected as transformers rejects it", got is None,
+                     "case %s: transformers raised %s but cada rendered %r" % (
+                         json.dumps(record(c), ensure_ascii=False)[:300], err, got and got[0]["prompt"]))
+    return len(good), len(bad)
+
+
+def cases_for(fam):
+    out = []
+    for conv in CONVERSATIONS:
+        for gen in (False, True):
+            out.append({"messages": conv, "gen": gen})
+            if fam.get("tools"):
+                out.append({"messages": conv, "gen": gen, "tools": TOOLS})
+            if fam.get("thinking"):
+                out.append({"messages": conv, "gen": gen, "kwargs": {"enable_thinking": False}})
+                out.append({"messages": conv, "gen": gen, "kwargs": {"enable_thinking": True}})
+    return out
+
+
+def main():
+    args = parse_args(__doc__)
+    wd = args.workdir
+    report = Report()
+    tj = os.path.join(wd, "tokenizer.json")
+    build_tokenizer_json(tj)
+    cada_jinja = run_cada(args.cada, ["tokenize", "--print-cada-jinja"]).stdout
+    for name, fam in families(cada_jinja).items():
+        d = make_folder(wd, name, fam, tj)
+        n_good, n_bad = compare_family(report, args.cada, name, d, cases_for(fam))
+        print("%-13s %3d cases rendered, %3d rejected by the template" % (name, n_good, n_bad))
+        # `cada info`-style provenance: where the template came from.
+        proc = run_cada(args.cada, ["tokenize", "--model", d, "--chat", "--text", "hi"], check=False)
+        where = "chat_template.jinja" if "file" in fam else "tokenizer_config.json"
+        report.check(name + ": template source logged", "chat template: jinja from " + where in proc.stderr,
+                     proc.stderr.strip()[-300:])
+
+    # The Mistral folder forced to the built-in `mistral` template renders v0.2's spacing, while
+    # its own v0.3 template renders "[INST] Hello![/INST]" as transformers does.
+    d = os.path.join(wd, "mistral-v0.3")
+    write_jsonl(os.path.join(d, "hello.jsonl"), [{"messages": [m("user", "Hello!")]}])
+    own, _ = cada_render(args.cada, d, [{"messages": [m("user", "Hello!")], "gen": False}], False, "hello")
+    report.check("mistral v0.3 renders its own template", own is not None and own[0]["prompt"] == "<s>[INST] Hello![/INST]",
+                 repr(own))
+    return report.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
