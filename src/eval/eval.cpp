@@ -776,6 +776,7 @@ json EvalRunner::judge(const std::string& generations, const std::string& out_di
     const bool cut = is_truncated(comp.value("text", ""), comp.value("finish_reason", ""));
     records[ri]["completions"][c]["truncated"] = cut;
     auto& td = trunc_by_ds[units[ri].dataset];
+    if (td.is_null()) td = {{"completions", 0}, {"truncated", 0}};
     td["completions"] = td.value("completions", 0) + 1;
     td["truncated"] = td.value("truncated", 0) + (cut ? 1 : 0);
     n_truncated += cut ? 1 : 0;

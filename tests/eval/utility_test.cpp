@@ -28,7 +28,7 @@ TEST(Gsm8kExtract, CorrectAgainstReference) {
 }
 
 TEST(Gsm8kRead, ReferenceAfterMarkerAndErrors) {
-  ScratchDir dir;
+  ScratchDir dir("gsm8k");
   const auto p = write(dir, "g.jsonl",
                        "{\"question\": \"q1\", \"answer\": \"2 + 2 = <<2+2=4>>4\\n#### 4\"}\n"
                        "{\"question\": \"q2\", \"answer\": \"lots\\n#### 1,200\"}\n");
@@ -43,7 +43,7 @@ TEST(Gsm8kRead, ReferenceAfterMarkerAndErrors) {
 }
 
 TEST(Mmlu, HeaderlessCsvPromptAndPick) {
-  ScratchDir dir;
+  ScratchDir dir("mmlu");
   const auto p = write(dir, "abstract_algebra_test.csv",
                        "\"Find 2+2, please\",3,4,5,6,B\nWhat is x?,a,b,c,d,D\n");
   const auto items = read_mmlu_csv(p, "abstract algebra");
