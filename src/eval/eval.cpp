@@ -13,6 +13,7 @@
 #include "cada/eval/bon.h"
 #include "cada/eval/jailbreaks.h"
 #include "cada/eval/report.h"
+#include "cada/eval/truncation.h"
 #include "cada/dist/comm.h"
 #include "cada/io/figure.h"
 #include "cada/io/files.h"
@@ -150,6 +151,27 @@ bool jailbreak_matches(const std::string& want, const std::string& have) {
                      [](char c) { return c >= '0' && c <= '9'; });
 }
 
+
+// The judge value a truncated completion contributes (eval/truncation.h): the refusal judge's
+// by refusal_under_policy; an attack-success judge's null (exclude), not a success
+// (as_refusal: the threshold itself) or a success (as_compliance); StrongREJECT's null,
+// 0 or the judge's own value; other rewards keep theirs.
+std::optional<double> truncated_value(std::optional<double> v, const std::string& name, const EvalConfig& cfg,
+                                      TruncatedPolicy p) {
+  if (name == cfg.judges.refusal) return refusal_under_policy(v, true, p);
+  for (const auto& a : asr_list(cfg.judges.asr, nullptr))
+    if (a.reward == name) {
+      if (p == TruncatedPolicy::exclude) return std::nullopt;
+      if (p == TruncatedPolicy::as_refusal) return a.threshold;
+      return a.above ? a.threshold + 1.0 : a.threshold - 1.0;
+    }
+  if (name == cfg.judges.strongreject) {
+    if (p == TruncatedPolicy::exclude) return std::nullopt;
+    if (p == TruncatedPolicy::as_refusal) return 0.0;
+  }
+  return v;
+}
+
 }  // namespace
 
 // ------------------------------------------------------------------ config
@@ -186,6 +208,11 @@ EvalConfig parse_config(const json& j, const std::string& source) {
     if (s == "reward" && cfg.bon.reward.empty()) problems.push_back("selector 'reward' needs 'bon.reward'");
   }
   auto asr = asr_list(cfg.judges.asr, &problems);
+  try {
+    parse_truncated_policy(cfg.judges.truncated, "'judges.truncated'");
+  } catch (const Error& e) {
+    problems.push_back(e.what());
+  }
   if (cfg.metrics.bootstrap < 0) problems.push_back("'metrics.bootstrap' must be >= 0");
   if (!(cfg.metrics.confidence > 0 && cfg.metrics.confidence < 1))
     problems.push_back("'metrics.confidence' must be in (0, 1)");
@@ -740,11 +767,23 @@ json EvalRunner::judge(const std::string& generations, const std::string& out_di
     for (const auto& s : file_selectors) u.chosen[s] = rec["bon"]["chosen"][s].get<int64_t>();
     for (const auto& nm : names) u.scores[nm].resize(rec["completions"].size());
   }
+  const TruncatedPolicy policy = parse_truncated_policy(cfg_.judges.truncated, "judges.truncated");
+  json trunc_by_ds = json::object();
+  int64_t n_truncated = 0;
   for (size_t k = 0; k < samples.size(); ++k) {
     const auto [ri, c] = slots[k];
+    const auto& comp = records[ri]["completions"][c];
+    const bool cut = is_truncated(comp.value("text", ""), comp.value("finish_reason", ""));
+    records[ri]["completions"][c]["truncated"] = cut;
+    auto& td = trunc_by_ds[units[ri].dataset];
+    if (td.is_null()) td = {{"completions", 0}, {"truncated", 0}};
+    td["completions"] = td.value("completions", 0) + 1;
+    td["truncated"] = td.value("truncated", 0) + (cut ? 1 : 0);
+    n_truncated += cut ? 1 : 0;
     json sc = json::object();
     for (size_t r = 0; r < R; ++r) {
-      const auto& v = values[r][k];
+      auto v = values[r][k];
+      if (cut) v = truncated_value(v, names[r], cfg_, policy);
       const bool ok = v && std::isfinite(*v);
       sc[names[r]] = ok ? json(*v) : json(nullptr);
       units[ri].scores[names[r]][c] = ok ? v : std::nullopt;
@@ -805,6 +844,15 @@ json EvalRunner::judge(const std::string& generations, const std::string& out_di
       CADA_WARN("judge '", rw->name(), "': ", failed, " output(s) could not be parsed (null values, counted)");
   }
   report["rewards"] = rj;
+  for (auto& [ds, td] : trunc_by_ds.items())
+    td["rate"] = td["completions"].get<double>() > 0
+                     ? td["truncated"].get<double>() / td["completions"].get<double>() : 0.0;
+  report["truncation"] = {{"policy", to_string(policy)}, {"truncated", n_truncated},
+                          {"completions", samples.size()},
+                          {"rate", samples.empty() ? 0.0 : static_cast<double>(n_truncated) / samples.size()},
+                          {"by_dataset", trunc_by_ds}};
+  CADA_INFO("truncated (no final answer): ", n_truncated, " of ", samples.size(), " completions; policy ",
+            to_string(policy));
   report["datasets"] = aggregate(units, spec, selectors, bo);
   const std::string plot = cfg_.metrics.plot.empty() ? default_plot_metric(report) : cfg_.metrics.plot;
   report["plot_metric"] = plot;

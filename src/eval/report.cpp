@@ -83,6 +83,15 @@ std::string report_markdown(const json& r) {
                   static_cast<unsigned long long>(b.value("seed", uint64_t{0})));
     md += line;
   }
+  if (r.contains("truncation") && at(r, "truncation").is_object()) {
+    const auto& t = at(r, "truncation");
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "- truncated (no final answer): %lld of %lld completions (rate %.4f); policy `%s`\n",
+                  static_cast<long long>(t.value("truncated", 0)), static_cast<long long>(t.value("completions", 0)),
+                  t.value("rate", 0.0), t.value("policy", std::string("exclude")).c_str());
+    md += line;
+  }
   md += "\nCells: mean [interval]; \"null\" counts units without any judge value and null judge values inside "
         "the counted units (never averaged in).\n";
 

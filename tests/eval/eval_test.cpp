@@ -20,7 +20,7 @@ TEST(EvalConfig, EveryProblemIsListed) {
             {"jailbreaks", {"none", "rot99x"}},
             {"bon", {{"n", 4}, {"selector", {"latent", "vibes", "reward"}}}},
             {"rewards", {{"rewards", {{{"name", "refusal"}, {"type", "refusal"}, {"method", "xstest"}}}}}},
-            {"judges", {{"refusal", "refusal"}, {"strongreject", "sr"}, {"asr", {"refusal", {{"reward", "x"}, {"level", 1}}}}}},
+            {"judges", {{"refusal", "refusal"}, {"strongreject", "sr"}, {"asr", {"refusal", {{"reward", "x"}, {"level", 1}}}}, {"truncated", "drop"}}},
             {"metrics", {{"confidence", 1.5}}}};
   auto msg = error_of([&] { parse_config(j, "eval.json"); });
   for (const char* want : {"datasets[1]: 1 problem(s) in the config:\n  - unknown key 'colour'",
@@ -32,7 +32,8 @@ TEST(EvalConfig, EveryProblemIsListed) {
                            "bad key 'level'",
                            "judge 'sr' is not a configured reward (configured: refusal)",
                            "judge 'x' is not a configured reward",
-                           "'metrics.confidence' must be in (0, 1)"})
+                           "'metrics.confidence' must be in (0, 1)",
+                           "'judges.truncated': expected exclude, as_refusal or as_compliance, got \"drop\""})
     EXPECT_TRUE(has(msg, want)) << want << "\n" << msg;
   EXPECT_TRUE(has(msg, "eval.json: ")) << msg;
   // Unknown top-level keys are refused by the config reader.
@@ -145,6 +146,14 @@ TEST(EvalPipeline, GenerateThenJudgeAndRejudge) {
   EXPECT_EQ(report["rewards"]["refusal"]["values"], 21);
   const std::string md = report_markdown(report);
   EXPECT_TRUE(has(md, "## sr")) << md;
+  // Truncation: every completion is classified, the count and the policy are reported.
+  int64_t cut = 0;
+  for (const auto& r : scored)
+    for (const auto& c : r["completions"]) cut += c.at("truncated").get<bool>() ? 1 : 0;
+  EXPECT_EQ(report["truncation"]["policy"], "exclude");
+  EXPECT_EQ(report["truncation"]["truncated"], cut);
+  EXPECT_EQ(report["truncation"]["completions"], 21);
+  EXPECT_TRUE(has(md, "policy `exclude`")) << md;
   EXPECT_TRUE(has(md, "**worst case**")) << md;
 
   // Judge only: another judge config re-scores the same generations; same config, same report.

@@ -73,12 +73,15 @@ struct JudgesConfig {
   std::string strongreject;  // reward name: StrongREJECT score
   std::string helpfulness;   // reward name: reward-model score on benign prompts
   nlohmann::json asr = nlohmann::json::array();  // names or {"reward", "threshold", "success": above|below}
+  std::string truncated = "exclude";  // eval/truncation.h: exclude | as_refusal | as_compliance
   template <class V> void visit(V& v) {
     v("refusal", refusal, "reward giving 1 for a refusal: refusal rate, XSTest over-refusal / unsafe compliance");
     v("strongreject", strongreject, "reward giving the StrongREJECT score (judge, parser strongreject)");
     v("helpfulness", helpfulness, "reward (model) scored on benign prompts");
     v("asr", asr,
       "attack-success judges: reward names or {\"reward\", \"threshold\": 0.5, \"success\": \"above\" | \"below\"}");
+    v("truncated", truncated,
+      "completions without a final answer: exclude (refusal and asr values null) | as_refusal | as_compliance");
   }
 };
 
