@@ -26,7 +26,7 @@ TEST(GpuConfigs, ReadOnlyExternalDataAndRealSpecs) {
     if (e.path().extension() != ".json") continue;
     ++configs;
     std::vector<std::string> values;
-    strings_of(util::load_file(e.path().string()), values);  // comments are not values
+    strings_of(config::load_file(e.path().string()), values);  // comments are not values
     for (const auto& v : values) {
       EXPECT_EQ(v.find("tiny-world"), std::string::npos) << e.path() << " reads the tiny world: " << v;
       if (v.rfind("data/", 0) != 0) continue;
