@@ -10,7 +10,8 @@
 # checksums it could not compute itself: a file with no line there is recorded on its first
 # download (trust on first use) and verified on every later run; a mismatch stops the script
 # with the file named. Delete the file and its line to fetch it again.
-# Sources are the data sets' official GitHub / Hugging Face locations at branch main.
+# Sources are the data sets' official locations: Hugging Face at a pinned revision, GitHub raw
+# files at branch main (the checksum record catches a later change).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEST=data/external
@@ -19,15 +20,15 @@ MIRROR=${CADA_DATA_MIRROR:-}
 
 # dest (under data/external) | official URL
 FILES=(
-  "PKU-SafeRLHF/train.jsonl|https://huggingface.co/datasets/PKU-Alignment/PKU-SafeRLHF/resolve/main/data/Alpaca-7B/train.jsonl"
-  "PKU-SafeRLHF/test.jsonl|https://huggingface.co/datasets/PKU-Alignment/PKU-SafeRLHF/resolve/main/data/Alpaca-7B/test.jsonl"
+  "PKU-SafeRLHF/train.jsonl|https://huggingface.co/datasets/PKU-Alignment/PKU-SafeRLHF/resolve/74baebd4502573cdf0bdb1c4bb7d359f40cdf77b/data/Alpaca-7B/train.jsonl"
+  "PKU-SafeRLHF/test.jsonl|https://huggingface.co/datasets/PKU-Alignment/PKU-SafeRLHF/resolve/74baebd4502573cdf0bdb1c4bb7d359f40cdf77b/data/Alpaca-7B/test.jsonl"
   "xstest_prompts.csv|https://raw.githubusercontent.com/paul-rottger/exaggerated-safety/main/xstest_prompts.csv"
   "strongreject_small_dataset.csv|https://raw.githubusercontent.com/alexandrasouly/strongreject/main/strongreject_dataset/strongreject_small_dataset.csv"
   "harmful_behaviors.csv|https://raw.githubusercontent.com/llm-attacks/llm-attacks/main/data/advbench/harmful_behaviors.csv"
 )
 
 case "${1:-}" in
-  -h|--help) sed -n '2,13p' "$0"; exit 0;;
+  -h|--help) sed -n '2,14p' "$0"; exit 0;;
   --list) for f in "${FILES[@]}"; do printf '%-36s %s\n' "$DEST/${f%%|*}" "${f#*|}"; done; exit 0;;
   "") ;;
   *) echo "download_data.sh: unknown option '$1' (see --help)" >&2; exit 2;;
