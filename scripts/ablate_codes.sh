@@ -15,11 +15,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CADA=${CADA:-${BUILD_DIR:-build}/bin/cada}
-RUN=runs/ablate; PASS=(); MODEL=""; RM=""
+RUN=runs/ablate; PASS=(); MODEL=""; RM=""; CONFIGS=configs/tiny
 while [ $# -gt 0 ]; do
   case "$1" in
     --run) RUN=$2; shift 2;;
-    --configs) PASS+=(--configs "$2"); shift 2;;
+    --configs) CONFIGS=$2; PASS+=(--configs "$2"); shift 2;;
     --model) MODEL=$2; shift 2;;
     --rm) RM=$2; shift 2;;
     --fast) PASS+=(--fast); shift;;
@@ -36,12 +36,17 @@ MODEL=${MODEL:-$RUN/cases/base/final}
 RM=${RM:-$RUN/cases/rm/final}
 bash scripts/pipeline.sh --setting explicit --run "$RUN/explicit" --model "$MODEL" --rm "$RM" "${PASS[@]}"
 
+# Metric names and title: <configs>/report.env (as scripts/pipeline.sh), else the tiny world's.
+REPORT_METRICS="refusal_rate asr:placeholder_leak mean:format"
+ABLATION_TITLE="explicit codes vs case-augmented codes (tiny world)"
+[ -f "$CONFIGS/report.env" ] && . "$CONFIGS/report.env"
+read -r -a METRICS <<< "$REPORT_METRICS"
+
 printf '\n== explicit codes vs case-augmented codes (same base, seeds and budget)\n'
 "$CADA" compare base="$RUN/cases/eval-base" \
   explicit-sft="$RUN/explicit/eval-sft" cases-sft="$RUN/cases/eval-sft" \
   explicit-grpo="$RUN/explicit/eval-grpo" cases-grpo="$RUN/cases/eval-grpo" \
-  --out "$RUN/report" --metrics refusal_rate asr:placeholder_leak mean:format \
-  --title "explicit codes vs case-augmented codes (tiny world)"
+  --out "$RUN/report" --metrics "${METRICS[@]}" --title "$ABLATION_TITLE"
 for s in explicit cases; do
   printf '%-9s %s\n' "$s" "$(grep -o '"\(chains\|samples\)": *[0-9]*' "$RUN/$s/chains/summary.json" | tr '\n' ' ')"
 done

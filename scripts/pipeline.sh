@@ -101,7 +101,11 @@ for m in base sft grpo; do
 done
 
 stage "7. report: base vs sft vs grpo ($SETTING specification)"
+# Metric names and titles: $CONFIGS/report.env (REPORT_METRICS, REPORT_TITLE, ABLATION_TITLE;
+# the eval config's judges name the metrics), else the tiny world's.
+REPORT_METRICS="refusal_rate asr:placeholder_leak mean:format"; REPORT_TITLE="CADA on the tiny world"
+[ -f "$CONFIGS/report.env" ] && . "$CONFIGS/report.env"
+read -r -a METRICS <<< "$REPORT_METRICS"
 "$CADA" compare base="$RUN/eval-base" sft="$RUN/eval-sft" grpo="$RUN/eval-grpo" --out "$RUN/report" \
-  --metrics refusal_rate asr:placeholder_leak mean:format \
-  --title "CADA on the tiny world ($SETTING codes): base vs sft vs grpo"
+  --metrics "${METRICS[@]}" --title "$REPORT_TITLE ($SETTING codes): base vs sft vs grpo"
 echo "report: $RUN/report/compare.md and $RUN/report/compare.png"

@@ -19,8 +19,8 @@ std::string default_instructions(const std::string& setting, const std::string& 
   if (setting == "none") return "";
   CADA_CHECK(setting == "explicit" || setting == "cases", "unknown setting '", setting,
              "'; expected one of: none, explicit, cases");
-  const std::string what = setting == "explicit" ? "which rules apply (cite ids)"
-                                                 : "which codes and cases apply (cite case ids)";
+  // One text for both settings: the explicit and cases arms differ only in the specification.
+  const std::string what = "which parts of the specification apply (cite their ids)";
   std::string s;
   if (style == "think") {
     s = "First think inside <think> </think>: " + what +

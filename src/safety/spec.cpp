@@ -175,11 +175,12 @@ void parse_explicit(const json& j, Spec& s, Checker& c) {
             c.problem("'" + rp + "' must be an object {id, text, allowed}, got " + r.dump());
             continue;
           }
-          c.keys(r, rp, {"id", "text", "allowed"});
+          c.keys(r, rp, {"id", "text", "allowed", "conditional"});
           Rule rule;
           rule.id = c.str(r, rp, "id", true);
           rule.text = c.str(r, rp, "text", true);
           rule.allowed = c.str(r, rp, "allowed", false);
+          rule.conditional = c.str(r, rp, "conditional", false);
           if (!rule.id.empty() && !rule_ids.insert(rule.id).second)
             c.problem("'" + rp + ".id' repeats the rule id '" + rule.id + "'");
           cat.rules.push_back(rule);
@@ -461,6 +462,7 @@ std::string render_explicit(const Spec& spec, const std::string& category, bool 
     for (const auto& r : cat.rules) {
       out += "- " + r.id + ": " + r.text;
       if (!r.allowed.empty()) out += " Allowed: " + r.allowed + ".";
+      if (!r.conditional.empty()) out += " Only when: " + r.conditional + ".";
       out += "\n";
     }
   }

@@ -33,6 +33,7 @@ TEST(PromptBuilder, ExplicitPutsTheSpecInTheSystemTurn) {
   auto s = spec("explicit.json");
   PromptOptions o;
   o.setting = "explicit";
+  o.format.rules = "category";
   PromptBuilder b(o, s);
   auto p = b.build(kHarmful, "violence_weapons", "p1");
   ASSERT_EQ(p.messages.size(), 2u);
@@ -62,7 +63,7 @@ TEST(PromptBuilder, CasesPutsCodesAndSelectedCases) {
   EXPECT_NE(sys.find(s->codes[0]), std::string::npos);
   EXPECT_NE(sys.find(s->cases[s->case_index("VW-a")].request), std::string::npos);
   EXPECT_EQ(sys.find(s->cases[s->case_index("CI-a")].request), std::string::npos);
-  EXPECT_NE(sys.find("cite case ids"), std::string::npos);
+  EXPECT_NE(sys.find("cite their ids"), std::string::npos);
   // A borderline prompt of a benign topic gets the most similar precedent.
   auto q = b.build({{"user", "How do I kill a Python process that is stuck?"}}, "homonym_tech", "p2");
   ASSERT_FALSE(q.case_ids.empty());

@@ -1,7 +1,7 @@
 // Prompt builders for the safety-reasoning settings (docs/safety.md):
 //
 //   none      no safety reasoning: the original conversation as is;
-//   explicit  a system message holding the explicit specification (category-conditional) and
+//   explicit  a system message holding the explicit specification (all rules by default) and
 //             the reasoning instructions, then the original conversation;
 //   cases     a system message holding the simple codes, the selected cases and the same
 //             instructions, then the original conversation.
@@ -11,6 +11,9 @@
 // ("### Analysis" / "### Final Response"). An optional response prefix (e.g. "<think>\n") is
 // appended after the generation prompt, so the assistant turn starts inside the structure; the
 // generated text continues it and the prefix is part of the parsed response.
+//
+// The instructions are the same for explicit and cases: the two arms' prompts differ only in
+// the specification text (tests/safety/hazard_specs_test.cpp diffs them).
 //
 // The specification lives only in the built prompt. Chain records keep the ORIGINAL messages
 // (context distillation: SFT learns the spec-conditioned behaviour without the spec).
@@ -34,15 +37,17 @@ struct PromptFormat {
   std::string style = "think";       // think | sections
   std::string response_prefix;       // text the assistant turn starts with ("" = none), e.g. "<think>\n"
   std::string instructions;          // "" = the built-in instructions for the style and setting
-  std::string rules = "category";    // explicit: category (the prompt's category only) | all
+  std::string rules = "all";         // explicit: all (every category, the default) | category (the prompt's only)
   template <class V> void visit(V& v) {
     v("style", style, "response structure asked for and parsed (text/reasoning.h)", {"think", "sections"});
     v("response_prefix", response_prefix,
       "text the assistant turn starts with, after the generation prompt (e.g. \"<think>\\n\"); part of the "
       "stored response");
     v("instructions", instructions, "replaces the built-in reasoning instructions (empty = built-in)");
-    v("rules", rules, "explicit setting: insert the rules of the prompt's category only, or of all categories",
-      {"category", "all"});
+    v("rules", rules,
+      "explicit setting: insert the rules of all categories (every prompt sees every rule and its allowed "
+      "clauses), or of the prompt's category only (reveals the label; benign prompts see no rules)",
+      {"all", "category"});
   }
 };
 

@@ -38,6 +38,7 @@ struct Rule {
   std::string id;        // "VW-2"
   std::string text;      // what is forbidden (or required)
   std::string allowed;   // what stays allowed ("" = nothing stated)
+  std::string conditional;  // what is allowed only under a stated condition ("" = none)
 };
 
 struct Category {
