@@ -14,21 +14,11 @@
 #include "cada/io/files.h"
 #include "cada/text/unicode.h"
 #include "cada/util/error.h"
+#include "internal.h"
 
 namespace cada::text {
 
-namespace {
-
-const char* const kQwenDefaultSystem = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
-
-std::string join_names() {
-  std::string out;
-  for (const auto& n : chat_template_names()) {
-    if (!out.empty()) out += ", ";
-    out += n;
-  }
-  return out;
-}
+namespace detail {
 
 // Python's json.dumps(s, ensure_ascii=False) for a string (transformers' |tojson filter).
 std::string python_json_string(const std::string& s) {
@@ -54,6 +44,34 @@ std::string python_json_string(const std::string& s) {
   }
   return out + "\"";
 }
+
+nlohmann::json read_json_or_null(const std::string& path) {
+  if (!io::file_exists(path)) return nullptr;
+  try {
+    return nlohmann::json::parse(io::read_file(path));
+  } catch (const nlohmann::json::exception& e) {
+    CADA_FAIL(path, " is not valid JSON: ", e.what());
+  }
+}
+
+}  // namespace detail
+
+using detail::python_json_string;
+using detail::read_json_or_null;
+
+namespace {
+
+const char* const kQwenDefaultSystem = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
+
+std::string join_names() {
+  std::string out;
+  for (const auto& n : chat_template_names()) {
+    if (!out.empty()) out += ", ";
+    out += n;
+  }
+  return out;
+}
+
 
 void need_messages(const std::vector<Message>& messages, const std::string& name) {
   CADA_CHECK(!messages.empty(), "the ", name, " chat template needs at least one message");
@@ -278,14 +296,6 @@ const std::map<std::string, Factory>& registry() {
 
 bool has(const std::string& s, const char* needle) { return s.find(needle) != std::string::npos; }
 
-nlohmann::json read_json_or_null(const std::string& path) {
-  if (!io::file_exists(path)) return nullptr;
-  try {
-    return nlohmann::json::parse(io::read_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    CADA_FAIL(path, " is not valid JSON: ", e.what());
-  }
-}
 
 // The chat template text of a folder: chat_template.jinja, else tokenizer_config.json's
 // chat_template (a string, or a list of {name, template} where "default" is used).

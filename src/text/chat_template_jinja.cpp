@@ -8,18 +8,12 @@
 #include "cada/text/chat_template.h"
 #include "cada/text/jinja.h"
 #include "cada/util/error.h"
+#include "internal.h"
 
 namespace cada::text {
 namespace {
 
-nlohmann::json read_json_or_null(const std::string& path) {
-  if (!io::file_exists(path)) return nullptr;
-  try {
-    return nlohmann::json::parse(io::read_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    CADA_FAIL(path, " is not valid JSON: ", e.what());
-  }
-}
+using detail::read_json_or_null;
 
 std::optional<std::string> token_value(const nlohmann::json& cfg, const char* key) {
   if (!cfg.is_object() || !cfg.contains(key)) return std::nullopt;

@@ -67,4 +67,10 @@ class Regex {
 // Oniguruma pattern -> PCRE2 pattern (exposed for tests).
 std::string translate_onig_pattern(const std::string& pattern);
 
+// Python's json.dumps(s, ensure_ascii=False) of one string, quotes included (chat templates'
+// tojson and the built-in Llama-3 tool turns).
+std::string python_json_string(const std::string& s);
+// The parsed JSON file at `path`, null when it does not exist; invalid JSON names the file.
+nlohmann::json read_json_or_null(const std::string& path);
+
 }  // namespace cada::text::detail

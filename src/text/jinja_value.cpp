@@ -5,6 +5,7 @@
 #include <string>
 
 #include "cada/util/error.h"
+#include "internal.h"
 #include "jinja_internal.h"
 
 namespace cada::text::jinja {
@@ -136,24 +137,7 @@ std::string repr_string(const std::string& s) {
   return out + q;
 }
 
-void json_string(std::string& out, const std::string& s) {
-  out += '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        if (c < 0x20) { char b[8]; std::snprintf(b, sizeof b, "\\u%04x", c); out += b; }
-        else out += static_cast<char>(c);
-    }
-  }
-  out += '"';
-}
+void json_string(std::string& out, const std::string& s) { out += detail::python_json_string(s); }
 
 struct JsonWriter {
   int indent;

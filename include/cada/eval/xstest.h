@@ -14,12 +14,15 @@
 #include <string>
 #include <vector>
 
+#include "cada/reward/refusal.h"
+
 namespace cada::eval {
 
 // The classes, in report order: full_compliance, full_refusal, partial_refusal.
 const std::vector<std::string>& xstest_classes();
-// The refusal phrases of XSTest's string-match classifier (lower case, prefix test).
-const std::vector<std::string>& xstest_refusal_prefixes();
+// The refusal phrases of XSTest's string-match classifier (lower case, prefix test): the
+// reward layer's list, which its refusal detector uses too.
+using reward::xstest_refusal_prefixes;
 // "full_refusal" or "full_compliance".
 std::string xstest_string_match(const std::string& completion);
 // A judge's output to a class: the first of "1_full_compliance", "2_full_refusal",
