@@ -15,12 +15,14 @@ const std::vector<std::string>& settings() {
   return s;
 }
 
-std::string default_instructions(const std::string& setting, const std::string& style) {
+std::string default_instructions(const std::string& setting, const std::string& style, const std::string& rules) {
   if (setting == "none") return "";
   CADA_CHECK(setting == "explicit" || setting == "cases", "unknown setting '", setting,
              "'; expected one of: none, explicit, cases");
-  // One text for both settings: the explicit and cases arms differ only in the specification.
-  const std::string what = "which parts of the specification apply (cite their ids)";
+  // rules "all": one text for both settings, so the arms differ only in the specification.
+  const std::string what = rules != "category"     ? "which parts of the specification apply (cite their ids)"
+                           : setting == "explicit" ? "which rules apply (cite ids)"
+                                                   : "which codes and cases apply (cite case ids)";
   std::string s;
   if (style == "think") {
     s = "First think inside <think> </think>: " + what +
@@ -66,7 +68,7 @@ BuiltPrompt PromptBuilder::build(const std::vector<text::Message>& original, con
     p.spec_text = render_cases(*spec_, picked);
   }
   const std::string instr = opts_.format.instructions.empty()
-                                ? default_instructions(opts_.setting, opts_.format.style)
+                                ? default_instructions(opts_.setting, opts_.format.style, opts_.format.rules)
                                 : opts_.format.instructions;
   p.system = p.spec_text + (instr.empty() ? "" : "\n\n" + instr);
   size_t first = 0;

@@ -77,7 +77,7 @@ def main():
         "setting": "explicit", "spec": f"{ROOT}/data/specs/explicit.json",
         # A random model never closes </think> by itself: the prefix starts the structure and the
         # test does not require well-formed responses.
-        "prompt": {"style": "think", "response_prefix": "<think>\n"},
+        "prompt": {"style": "think", "response_prefix": "<think>\n", "rules": "category"},
         "data": {"prompts": f"{w}/prompts.jsonl", "split": "train", "order": "shuffle", "seed": 3},
         "sampling": {"num_samples": K, "temperature": 1.0, "max_new_tokens": 10, "seed": 11},
         "rewards": {"rewards": [

@@ -37,6 +37,7 @@ def main():
                 f.write(json.dumps(records[d["ref"]]) + "\n")
         cfg = {"model": f"{w}/no-model", "setting": setting, "spec": os.path.join(ROOT, "data", "specs", f"{setting}.json"),
                "data": {"prompts": f"{w}/{setting}.jsonl", "split": "", "order": "file"},
+               "prompt": {"rules": "category"},  # the layout the tiny world's documents were written in
                "rewards": {"rewards": [{"name": "f", "type": "format", "style": "think"}]}}
         json.dump(cfg, open(f"{w}/{setting}.json", "w"))
         p = subprocess.run([a.cada, "generate-chains", "--config", f"{w}/{setting}.json", "--show-prompts", str(len(mine))],

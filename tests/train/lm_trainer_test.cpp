@@ -145,7 +145,8 @@ TEST(LmTrainer, CompletionOnlyMaskExcludesThePromptAndIncludesEos) {
   auto m = make_model(dir);
   auto tok = text::load_tokenizer(m);
   auto tmpl = text::load_chat_template(m);
-  ASSERT_EQ(tmpl->name(), "cada");
+  // The folder's own template (cada's, written by the test model) is rendered by the Jinja engine.
+  ASSERT_EQ(tmpl->name(), "jinja");
   const int32_t eos = *tok->eos_id;
   ASSERT_EQ(tok->id_to_token(eos), "<|end|>");
   train::SftEncodeOptions o;

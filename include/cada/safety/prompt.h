@@ -57,8 +57,12 @@ struct PromptOptions {
   CaseSelectOptions cases;
 };
 
-// The built-in instructions appended after the specification for `setting` and `style`.
-std::string default_instructions(const std::string& setting, const std::string& style);
+// The built-in instructions appended after the specification for `setting` and `style`. With
+// rules "all" both settings get one text (the arms differ only in the specification); with
+// "category", the layout the tiny world's rulebook documents were written in, each setting
+// names its own parts ("which rules apply" / "which codes and cases apply").
+std::string default_instructions(const std::string& setting, const std::string& style,
+                                 const std::string& rules = "all");
 
 struct BuiltPrompt {
   std::vector<text::Message> messages;  // what the model sees (spec + instructions in the system turn)
