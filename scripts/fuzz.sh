@@ -144,6 +144,8 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 #   needed for the same reason. Where the machine forbids what LeakSanitizer needs (ptrace, e.g.
 #   some containers), it is switched off below with a note rather than failing every test.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+# ... except cairo's and fontconfig's process-lifetime font caches (the charts' text, util/chart.h).
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$(pwd)/tests/fuzz/lsan.supp:print_suppressions=0}
 # The tests and the targets whose parsers take a path write their files under TMPDIR: a fresh
 # folder, on tmpfs when there is one, removed at exit.
 SCRATCH_BASE=$(cd "$BUILD" && pwd)
