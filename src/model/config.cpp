@@ -1,4 +1,6 @@
 #include "cada/model/config.h"
+#include "cada/model/peft_io.h"
+#include "cada/io/files.h"
 
 #include <cmath>
 #include <fstream>
@@ -286,6 +288,8 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
 
 ModelConfig ModelConfig::load(const std::string& model_dir) {
   const std::string path = model_dir + "/config.json";
+  // A LoRA adapter folder (model/peft_io.h) has the configuration of its base model.
+  if (!io::file_exists(path) && is_adapter_folder(model_dir)) return load(adapter_base_model(model_dir));
   std::ifstream in(path);
   CADA_CHECK(in.good(), path, ": cannot open the model config (expected a Hugging Face model folder with config.json)");
   std::stringstream ss;

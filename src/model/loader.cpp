@@ -1,4 +1,5 @@
 #include "cada/model/loader.h"
+#include "cada/model/peft_io.h"
 #include "cada/util/launch.h"
 
 #include <sched.h>
@@ -81,6 +82,7 @@ static std::string shape_str(const std::vector<int64_t>& s) {
 }
 
 Transformer load_model(const std::string& dir, const LoadOptions& opts) {
+  if (is_adapter_folder(dir) && !io::file_exists(dir + "/config.json")) return load_model_with_adapter(dir, opts);
   ModelConfig cfg = ModelConfig::load(dir);
   auto reader = io::CheckpointReader::open(dir);
   const at::Device device = parse_device(opts.device);
@@ -129,6 +131,33 @@ Transformer load_model(const std::string& dir, const LoadOptions& opts) {
               unexpected.front(), ")");
   model->eval();
   return model;
+}
+
+Transformer load_as_classifier(const std::string& dir, int64_t num_labels, int64_t pad_id, const LoadOptions& opts) {
+  const ModelConfig causal = ModelConfig::load(dir);
+  CADA_CHECK(!causal.is_sequence_classifier(), dir, ": is already a sequence classifier");
+  nlohmann::json cj = causal.raw;
+  std::string arch = causal.architecture;
+  const auto at = arch.find("ForCausalLM");
+  CADA_CHECK(at != std::string::npos, dir, "/config.json: architecture ", arch, " is not a causal LM");
+  arch.replace(at, 11, "ForSequenceClassification");
+  cj["architectures"] = {arch};
+  cj["num_labels"] = num_labels;
+  cj.erase("id2label");
+  cj.erase("label2id");
+  if (!cj.contains("pad_token_id") || cj["pad_token_id"].is_null()) cj["pad_token_id"] = pad_id;
+  const ModelConfig cfg = ModelConfig::from_json(cj, dir + "/config.json (as a classifier)");
+  Transformer lm = load_model(dir, opts);
+  Transformer rm(cfg);
+  torch::NoGradGuard ng;
+  auto src = lm->named_parameters();
+  for (auto& item : rm->named_parameters()) {
+    if (item.key().rfind("model.", 0) == 0) item.value().set_data(src[item.key()].detach());
+  }
+  rm->score->weight.set_data(at::zeros_like(rm->score->weight).to(parse_device(opts.device)));
+  for (auto& buf : rm->buffers()) buf.set_data(buf.to(parse_device(opts.device)));
+  rm->eval();
+  return rm;
 }
 
 void save_model(Transformer& model, const std::string& dir, at::ScalarType dtype, size_t max_shard_bytes) {

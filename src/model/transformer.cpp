@@ -9,6 +9,7 @@
 #include <map>
 
 #include "cada/kernels/decode_step.h"
+#include "cada/model/checkpointing.h"
 #include "cada/kernels/fused.h"
 #include "cada/kernels/gemm.h"
 #include "cada/util/error.h"
@@ -88,6 +89,12 @@ static torch::nn::Linear linear(int64_t in, int64_t out, bool bias) {
 // Every projection runs through kernels::linear (the faster CPU GEMM where there is one).
 static at::Tensor proj(const torch::nn::Linear& l, const at::Tensor& x) {
   return kernels::linear(x, l->weight, l->bias);
+}
+
+// The same plus the layer's LoRA adapter when one is attached and switched on.
+static at::Tensor proj(const torch::nn::Linear& l, const LoraSlot& lora, const at::Tensor& x) {
+  auto y = proj(l, x);
+  return lora.active() ? y + lora.delta(x, y.scalar_type()) : y;
 }
 
 const kernels::PackedWeight* PackedWeights::get(const std::vector<at::Tensor>& weights,
@@ -177,13 +184,13 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, co
                                   int64_t past, bool grow) {
   const int64_t B = x.size(0), T = x.size(1);
   at::Tensor xq, xk, xv, b;
-  const bool packed = fuse_projections(x);
+  const bool packed = fuse_projections(x) && !lora_active();  // the packed copies hold the base weights only
   if (const kernels::PackedWeight* w = packed ? qkv_.get({&q_proj, &k_proj, &v_proj}, &b) : nullptr) {
     auto parts = kernels::linear(x, *w, b).split_with_sizes({n_heads * head_dim, n_kv_heads * head_dim,
                                                              n_kv_heads * head_dim}, -1);
     xq = parts[0], xk = parts[1], xv = parts[2];
   } else {
-    xq = proj(q_proj, x), xk = proj(k_proj, x), xv = proj(v_proj, x);
+    xq = proj(q_proj, q_lora, x), xk = proj(k_proj, k_lora, x), xv = proj(v_proj, v_lora, x);
   }
   auto q = xq.view({B, T, n_heads, head_dim}), k = xk.view({B, T, n_kv_heads, head_dim});
   if (q_norm) q = q_norm(q), k = k_norm(k);  // Qwen3: per head, before the rotation
@@ -209,7 +216,7 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, co
   auto out_proj = [&](const at::Tensor& a) {
     at::Tensor ob;
     const kernels::PackedWeight* w = packed ? o_.get({&o_proj}, &ob) : nullptr;
-    return w ? kernels::linear(a, *w, ob) : proj(o_proj, a);
+    return w ? kernels::linear(a, *w, ob) : proj(o_proj, o_lora, a);
   };
   if (T == 1 && default_scale && softcap == 0)
     return out_proj(kernels::decode_attention(q, k, v, bias));  // decoding: (B,1,H*D)
@@ -245,7 +252,7 @@ static at::Tensor gated(const std::string& act, const at::Tensor& gate, const at
 }
 
 at::Tensor MLPImpl::forward(const at::Tensor& x) {
-  if (fuse_projections(x)) {
+  if (fuse_projections(x) && !lora_active()) {
     at::Tensor gb, db;
     const kernels::PackedWeight* gu = gate_up_.get({&gate_proj, &up_proj}, &gb);
     const kernels::PackedWeight* down = down_.get({&down_proj}, &db);
@@ -254,7 +261,7 @@ at::Tensor MLPImpl::forward(const at::Tensor& x) {
       return kernels::linear(gated(act, parts[0], parts[1]), *down, db);
     }
   }
-  return proj(down_proj, gated(act, proj(gate_proj, x), proj(up_proj, x)));
+  return proj(down_proj, down_lora, gated(act, proj(gate_proj, gate_lora, x), proj(up_proj, up_lora, x)));
 }
 
 DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& cfg) {
@@ -279,6 +286,18 @@ at::Tensor DecoderLayerImpl::forward(const at::Tensor& x, const at::Tensor& cos,
   }
   auto h = x + a;
   return h + mlp(post_attention_layernorm(h));
+}
+
+std::vector<std::pair<std::string, LoraSlot*>> DecoderLayerImpl::lora_slots() {
+  return {{"q_proj", &self_attn->q_lora},   {"k_proj", &self_attn->k_lora}, {"v_proj", &self_attn->v_lora},
+          {"o_proj", &self_attn->o_lora},   {"gate_proj", &mlp->gate_lora}, {"up_proj", &mlp->up_lora},
+          {"down_proj", &mlp->down_lora}};
+}
+
+std::vector<std::pair<std::string, torch::nn::Linear*>> DecoderLayerImpl::projections() {
+  return {{"q_proj", &self_attn->q_proj},   {"k_proj", &self_attn->k_proj}, {"v_proj", &self_attn->v_proj},
+          {"o_proj", &self_attn->o_proj},   {"gate_proj", &mlp->gate_proj}, {"up_proj", &mlp->up_proj},
+          {"down_proj", &mlp->down_proj}};
 }
 
 BackboneImpl::BackboneImpl(const ModelConfig& cfg) {
@@ -372,11 +391,16 @@ ForwardOutput TransformerImpl::forward(const ForwardInput& in) {
     }
   }
   if (in.output_hidden_layer == 0) out.layer_hidden = h;
+  const bool checkpoint_layers = gradient_checkpointing && !in.cache && is_training() && at::GradMode::is_enabled();
   for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l) {
     auto layer = model->layers[l]->as<DecoderLayerImpl>();
     at::Tensor* ck = in.cache ? &in.cache->k[l] : nullptr;
     at::Tensor* cv = in.cache ? &in.cache->v[l] : nullptr;
-    h = layer->forward(h, cos, sin, biases[cfg_.window(l)], ck, cv, past, in.cache && in.cache->grows);
+    if (checkpoint_layers) {
+      h = checkpointed_layer(*layer, h, cos, sin, biases[cfg_.window(l)]);
+    } else {
+      h = layer->forward(h, cos, sin, biases[cfg_.window(l)], ck, cv, past, in.cache && in.cache->grows);
+    }
     if (in.output_hidden_layer == l + 1 && l + 1 < cfg_.num_hidden_layers) out.layer_hidden = h;
   }
   if (in.cache) {
@@ -391,7 +415,7 @@ ForwardOutput TransformerImpl::forward(const ForwardInput& in) {
 
 at::Tensor TransformerImpl::fused_decode_step(const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin,
                                               const at::Tensor& bias, KVCache& cache, int64_t past) {
-  if (!fuse_projections(h) || !kernels::decode_step_supported(h.size(0))) return {};
+  if (!fuse_projections(h) || !kernels::decode_step_supported(h.size(0)) || (has_lora() && lora_enabled)) return {};
   std::vector<kernels::DecodeLayer> layers(static_cast<size_t>(cfg_.num_hidden_layers));
   for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l) {
     auto layer = model->layers[l]->as<DecoderLayerImpl>();
@@ -436,7 +460,8 @@ at::Tensor TransformerImpl::head(const at::Tensor& hidden) {
 
 std::vector<std::pair<std::string, at::Tensor>> TransformerImpl::hf_named_parameters() {
   std::vector<std::pair<std::string, at::Tensor>> out;
-  for (const auto& item : named_parameters(/*recurse=*/true)) out.emplace_back(item.key(), item.value());
+  for (const auto& item : named_parameters(/*recurse=*/true))
+    if (!is_lora_parameter_name(item.key())) out.emplace_back(item.key(), item.value());
   return out;
 }
 

@@ -98,7 +98,22 @@ std::vector<int32_t> completion_ids(const json& rec, const Tokenizer* tok, const
   return need(tok, where).encode(rec["completion"].get<std::string>(), /*add_special_tokens=*/false);
 }
 
-TextSetup load_text(const std::string& model_dir, const std::string& template_override, bool required) {
+// The folder holding a model's tokenizer: the folder itself, or for a LoRA adapter folder
+// written without tokenizer files (as PEFT writes them) its base model's folder.
+static std::string tokenizer_folder(const std::string& dir) {
+  if (io::file_exists(dir + "/tokenizer.json") || io::file_exists(dir + "/tokenizer.model") ||
+      !io::file_exists(dir + "/adapter_config.json"))
+    return dir;
+  auto j = nlohmann::json::parse(io::read_file(dir + "/adapter_config.json"), nullptr, false);
+  if (!j.is_object() || !j.contains("base_model_name_or_path") || !j["base_model_name_or_path"].is_string()) return dir;
+  const std::string base = j["base_model_name_or_path"].get<std::string>();
+  if (!base.empty() && io::is_directory(base)) return base;
+  if (!base.empty() && io::is_directory(io::join_path(dir, base))) return io::join_path(dir, base);
+  return dir;
+}
+
+TextSetup load_text(const std::string& dir, const std::string& template_override, bool required) {
+  const std::string model_dir = tokenizer_folder(dir);
   TextSetup t;
   try {
     t.tokenizer = load_tokenizer(model_dir);

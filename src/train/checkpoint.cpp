@@ -15,6 +15,7 @@
 #include "cada/io/files.h"
 #include "cada/io/jsonl.h"
 #include "cada/model/loader.h"
+#include "cada/model/peft_io.h"
 #include "cada/util/error.h"
 #include "cada/util/log.h"
 #include "cada/util/signals.h"
@@ -58,7 +59,10 @@ void save_checkpoint(const std::string& run_dir, int64_t step, model::Transforme
   try {
     io::remove_tree(tmp);
     io::make_dirs(tmp);
-    model::save_model(model, tmp, at::kFloat);  // float32 master weights: resume is exact
+    // float32 master weights: resume is exact. Under LoRA only the adapters (the base is the
+    // unchanged model folder they name).
+    if (model->has_lora()) model::save_adapter(*model, tmp, "");
+    else model::save_model(model, tmp, at::kFloat);
     if (!tokenizer_dir.empty()) model::copy_tokenizer_files(tokenizer_dir, tmp);
     save_optimizer_state(tmp, optimizer, named_parameters(model));
     // Test hook: die half-way through a checkpoint write (tests/e2e resume test).
@@ -127,8 +131,12 @@ nlohmann::json load_checkpoint(const std::string& dir, model::Transformer& model
   const int version = st.value("format_version", 0);
   CADA_CHECK(version == 1 || version == kTrainerStateVersion, state_path, ": format_version ", version,
              " is not supported (expected 1 or ", kTrainerStateVersion, ")");
-  auto loaded = model::load_model(dir, {"cpu", "float32"});
-  {
+  if (model::is_adapter_folder(dir)) {
+    CADA_CHECK(model->has_lora(), dir, ": is a LoRA checkpoint but the run trains every weight (set lora.r as it was)");
+    model::load_adapter_weights(*model, dir);
+  } else {
+    CADA_CHECK(!model->has_lora(), dir, ": is a full-model checkpoint but the run trains LoRA adapters (set lora.r = 0)");
+    auto loaded = model::load_model(dir, {"cpu", "float32"});
     torch::NoGradGuard ng;
     auto src = loaded->named_parameters();
     for (auto& item : model->named_parameters()) {

@@ -202,6 +202,11 @@ class GrpoRun {
 
  private:
   void load_models();
+  // The KL reference is the policy with its adapters off (LoRA and no separate ref_model).
+  // Shared prompt forwards go through a KV cache, which checkpointed layers do not take: with
+  // gradient checkpointing every row is one plain forward.
+  bool share_prefix() const { return cfg_.train.share_prompt_prefix && !cfg_.trainable.gradient_checkpointing; }
+  bool uses_adapter_reference() const { return cfg_.loss.opts.beta > 0 && !ref_ && policy_->has_lora(); }
   void resume_from_checkpoint();
   Trajectory generate_trajectory(int64_t step);
   // One round of rollout -> score -> advantages over `want` new prompts; appends to tr.
@@ -261,10 +266,10 @@ GrpoRun::GrpoRun(const GrpoConfig& cfg, const RewardFn& reward, const PromptFn& 
 }
 
 void GrpoRun::load_models() {
-  policy_ = model::load_model(cfg_.model, {cfg_.train.device, "float32"});
-  policy_->train();
-  params_ = policy_->parameters();
-  if (cfg_.loss.opts.beta > 0) {
+  policy_ = load_trainable(cfg_.model, cfg_.train.device, cfg_.trainable);
+  params_ = trainable_parameters(*policy_);
+  // Under LoRA the reference is the policy with its adapters off (AdaptersOff): no second copy.
+  if (cfg_.loss.opts.beta > 0 && !(policy_->has_lora() && cfg_.ref_model.empty())) {
     ref_ = model::load_model(cfg_.ref_model.empty() ? cfg_.model : cfg_.ref_model, {cfg_.train.device, "float32"});
     for (auto& p : ref_->parameters()) p.requires_grad_(false);
   }
@@ -273,7 +278,7 @@ void GrpoRun::load_models() {
   // generator's slots and CUDA graphs stay valid); otherwise on the policy itself.
   const at::ScalarType rd = rollout_dtype(cfg_, dev_);
   rollout_model_ = policy_;
-  if (rd != at::kFloat) {
+  if (rd != at::kFloat && !policy_->has_lora()) {  // under LoRA the base is already in its low-precision dtype
     const char* name = rd == at::kBFloat16 ? "bfloat16" : "float16";
     rollout_model_ = model::load_model(cfg_.model, {cfg_.train.device, name});
     for (auto& p : rollout_model_->parameters()) p.requires_grad_(false);
@@ -426,7 +431,7 @@ Batches GrpoRun::prepare_batches(const Trajectory& tr) {
       c.push_back(&samples[i].completion);
       a.push_back(static_cast<float>(samples[i].advantage));
     }
-    b.batches.push_back(model::make_completion_batch(p, c, cfg_.train.share_prompt_prefix, policy_->config(), dev_));
+    b.batches.push_back(model::make_completion_batch(p, c, share_prefix(), policy_->config(), dev_));
     b.advs.push_back(at::tensor(a).to(dev_));
   }
   if (cfg_.train.num_iterations > 1) {
@@ -436,11 +441,16 @@ Batches GrpoRun::prepare_batches(const Trajectory& tr) {
     for (auto& x : b.batches) b.olds.push_back(batch_logps(*policy_, x, T_, false, false).first.detach());
     b.t_old = since(t0);
   }
-  if (ref_) {
+  if (ref_ || uses_adapter_reference()) {
     auto t0 = Clock::now();
     torch::NoGradGuard ng;
     AutocastScope ac(precision_);
-    for (auto& x : b.batches) b.refs.push_back(batch_logps(*ref_, x, T_, false, false).first);
+    if (ref_) {
+      for (auto& x : b.batches) b.refs.push_back(batch_logps(*ref_, x, T_, false, false).first);
+    } else {
+      model::AdaptersOff base_only(*policy_);
+      for (auto& x : b.batches) b.refs.push_back(batch_logps(*policy_, x, T_, false, false).first);
+    }
     b.t_ref = since(t0);
   }
   return b;
@@ -501,11 +511,11 @@ void GrpoRun::log_step(int64_t step, const Trajectory& tr, const Batches& b, con
       const size_t p = tr.samples[i].prompt, len = prompts_.ids[p].size();
       prompt_tok += len;
       const bool again = std::find(seen.begin(), seen.end(), p) != seen.end();
-      if (!cfg_.train.share_prompt_prefix || !again) train_prompt_tok += len;
+      if (!share_prefix() || !again) train_prompt_tok += len;
       seen.push_back(p);
     }
   }
-  const int64_t extra_forwards = (ref_ ? 1 : 0) + (cfg_.train.num_iterations > 1 ? 1 : 0);
+  const int64_t extra_forwards = (ref_ || uses_adapter_reference() ? 1 : 0) + (cfg_.train.num_iterations > 1 ? 1 : 0);
   auto m = step_metrics(tr, b, up, step_s, prompt_tok, train_prompt_tok,
                         static_cast<double>(policy_->config().num_parameters()), extra_forwards,
                         peak_tflops_for(dev_, cfg_.log.peak_tflops), cfg_.train.num_iterations);

@@ -1,4 +1,5 @@
 #include "cada/train/lm_trainer.h"
+#include "cada/model/peft_io.h"
 #include "cada/train/curves.h"
 #include "cada/train/precision.h"
 
@@ -110,6 +111,7 @@ struct LoopInputs {
   const SupervisedLoopOptions* loop = nullptr;
   const OptimOptions* optim = nullptr;
   const CheckpointOptions* checkpoint = nullptr;
+  const TrainableOptions* trainable = nullptr;
 };
 
 LmTrainSummary run_loop(const LoopInputs& in, bool resume, bool dry_run) {
@@ -135,15 +137,14 @@ LmTrainSummary run_loop(const LoopInputs& in, bool resume, bool dry_run) {
   const bool main_rank = comm.is_main();
   dist::check_same(comm, in.config_json.dump() + "#" + std::to_string(train.size()), in.label + " config and data");
 
-  auto net = model::load_model(in.model_dir, {loop.device, "float32"});
+  auto net = load_trainable(in.model_dir, loop.device, *in.trainable);
   CADA_CHECK(!net->config().is_sequence_classifier(), in.model_dir, ": is a sequence classifier (",
              net->config().architecture, "); ", in.label, " needs a causal LM");
   for (const auto& r : train)
     for (int32_t t : r.ids)
       CADA_CHECK(t >= 0 && t < net->config().vocab_size, in.label, ": token id ", t,
                  " is outside the model's vocabulary (", net->config().vocab_size, ")");
-  net->train();
-  std::vector<at::Tensor> params = net->parameters();
+  std::vector<at::Tensor> params = trainable_parameters(*net);
   auto optimizer = make_adamw(params, *in.optim);
   const double n_params = static_cast<double>(net->config().num_parameters());
   const double peak = peak_tflops_for(dev, loop.peak_tflops);
@@ -240,8 +241,9 @@ LmTrainSummary run_loop(const LoopInputs& in, bool resume, bool dry_run) {
     const double loss = nll / denom;
     if (dry_run) {
       nlohmann::json norms = nlohmann::json::object();
-      for (auto& [name, p] : net->hf_named_parameters())
-        if (p.grad().defined()) norms[name] = p.grad().detach().to(at::kDouble).norm().item<double>();
+      for (const auto& item : net->named_parameters())  // the trained ones, adapters included
+        if (item.value().grad().defined())
+          norms[item.key()] = item.value().grad().detach().to(at::kDouble).norm().item<double>();
       summary.dry_run = {{"loss", loss},
                          {"grad_norm", clip_grad_norm(params, 0.0)},
                          {"tokens", n_targets},
@@ -483,7 +485,8 @@ std::string write_final_model(model::Transformer& model, const std::string& outp
   const std::string tmp = final_dir + ".tmp-" + std::to_string(getpid());
   io::remove_tree(tmp);
   io::make_dirs(tmp);
-  model::save_model(model, tmp, at::kFloat);
+  if (model->has_lora()) model::save_adapter(*model, tmp, "");  // PEFT's layout, naming the base folder
+  else model::save_model(model, tmp, at::kFloat);
   if (!tokenizer_dir.empty()) model::copy_tokenizer_files(tokenizer_dir, tmp);
   io::remove_tree(final_dir);
   io::rename_path(tmp, final_dir);
@@ -557,6 +560,7 @@ LmTrainSummary run_lm_pretraining(const LmPretrainConfig& cfg, bool resume, bool
   in.loop = &cfg.loop;
   in.optim = &cfg.optim;
   in.checkpoint = &cfg.checkpoint;
+  in.trainable = &cfg.trainable;
   return run_loop(in, resume, dry_run);
 }
 
@@ -643,6 +647,7 @@ LmTrainSummary run_sft(const SftConfig& cfg, bool resume, bool dry_run) {
   in.loop = &cfg.loop;
   in.optim = &cfg.optim;
   in.checkpoint = &cfg.checkpoint;
+  in.trainable = &cfg.trainable;
   return run_loop(in, resume, dry_run);
 }
 

@@ -108,31 +108,21 @@ RewardTrainSummary run_reward_training(const RewardTrainConfig& cfg, bool resume
   CADA_CHECK(!train.empty(), cfg.data, ": no training records (all are held out?)");
 
   // ---- the reward model: causal backbone + fresh score head
-  auto causal = model::ModelConfig::load(cfg.model);
-  nlohmann::json cj = causal.raw;
-  std::string arch = causal.architecture;
-  arch.replace(arch.find("ForCausalLM"), 11, "ForSequenceClassification");
-  cj["architectures"] = {arch};
-  cj["num_labels"] = cfg.num_labels;
-  cj.erase("id2label");
-  cj.erase("label2id");
-  if (!cj.contains("pad_token_id") || cj["pad_token_id"].is_null())
-    cj["pad_token_id"] = txt.tokenizer->pad_id ? *txt.tokenizer->pad_id : (txt.tokenizer->eos_id ? *txt.tokenizer->eos_id : 0);
-  auto rm_cfg = model::ModelConfig::from_json(cj, cfg.model + "/config.json (as a classifier)");
-  model::Transformer rm(rm_cfg);
+  const int64_t pad = txt.tokenizer->pad_id ? *txt.tokenizer->pad_id : (txt.tokenizer->eos_id ? *txt.tokenizer->eos_id : 0);
+  model::Transformer rm = model::load_as_classifier(cfg.model, cfg.num_labels, pad,
+                                                    {"cpu", base_weights_dtype(cfg.trainable, dev)});
   {
     torch::NoGradGuard ng;
-    auto lm = model::load_model(cfg.model, {"cpu", "float32"});
-    auto src = lm->named_parameters();
-    for (auto& item : rm->named_parameters()) {
-      if (item.key().rfind("model.", 0) == 0) item.value().copy_(src[item.key()]);
-    }
     auto gen = at::make_generator<at::CPUGeneratorImpl>(cfg.seed + 1);
-    rm->score->weight.normal_(0.0, 1.0 / std::sqrt(static_cast<double>(rm_cfg.hidden_size) + 1), gen);
+    auto w = at::empty(rm->score->weight.sizes(), at::kFloat);
+    w.normal_(0.0, 1.0 / std::sqrt(static_cast<double>(rm->config().hidden_size) + 1), gen);
+    rm->score->weight.set_data(w);
   }
   rm->to(dev);
-  rm->train();
-  auto params = rm->parameters();
+  TrainableOptions trainable = cfg.trainable;
+  if (trainable.lora.enabled()) trainable.lora.modules_to_save = {"score"};  // the fresh head trains in full
+  make_trainable(*rm, trainable, cfg.model);
+  auto params = trainable_parameters(*rm);
   auto opt = make_adamw(params, cfg.optim);
   std::unique_ptr<MetricsLogger> metrics;
   if (main_rank) metrics = std::make_unique<MetricsLogger>(cfg.output_dir, cfg.tensorboard);

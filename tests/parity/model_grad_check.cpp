@@ -2,9 +2,11 @@
 // for test_new_archs.py to compare with transformers': reads a checkpoint and records
 // [{prompt_ids, completion_ids}], computes loss = -mean over records of the summed completion
 // log-probs (model::token_logprobs), and writes every parameter's gradient under its HF name
-// to OUT/model.safetensors.
+// to OUT/model.safetensors (for an adapter folder: the adapter weights' gradients under PEFT's names;
+// test_lora.py). With CADA_GRAD_CHECKPOINTING=1 the forward checkpoints every decoder layer.
 #include <torch/torch.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 
@@ -22,6 +24,7 @@ int main(int argc, char** argv) {
   using namespace cada;
   auto net = model::load_model(argv[1], {"cpu", "float32"});
   net->train();
+  if (const char* c = std::getenv("CADA_GRAD_CHECKPOINTING")) net->gradient_checkpointing = std::string(c) == "1";
   const auto records = nlohmann::json::parse(std::ifstream(argv[2]));
   at::Tensor loss = at::zeros({}, at::kFloat);
   for (const auto& r : records) {
@@ -39,7 +42,11 @@ int main(int argc, char** argv) {
   loss.backward();
   std::vector<at::Tensor> keep;
   std::vector<io::TensorData> grads;
-  for (auto& [name, p] : net->hf_named_parameters()) {
+  // A LoRA adapter folder: the adapters' gradients under PEFT's names (the base is frozen).
+  auto named = net->has_lora() ? model::lora_named_parameters(*net) : net->hf_named_parameters();
+  if (net->has_lora())
+    for (auto& [name, p] : named) name = "base_model.model." + name;
+  for (auto& [name, p] : named) {
     auto g = p.grad().defined() ? p.grad().contiguous() : at::zeros_like(p);
     keep.push_back(g);
     grads.push_back(io::TensorData{name, io::DType::F32, std::vector<int64_t>(g.sizes().begin(), g.sizes().end()),

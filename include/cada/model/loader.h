@@ -11,6 +11,7 @@ namespace cada::model {
 struct LoadOptions {
   std::string device = "cpu";   // cpu, cuda, cuda:N
   std::string dtype = "auto";   // auto (checkpoint dtype on GPU, float32 on CPU), float32, bfloat16, float16
+  std::string base_model;       // adapter folders: the base model (default: their base_model_name_or_path)
 };
 
 // "float32" | "fp32" | "bfloat16" | "bf16" | "float16" | "fp16" -> scalar type; error lists the valid names.
@@ -22,8 +23,14 @@ at::Device parse_device(const std::string& name);
 
 // Reads config.json and the weights, memory-mapped, converting to the requested dtype and
 // device tensor by tensor. Missing tensors, shapes that contradict the config and malformed
-// files are refused with one sentence naming the file and the problem.
+// files are refused with one sentence naming the file and the problem. A LoRA adapter folder
+// (adapter_config.json, model/peft_io.h) loads as its base model with the adapters attached.
 Transformer load_model(const std::string& dir, const LoadOptions& opts = {});
+
+// A causal LM folder loaded as a sequence classifier with a fresh, zero score head of
+// num_labels outputs (transformers' AutoModelForSequenceClassification on a causal checkpoint);
+// pad_token_id is set to `pad_id` when the config has none.
+Transformer load_as_classifier(const std::string& dir, int64_t num_labels, int64_t pad_id, const LoadOptions& opts = {});
 
 // Writes config.json and model.safetensors (or shards above max_shard_bytes) so that
 // transformers and vLLM load the result; dtype is the on-disk dtype. Atomic per file.

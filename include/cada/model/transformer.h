@@ -14,6 +14,7 @@
 
 #include "cada/kernels/packed.h"
 #include "cada/model/config.h"
+#include "cada/model/lora.h"
 
 namespace cada::model {
 
@@ -98,6 +99,9 @@ class AttentionImpl : public torch::nn::Module {
   // Packed for inference (PackedWeights::get): q/k/v as one weight, and o.
   const kernels::PackedWeight* packed_qkv(at::Tensor* bias) { return qkv_.get({&q_proj, &k_proj, &v_proj}, bias); }
   const kernels::PackedWeight* packed_o(at::Tensor* bias) { return o_.get({&o_proj}, bias); }
+  // LoRA adapters of the projections (model/lora.h); empty slots when none is attached.
+  LoraSlot q_lora, k_lora, v_lora, o_lora;
+  bool lora_active() const { return q_lora.active() || k_lora.active() || v_lora.active() || o_lora.active(); }
 
  private:
   PackedWeights qkv_, o_;
@@ -113,6 +117,8 @@ class MLPImpl : public torch::nn::Module {
   // Packed for inference (PackedWeights::get): gate/up as one weight, and down.
   const kernels::PackedWeight* packed_gate_up(at::Tensor* bias) { return gate_up_.get({&gate_proj, &up_proj}, bias); }
   const kernels::PackedWeight* packed_down(at::Tensor* bias) { return down_.get({&down_proj}, bias); }
+  LoraSlot gate_lora, up_lora, down_lora;  // LoRA adapters (model/lora.h)
+  bool lora_active() const { return gate_lora.active() || up_lora.active() || down_lora.active(); }
 
  private:
   PackedWeights gate_up_, down_;
@@ -132,6 +138,9 @@ class DecoderLayerImpl : public torch::nn::Module {
   RMSNorm pre_feedforward_layernorm{nullptr}, post_feedforward_layernorm{nullptr};  // Gemma-2 only
   Attention self_attn{nullptr};
   MLP mlp{nullptr};
+  // The adapted projections of this layer by module name (q_proj, ..., down_proj).
+  std::vector<std::pair<std::string, LoraSlot*>> lora_slots();
+  std::vector<std::pair<std::string, torch::nn::Linear*>> projections();
 };
 TORCH_MODULE(DecoderLayer);
 
@@ -179,6 +188,15 @@ class TransformerImpl : public torch::nn::Module {
   Backbone model{nullptr};
   torch::nn::Linear lm_head{nullptr};  // causal LMs, untied only
   torch::nn::Linear score{nullptr};    // sequence classifiers only
+
+  // LoRA (model/lora.h): the attached adapters' configuration (r == 0: none) and the switch that
+  // AdaptersOff flips. hf_named_parameters() leaves adapter weights out (model/peft_io.h saves them).
+  LoraConfig lora;
+  bool lora_enabled = true;
+  bool has_lora() const { return lora.enabled(); }
+  // Activation checkpointing (model/checkpointing.h): when on, training forwards without a KV
+  // cache keep only each decoder layer's input and recompute the layer in the backward pass.
+  bool gradient_checkpointing = false;
 
  private:
   // A decoding step through all layers as one fused call (kernels::decode_step) where it applies;

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "cada/rollout/sampling.h"
+#include "cada/train/trainable.h"
 #include "cada/train/checkpoint.h"
 #include "cada/train/grpo_loss.h"
 #include "cada/train/optim.h"
@@ -144,6 +145,7 @@ struct GrpoConfig {
   TrainLoopOptions train;
   CheckpointOptions checkpoint;
   LogOptions log;
+  TrainableOptions trainable;        // LoRA, frozen base dtype, activation checkpointing
   template <class V> void visit(V& v) {
     v("model", model, "policy initialisation: a Hugging Face model folder");
     v("ref_model", ref_model, "reference model for the KL (empty = model)");
@@ -162,6 +164,7 @@ struct GrpoConfig {
     v.section("train", train, "the loop");
     v.section("checkpoint", checkpoint, "checkpoints");
     v.section("log", log, "logging");
+    trainable.visit(v);
   }
 };
 

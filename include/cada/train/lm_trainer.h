@@ -27,6 +27,7 @@
 #include "cada/text/tokenizer.h"
 #include "cada/train/checkpoint.h"
 #include "cada/train/optim.h"
+#include "cada/train/trainable.h"
 #include "cada/util/config.h"
 
 namespace cada::train {
@@ -145,6 +146,7 @@ struct LmPretrainConfig {
   SupervisedLoopOptions loop;
   OptimOptions optim = lm_default_optim(1e-3, 20);
   CheckpointOptions checkpoint;
+  TrainableOptions trainable;
   template <class V> void visit(V& v) {
     v("model", model, "initial model folder (e.g. written by `cada init-model`, or a previous final/)");
     v("corpus", corpus, "documents: .jsonl with a 'text' string, or plain text with one document per line");
@@ -158,6 +160,7 @@ struct LmPretrainConfig {
     loop.visit(v);
     v.section("optim", optim, "AdamW and learning-rate schedule");
     v.section("checkpoint", checkpoint, "checkpoints");
+    trainable.visit(v);
   }
 };
 
@@ -176,6 +179,7 @@ struct SftConfig {
   SupervisedLoopOptions loop;
   OptimOptions optim = lm_default_optim(1e-4, 10);
   CheckpointOptions checkpoint;
+  TrainableOptions trainable;
   template <class V> void visit(V& v) {
     v("model", model, "initial model folder (HF layout with tokenizer and chat template)");
     v("chat_template", chat_template, "override the chat template detected in the model folder");
@@ -194,6 +198,7 @@ struct SftConfig {
     loop.visit(v);
     v.section("optim", optim, "AdamW and learning-rate schedule");
     v.section("checkpoint", checkpoint, "checkpoints");
+    trainable.visit(v);
   }
 };
 

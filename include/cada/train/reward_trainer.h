@@ -12,6 +12,7 @@
 #include <string>
 
 #include "cada/train/checkpoint.h"
+#include "cada/train/trainable.h"
 #include "cada/train/optim.h"
 #include "cada/util/config.h"
 
@@ -37,6 +38,7 @@ struct RewardTrainConfig {
   OptimOptions optim;
   CheckpointOptions checkpoint;
   bool tensorboard = true;
+  TrainableOptions trainable;         // LoRA (the score head trains in full), checkpointing
 
   template <class V> void visit(V& v) {
     v("model", model, "causal LM folder: backbone, tokenizer and chat template of the reward model");
@@ -58,6 +60,7 @@ struct RewardTrainConfig {
     v.section("optim", optim, "AdamW and learning-rate schedule");
     v.section("checkpoint", checkpoint, "checkpoints");
     v("tensorboard", tensorboard, "write TensorBoard event files");
+    trainable.visit(v);
   }
 };
 
