@@ -566,6 +566,7 @@ GrpoSummary GrpoRun::run(bool resume) {
   summary_.steps_done = start_step_;
   bar_ = std::make_unique<Progress>("train", cfg_.train.steps - start_step_, "step", 0.0);
   for (int64_t step = start_step_; step < cfg_.train.steps; ++step) {
+    detail::seed_step_rng(cfg_.train.seed, step);
     auto t_step = Clock::now();
     Trajectory tr = generate_trajectory(step);  // rollout -> score -> advantages
     Batches b = prepare_batches(tr);            // micro-batches, old and reference log-probs

@@ -212,6 +212,7 @@ LmTrainSummary run_loop(const LoopInputs& in, bool resume, bool dry_run) {
   if (!dry_run) bar = std::make_unique<Progress>(in.label, total - start, "step", 5.0);
   CheckpointSchedule schedule(*in.checkpoint);
   for (int64_t step = start; step < total; ++step) {
+    detail::seed_step_rng(loop.seed, step);
     auto t0 = Clock::now();
     std::vector<const LmExample*> batch;
     for (int64_t k = 0; k < loop.batch_size; ++k) batch.push_back(&train[order.next()]);

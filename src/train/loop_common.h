@@ -2,6 +2,7 @@
 // src/train.
 #pragma once
 
+#include <ATen/Context.h>
 #include <c10/core/Device.h>
 
 #include <chrono>
@@ -16,6 +17,13 @@ inline double since(Clock::time_point t) { return std::chrono::duration<double>(
 
 // Independent seeds from (seed, epoch) and the like.
 inline uint64_t mix(uint64_t x) { return util::splitmix64(x); }
+
+// Seeds the default generator from (seed, step) at the start of a step: the random draws of
+// training (LoRA dropout masks) then depend only on the step, so a resumed run draws what an
+// uninterrupted one would.
+inline void seed_step_rng(uint64_t seed, int64_t step) {
+  at::manual_seed(mix(seed ^ mix(static_cast<uint64_t>(step) + 0x9e3779b97f4a7c15ULL)));
+}
 
 // The MFU denominator: the configured peak, else the dense bf16 peak of an H100 / H200 SXM on
 // CUDA (set the config's peak_tflops for other devices), none on CPU.

@@ -1,4 +1,5 @@
 #include "cada/train/reward_trainer.h"
+#include "loop_common.h"
 #include "cada/train/curves.h"
 
 #include <algorithm>
@@ -170,6 +171,7 @@ RewardTrainSummary run_reward_training(const RewardTrainConfig& cfg, bool resume
   Progress bar("train-rm", cfg.steps - start, "step", 0.0);
   RewardTrainSummary out;
   for (int64_t step = start; step < cfg.steps; ++step) {
+    detail::seed_step_rng(cfg.seed, step);
     std::vector<const std::vector<int32_t>*> a, b;
     std::vector<double> margins;
     std::vector<int64_t> labels;

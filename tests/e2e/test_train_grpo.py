@@ -77,6 +77,8 @@ def main():
     assert steps == [1, 2, 3, 4], f"metrics.jsonl steps after resume: {steps}"
     print("SIGKILL during a checkpoint write + --resume gives the straight run's parameters bitwise")
 
+    check_lora_resume(a, w, cfg)
+
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     acc = EventAccumulator(f"{w}/A")
     acc.Reload()
@@ -96,6 +98,35 @@ def main():
     p = sh([a.cada, "train", "--config", f"{w}/bad.json"], check=False)
     assert p.returncode == 1 and "3 problem(s)" in p.stderr and "unknown key 'optim.shedule'" in p.stderr, p.stderr
     print("bad config refused:", p.stderr.strip().splitlines()[0])
+
+
+def check_lora_resume(a, w, cfg):
+    """GRPO with LoRA (reference = adapters off) and activation checkpointing: checkpoints are
+    adapter folders, and a run killed mid-checkpoint resumes to the straight run's adapters bitwise."""
+    lcfg = dict(cfg, output_dir=f"{w}/LA", lora={"r": 4, "alpha": 8, "dropout": 0.1, "seed": 1},
+                gradient_checkpointing=True)
+    open(f"{w}/lora.json", "w").write(json.dumps(lcfg, indent=1))
+    p = sh([a.cada, "train", "--config", f"{w}/lora.json"])
+    assert "LoRA r=4" in p.stderr, p.stderr[-800:]
+    env = dict(os.environ, CADA_TEST_KILL_IN_CHECKPOINT="4")
+    p = sh([a.cada, "train", "--config", f"{w}/lora.json", f"output_dir={w}/LB"], env=env, check=False)
+    assert p.returncode == -signal.SIGKILL, f"expected SIGKILL, got {p.returncode}: {p.stderr[-500:]}"
+    sh([a.cada, "train", "--config", f"{w}/lora.json", f"output_dir={w}/LB", "--resume"])
+    for run in ("LA", "LB"):
+        ck = f"{w}/{run}/checkpoint-4"
+        assert os.path.exists(f"{ck}/adapter_model.safetensors") and not os.path.exists(f"{ck}/model.safetensors"), \
+            f"a LoRA checkpoint holds the adapters only: {os.listdir(ck)}"
+    ta = load_file(f"{w}/LA/checkpoint-4/adapter_model.safetensors")
+    tb = load_file(f"{w}/LB/checkpoint-4/adapter_model.safetensors")
+    assert ta.keys() == tb.keys() and all(k.startswith("base_model.model.model.layers.") for k in ta), list(ta)[:3]
+    diff = [k for k in ta if not (ta[k] == tb[k]).all()]
+    assert not diff, f"resumed LoRA adapters differ from the straight run: {diff[:3]}"
+    assert any((v != 0).any() for k, v in ta.items() if "lora_B" in k), "the adapters did not train"
+    kl = [json.loads(l)["train/kl"] for l in open(f"{w}/LA/metrics.jsonl")]
+    # The adapters start as the base (B = 0): the KL starts near 0 (two updates per round) and grows.
+    assert 0 <= kl[0] < 1e-3 and kl[-1] > kl[0], f"KL to the adapters-off reference: {kl}"
+    print("GRPO with LoRA + checkpointing: SIGKILL mid-checkpoint + --resume gives the straight run's adapters bitwise; "
+          f"KL to the base {kl}")
 
 
 if __name__ == "__main__":
