@@ -289,7 +289,7 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
 ModelConfig ModelConfig::load(const std::string& model_dir) {
   const std::string path = model_dir + "/config.json";
   // A LoRA adapter folder (model/peft_io.h) has the configuration of its base model.
-  if (!io::file_exists(path) && is_adapter_folder(model_dir)) return load(adapter_base_model(model_dir));
+  if (!io::file_exists(path) && is_adapter_folder(model_dir)) return adapter_model_config(model_dir);
   std::ifstream in(path);
   CADA_CHECK(in.good(), path, ": cannot open the model config (expected a Hugging Face model folder with config.json)");
   std::stringstream ss;
@@ -297,6 +297,21 @@ ModelConfig ModelConfig::load(const std::string& model_dir) {
   json j = json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
   CADA_CHECK(!j.is_discarded(), path, ": not valid JSON");
   return from_json(j, path);
+}
+
+ModelConfig ModelConfig::as_classifier(int64_t num_labels, int64_t pad_id) const {
+  CADA_CHECK(!is_sequence_classifier(), "config.json: ", architecture, " is already a sequence classifier");
+  json cj = raw;
+  std::string arch = architecture;
+  const auto at = arch.find("ForCausalLM");
+  CADA_CHECK(at != std::string::npos, "config.json: architecture ", arch, " is not a causal LM");
+  arch.replace(at, 11, "ForSequenceClassification");
+  cj["architectures"] = {arch};
+  cj["num_labels"] = num_labels;
+  cj.erase("id2label");
+  cj.erase("label2id");
+  if (!cj.contains("pad_token_id") || cj["pad_token_id"].is_null()) cj["pad_token_id"] = pad_id;
+  return from_json(cj, "config.json (as a classifier)");
 }
 
 json ModelConfig::to_json() const {

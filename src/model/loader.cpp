@@ -134,19 +134,7 @@ Transformer load_model(const std::string& dir, const LoadOptions& opts) {
 }
 
 Transformer load_as_classifier(const std::string& dir, int64_t num_labels, int64_t pad_id, const LoadOptions& opts) {
-  const ModelConfig causal = ModelConfig::load(dir);
-  CADA_CHECK(!causal.is_sequence_classifier(), dir, ": is already a sequence classifier");
-  nlohmann::json cj = causal.raw;
-  std::string arch = causal.architecture;
-  const auto at = arch.find("ForCausalLM");
-  CADA_CHECK(at != std::string::npos, dir, "/config.json: architecture ", arch, " is not a causal LM");
-  arch.replace(at, 11, "ForSequenceClassification");
-  cj["architectures"] = {arch};
-  cj["num_labels"] = num_labels;
-  cj.erase("id2label");
-  cj.erase("label2id");
-  if (!cj.contains("pad_token_id") || cj["pad_token_id"].is_null()) cj["pad_token_id"] = pad_id;
-  const ModelConfig cfg = ModelConfig::from_json(cj, dir + "/config.json (as a classifier)");
+  const ModelConfig cfg = ModelConfig::load(dir).as_classifier(num_labels, pad_id);
   Transformer lm = load_model(dir, opts);
   Transformer rm(cfg);
   torch::NoGradGuard ng;

@@ -219,22 +219,30 @@ std::string adapter_base_model(const std::string& dir, const std::string& overri
   return rel;
 }
 
+ModelConfig adapter_model_config(const std::string& dir) {
+  const std::string base = adapter_base_model(dir);
+  const ModelConfig bc = ModelConfig::load(base);
+  const nlohmann::json j = read_adapter_config(dir);
+  const auto* task = field(j, "task_type");
+  if (!task || !task->is_string() || task->get<std::string>() != "SEQ_CLS" || bc.is_sequence_classifier()) return bc;
+  const std::string weights = dir + "/" + kAdapterWeightsName;
+  auto file = io::SafetensorsFile::open(weights);
+  const char* head = "base_model.model.score.weight";
+  CADA_CHECK(file->contains(head), weights, ": a SEQ_CLS adapter over a causal model needs the score head (", head, ")");
+  const int64_t pad = bc.pad_token_id ? *bc.pad_token_id : (bc.eos_token_ids.empty() ? 0 : bc.eos_token_ids[0]);
+  return bc.as_classifier(file->get(head).shape[0], pad);
+}
+
 Transformer load_model_with_adapter(const std::string& dir, const LoadOptions& opts) {
   const std::string base = adapter_base_model(dir, opts.base_model);
   LoadOptions base_opts = opts;
   base_opts.base_model.clear();
-  const nlohmann::json j = read_adapter_config(dir);
-  const auto* task = field(j, "task_type");
+  const ModelConfig cfg = adapter_model_config(dir);
   Transformer model{nullptr};
-  if (task && task->is_string() && task->get<std::string>() == "SEQ_CLS" && !ModelConfig::load(base).is_sequence_classifier()) {
+  if (cfg.is_sequence_classifier() && !ModelConfig::load(base).is_sequence_classifier()) {
     // A reward model's adapter over a causal LM: the classifier is built on the base and its score
     // head comes from the adapter file (modules_to_save).
-    auto file = io::SafetensorsFile::open(dir + "/" + kAdapterWeightsName);
-    CADA_CHECK(file->contains("base_model.model.score.weight"), dir, "/", kAdapterWeightsName,
-               ": a SEQ_CLS adapter over a causal model needs the score head (base_model.model.score.weight)");
-    const ModelConfig bc = ModelConfig::load(base);
-    const int64_t pad = bc.pad_token_id ? *bc.pad_token_id : (bc.eos_token_ids.empty() ? 0 : bc.eos_token_ids[0]);
-    model = load_as_classifier(base, file->get("base_model.model.score.weight").shape[0], pad, base_opts);
+    model = load_as_classifier(base, cfg.num_labels, cfg.pad_token_id.value_or(0), base_opts);
   } else {
     model = load_model(base, base_opts);
   }

@@ -1,6 +1,7 @@
 // The reward registry, RewardSet (validate everything, then build, then score in dependency
 // order), shared helpers, and the composite type.
 #include "cada/reward/reward.h"
+#include "cada/model/peft_io.h"
 
 #include <algorithm>
 #include <cctype>
@@ -100,6 +101,8 @@ bool check_model_folder(const std::string& dir, bool classifier, std::vector<std
     return false;
   }
   if (num_labels) *num_labels = cfg.num_labels;
+  // A LoRA adapter folder: its weights are checked when it loads on its base (model/peft_io.h).
+  if (model::is_adapter_folder(dir)) return true;
   try {
     auto reader = io::CheckpointReader::open(dir);
     auto expect = [&](const std::string& name, std::vector<int64_t> shape) {

@@ -1,4 +1,5 @@
 #include "cada/train/reward_trainer.h"
+#include "cada/train/lm_trainer.h"
 #include "loop_common.h"
 #include "cada/train/curves.h"
 
@@ -247,8 +248,7 @@ RewardTrainSummary run_reward_training(const RewardTrainConfig& cfg, bool resume
   dist::check_parameters_agree(comm, params);
   if (main_rank) {
     rm->to(at::kCPU);
-    model::save_model(rm, out.final_dir, at::kFloat);
-    model::copy_tokenizer_files(cfg.model, out.final_dir);
+    write_final_model(rm, cfg.output_dir, cfg.model);  // an adapter folder under LoRA
     write_training_curves(cfg.output_dir);
   }
   comm.barrier();

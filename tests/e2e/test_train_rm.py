@@ -88,6 +88,42 @@ def main():
     diff = [k for k in ta if not (ta[k] == tb[k]).all()]
     assert not diff, f"resumed reward model differs: {diff[:3]}"
     print("SIGKILL during a checkpoint write + --resume gives the uninterrupted run's weights bitwise")
+    check_lora(a, w, cfg, sample)
+
+
+def check_lora(a, w, cfg, sample):
+    """train-rm with LoRA: the final folder is a SEQ_CLS adapter (score head in modules_to_save) that
+    cada scores with and PEFT loads on the causal base, giving the same scores."""
+    from peft import PeftModel
+    lcfg = dict(cfg, output_dir=f"{w}/rmL", lora={"r": 8, "alpha": 16}, gradient_checkpointing=True,
+                optim={"lr": 5e-3, "schedule": "cosine", "warmup_steps": 5})
+    json.dump(lcfg, open(f"{w}/rm_lora.json", "w"))
+    sh([a.cada, "train-rm", "--config", f"{w}/rm_lora.json"])
+    final = f"{w}/rmL/final"
+    assert os.path.exists(f"{final}/adapter_model.safetensors"), os.listdir(final)
+    acc = [json.loads(l)["eval/accuracy"] for l in open(f"{w}/rmL/metrics.jsonl") if "eval/accuracy" in l][-1]
+    print(f"LoRA reward model: held-out pairwise accuracy {acc:.3f}")
+    assert acc >= 0.7, f"LoRA reward model not clearly above chance: {acc}"
+    json.dump({"rewards": [{"name": "rm", "type": "rm", "model": final, "on": "response"}]},
+              open(f"{w}/rewards_lora.json", "w"))
+    sh([a.cada, "score", "--rewards", f"{w}/rewards_lora.json", "--input", f"{w}/gens.jsonl",
+        "--out", f"{w}/scored_lora.jsonl"])
+    got = [json.loads(l) for l in open(f"{w}/scored_lora.jsonl")]
+    tok = AutoTokenizer.from_pretrained(f"{w}/base")
+    base = AutoModelForSequenceClassification.from_pretrained(f"{w}/base", num_labels=1, dtype=torch.float32,
+                                                              pad_token_id=tok.pad_token_id or tok.eos_token_id)
+    model = PeftModel.from_pretrained(base, final).eval()
+    worst = 0.0
+    for r, g in zip(sample, got):
+        text = tok.apply_chat_template([{"role": "user", "content": r["prompt"]},
+                                        {"role": "assistant", "content": r["chosen"]}], tokenize=False)
+        ids = tok(text, add_special_tokens=False, return_tensors="pt").input_ids
+        with torch.no_grad():
+            want = model(input_ids=ids).logits[0, 0].item()
+        cada_score = g["scores"]["rm"] if "scores" in g and isinstance(g["scores"], dict) else g["completions"][0]["scores"]["rm"]
+        worst = max(worst, abs(want - cada_score))
+    print(f"PEFT loads cada's LoRA reward model on the causal base; max |score difference| {worst:.2e}")
+    assert worst < 1e-4, worst
 
 
 if __name__ == "__main__":

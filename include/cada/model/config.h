@@ -65,7 +65,12 @@ struct ModelConfig {
 
   // Parses and validates; `source` names the file in error messages.
   static ModelConfig from_json(const nlohmann::json& j, const std::string& source = "config.json");
+  // A LoRA adapter folder (model/peft_io.h) has its base model's configuration, as a sequence
+  // classifier for a SEQ_CLS adapter over a causal LM.
   static ModelConfig load(const std::string& model_dir);
+  // This causal LM's configuration as a sequence classifier with num_labels outputs
+  // (AutoModelForSequenceClassification on a causal checkpoint); pad_token_id = pad_id when unset.
+  ModelConfig as_classifier(int64_t num_labels, int64_t pad_id) const;
   // config.json content for saving: the original keys plus updated dtype and architecture.
   nlohmann::json to_json() const;
 

@@ -43,6 +43,10 @@ void load_adapter_weights(TransformerImpl& model, const std::string& dir);
 // missing or no such folder exists.
 std::string adapter_base_model(const std::string& dir, const std::string& override_base = "");
 
+// The configuration of the model an adapter folder loads as: its base's, turned into a sequence
+// classifier for a SEQ_CLS adapter (with a score head) over a causal LM.
+ModelConfig adapter_model_config(const std::string& dir);
+
 // The base model with the adapter attached (what load_model does for an adapter folder).
 Transformer load_model_with_adapter(const std::string& dir, const LoadOptions& opts);
 
