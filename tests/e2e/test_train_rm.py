@@ -64,15 +64,7 @@ def main():
     got = [json.loads(l) for l in open(f"{w}/scored.jsonl")]
     tok = AutoTokenizer.from_pretrained(f"{w}/rm/final")
     model = AutoModelForSequenceClassification.from_pretrained(f"{w}/rm/final", dtype=torch.float32).eval()
-    worst = 0.0
-    for r, g in zip(sample, got):
-        text = tok.apply_chat_template([{"role": "user", "content": r["prompt"]},
-                                        {"role": "assistant", "content": r["chosen"]}], tokenize=False)
-        ids = tok(text, add_special_tokens=False, return_tensors="pt").input_ids
-        with torch.no_grad():
-            want = model(ids).logits[0, 0].item()
-        cada_score = g["scores"]["rm"] if "scores" in g and isinstance(g["scores"], dict) else g["completions"][0]["scores"]["rm"]
-        worst = max(worst, abs(want - cada_score))
+    worst = max_score_diff(tok, model, sample, got)
     print(f"transformers loads cada's reward model; max |score difference| {worst:.2e}")
     assert worst < 1e-4, worst
 
@@ -89,6 +81,20 @@ def main():
     assert not diff, f"resumed reward model differs: {diff[:3]}"
     print("SIGKILL during a checkpoint write + --resume gives the uninterrupted run's weights bitwise")
     check_lora(a, w, cfg, sample)
+
+
+def max_score_diff(tok, model, sample, got):
+    """Largest |transformers score - cada score| over the sample's chosen responses."""
+    worst = 0.0
+    for r, g in zip(sample, got):
+        text = tok.apply_chat_template([{"role": "user", "content": r["prompt"]},
+                                        {"role": "assistant", "content": r["chosen"]}], tokenize=False)
+        ids = tok(text, add_special_tokens=False, return_tensors="pt").input_ids
+        with torch.no_grad():
+            want = model(input_ids=ids).logits[0, 0].item()
+        cada_score = g["scores"]["rm"] if "scores" in g and isinstance(g["scores"], dict) else g["completions"][0]["scores"]["rm"]
+        worst = max(worst, abs(want - cada_score))
+    return worst
 
 
 def check_lora(a, w, cfg, sample):
@@ -113,15 +119,7 @@ def check_lora(a, w, cfg, sample):
     base = AutoModelForSequenceClassification.from_pretrained(f"{w}/base", num_labels=1, dtype=torch.float32,
                                                               pad_token_id=tok.pad_token_id or tok.eos_token_id)
     model = PeftModel.from_pretrained(base, final).eval()
-    worst = 0.0
-    for r, g in zip(sample, got):
-        text = tok.apply_chat_template([{"role": "user", "content": r["prompt"]},
-                                        {"role": "assistant", "content": r["chosen"]}], tokenize=False)
-        ids = tok(text, add_special_tokens=False, return_tensors="pt").input_ids
-        with torch.no_grad():
-            want = model(input_ids=ids).logits[0, 0].item()
-        cada_score = g["scores"]["rm"] if "scores" in g and isinstance(g["scores"], dict) else g["completions"][0]["scores"]["rm"]
-        worst = max(worst, abs(want - cada_score))
+    worst = max_score_diff(tok, model, sample, got)
     print(f"PEFT loads cada's LoRA reward model on the causal base; max |score difference| {worst:.2e}")
     assert worst < 1e-4, worst
 
