@@ -1,6 +1,7 @@
 // PCRE2 runner for the Oniguruma-flavoured split patterns of tokenizer.json files.
 #include <pcre2.h>
 
+#include "cada/text/unicode.h"
 #include "cada/util/error.h"
 #include "internal.h"
 
@@ -34,6 +35,37 @@ MatchData& thread_match_data() {
   return data;
 }
 
+// \p{X} / \P{X} (general categories), \w / \W and \d / \D at p[i] (a backslash), written
+// with the generated tables so that the classes follow the Unicode version of `tokenizers`
+// rather than PCRE2's. Returns the pattern characters used (0: not one of these; a negated
+// class inside brackets is left to PCRE2).
+size_t expand_class(const std::string& p, size_t i, bool in_class, std::string& out) {
+  const char e = p[i + 1];
+  std::string name;
+  bool negated = false;
+  size_t used = 2;
+  if (e == 'w' || e == 'W' || e == 'd' || e == 'D') {
+    name = (e == 'w' || e == 'W') ? "word" : "digit";
+    negated = e == 'W' || e == 'D';
+  } else if ((e == 'p' || e == 'P') && i + 2 < p.size() && p[i + 2] == '{') {
+    const size_t close = p.find('}', i + 3);
+    if (close == std::string::npos) return 0;
+    name = p.substr(i + 3, close - i - 3);
+    negated = e == 'P';
+    if (!name.empty() && name[0] == '^') {
+      negated = !negated;
+      name = name.substr(1);
+    }
+    used = close + 1 - i;
+  } else {
+    return 0;
+  }
+  const std::string body = unicode_class_body(name);
+  if (body.empty() || (negated && in_class)) return 0;
+  out += in_class ? body : std::string(negated ? "[^" : "[") + body + "]";
+  return used;
+}
+
 }  // namespace
 
 std::string translate_onig_pattern(const std::string& p) {
@@ -48,6 +80,9 @@ std::string translate_onig_pattern(const std::string& p) {
         out += in_class ? std::string(kWhiteSpaceRanges) : std::string("[") + kWhiteSpaceRanges + "]";
       } else if (e == 'S' && !in_class) {
         out += std::string("[^") + kWhiteSpaceRanges + "]";
+      } else if (size_t used = expand_class(p, i, in_class, out)) {
+        i += used - 1;
+        continue;
       } else {
         out += c;
         out += e;

@@ -23,6 +23,16 @@ bool is_python_whitespace(int32_t cp);
 // Python's str.strip() with no arguments (also Jinja's |trim).
 std::string python_strip(const std::string& s);
 
+// General category ("Lu", "Nd", ..., "Cn" when unassigned) and the regex word property
+// (\w: Alphabetic, Mark, Decimal_Number, Connector_Punctuation, Join_Control) at the Unicode
+// version the Hugging Face `tokenizers` library uses (see tools/gen_unicode_tables.py).
+const char* unicode_category(int32_t cp);
+bool is_unicode_word(int32_t cp);
+// The code points of a general category ("L", "Lu", "N", "P", ... one or two letters) or of
+// "word" (\w) or "digit" (Nd) as a PCRE2 class body ("\x{41}-\x{5A}..."), without brackets;
+// "" for any other name.
+std::string unicode_class_body(const std::string& name);
+
 // Unicode normalization ("NFC", "NFD", "NFKC", "NFKD") of valid UTF-8.
 std::string unicode_normalize(const std::string& s, const std::string& form);
 

@@ -1,0 +1,85 @@
+// Lookups in the generated Unicode tables (unicode_tables.cpp).
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <mutex>
+
+#include "cada/text/unicode.h"
+#include "unicode_tables.h"
+
+namespace cada::text {
+
+namespace {
+
+uint32_t run_of(int32_t cp) {
+  if (cp < 0 || cp > 0x10FFFF) return 0;
+  const uint32_t key = (static_cast<uint32_t>(cp) << 6) | 63u;
+  const uint32_t* end = detail::kUnicodeRuns + detail::kUnicodeRunCount;
+  const uint32_t* it = std::upper_bound(detail::kUnicodeRuns, end, key);
+  return it == detail::kUnicodeRuns ? 0 : *(it - 1);
+}
+
+bool in_class(uint32_t run, const std::string& name) {
+  if (name == "word") return (run >> 5) & 1u;
+  const char* cat = detail::kCategoryNames[run & 31u];
+  if (name == "digit") return std::strcmp(cat, "Nd") == 0;
+  if (name.size() == 1) return cat[0] == name[0];
+  return name == cat;
+}
+
+void append_cp(std::string& out, uint32_t cp) {
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "\\x{%X}", cp);
+  out += buf;
+}
+
+void append_range(std::string& out, uint32_t first, uint32_t last) {
+  if (first > last) return;
+  append_cp(out, first);
+  if (last > first) {
+    out += '-';
+    append_cp(out, last);
+  }
+}
+
+std::string build_class_body(const std::string& name) {
+  std::string out;
+  for (size_t k = 0; k < detail::kUnicodeRunCount; ++k) {
+    const uint32_t run = detail::kUnicodeRuns[k];
+    if (!in_class(run, name)) continue;
+    const uint32_t first = run >> 6;
+    const uint32_t last = k + 1 < detail::kUnicodeRunCount ? (detail::kUnicodeRuns[k + 1] >> 6) - 1 : 0x10FFFF;
+    // Surrogates cannot appear in a UTF-8 pattern or subject.
+    append_range(out, first, std::min<uint32_t>(last, 0xD7FF));
+    append_range(out, std::max<uint32_t>(first, 0xE000), last);
+  }
+  return out;
+}
+
+bool known_class(const std::string& name) {
+  if (name == "word" || name == "digit") return true;
+  if (name.size() == 1) return std::strchr("LMNPSZC", name[0]) != nullptr;
+  if (name.size() != 2) return false;
+  for (const char* c : detail::kCategoryNames)
+    if (name == c) return true;
+  return false;
+}
+
+}  // namespace
+
+const char* unicode_category(int32_t cp) { return detail::kCategoryNames[run_of(cp) & 31u]; }
+
+bool is_unicode_word(int32_t cp) { return (run_of(cp) >> 5) & 1u; }
+
+std::string unicode_class_body(const std::string& name) {
+  if (!known_class(name)) return "";
+  static std::mutex mu;
+  static std::map<std::string, std::string> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find(name);
+  if (it == cache.end()) it = cache.emplace(name, build_class_body(name)).first;
+  return it->second;
+}
+
+}  // namespace cada::text

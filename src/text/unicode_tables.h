@@ -1,0 +1,17 @@
+// Generated Unicode tables (tools/gen_unicode_tables.py writes unicode_tables.cpp).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace cada::text::detail {
+
+extern const char* const kUnicodeVersion;
+// Two-letter general categories; index 0 is "Cn" (unassigned).
+extern const char* const kCategoryNames[30];
+// Sorted runs: (first code point << 6) | (word << 5) | category index. A run lasts until the
+// next one starts; word is the regex \w property (Alphabetic, Mark, Nd, Pc, Join_Control).
+extern const uint32_t kUnicodeRuns[];
+extern const size_t kUnicodeRunCount;
+
+}  // namespace cada::text::detail
