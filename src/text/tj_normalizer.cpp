@@ -1,7 +1,5 @@
 // tokenizer.json normalizers, as tokenizers' normalizers module applies them to each stretch of
 // text between added tokens.
-#include <utf8proc.h>
-
 #include "cada/text/unicode.h"
 #include "cada/util/error.h"
 #include "internal.h"
@@ -20,22 +18,6 @@ struct Normalizer::Step {
 namespace {
 
 using Step = Normalizer::Step;
-
-// Rust's char::to_lowercase per code point (tokenizers' NormalizedString::lowercase): the
-// simple mapping, except U+0130, whose lowercase is two code points.
-std::string lowercase(const std::string& s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size();) {
-    const int32_t cp = utf8_next(s, i);
-    if (cp == 0x130) {
-      out += "i\xCC\x87";
-      continue;
-    }
-    utf8_append(out, utf8proc_tolower(cp));
-  }
-  return out;
-}
 
 void strip(Piece& p, bool left, bool right) {
   const std::string& s = p.text;
@@ -77,10 +59,10 @@ void replace(Piece& p, const Step& st) {
 void apply_step(const Step& st, Piece& p) {
   switch (st.kind) {
     case Step::kForm:
-      p.text = unicode_normalize(p.text, st.form);
+      p.text = tokenizers_normalize(p.text, st.form);
       break;
     case Step::kLowercase:
-      p.text = lowercase(p.text);
+      p.text = tokenizers_lowercase(p.text);
       break;
     case Step::kStrip:
       strip(p, st.left, st.right);

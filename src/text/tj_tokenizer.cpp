@@ -127,19 +127,24 @@ void JsonTokenizer::add_added_tokens(const std::vector<AddedToken>& tokens) {
   }
 }
 
+// A normalized token is matched, and decoded, by its normalized content (tokenizers'
+// id_to_token gives "▁[T]" for "[T]" under a Prepend normalizer); its original content maps
+// to its id. Skipping special tokens compares the decoded string with the original
+// contents, so a special token whose content the normalizer changes is not skipped, as in
+// tokenizers.
 void JsonTokenizer::add_added_token(const AddedToken& t) {
+  AddedToken stored = t;
+  if (t.normalized) stored.content = normalizer_.apply(t.content);
   added_ids_[t.content] = t.id;
-  added_by_id_[t.id] = t;
+  added_by_id_[t.id] = stored;
   if (static_cast<size_t>(t.id) >= id_to_token_.size()) id_to_token_.resize(t.id + 1);
-  id_to_token_[t.id] = t.content;
+  id_to_token_[t.id] = stored.content;
   if (t.special) {
     mark_special(t.id);
     special_contents_[t.content] = true;
   }
   if (t.normalized) {
-    AddedToken n = t;
-    n.content = normalizer_.apply(t.content);
-    norm_splitter_.add(n);
+    norm_splitter_.add(stored);
   } else {
     raw_splitter_.add(t);
   }

@@ -82,4 +82,41 @@ std::string unicode_class_body(const std::string& name) {
   return it->second;
 }
 
+std::string tokenizers_lowercase(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  const detail::LowercaseEntry* end = detail::kLowercase + detail::kLowercaseCount;
+  for (size_t i = 0; i < s.size();) {
+    const size_t b = i;
+    const int32_t cp = utf8_next(s, i);
+    auto it = std::lower_bound(detail::kLowercase, end, static_cast<uint32_t>(cp),
+                               [](const detail::LowercaseEntry& e, uint32_t c) { return e.cp < c; });
+    if (cp >= 0 && it != end && it->cp == static_cast<uint32_t>(cp)) {
+      out += it->utf8;
+    } else {
+      out.append(s, b, i - b);
+    }
+  }
+  return out;
+}
+
+std::string tokenizers_normalize(const std::string& s, const std::string& form) {
+  // A pass-through code point is a starter that composes with nothing in tokenizers' tables,
+  // so the text around it normalizes independently.
+  const uint32_t* end = detail::kNormalizationPassthrough + detail::kNormalizationPassthroughCount;
+  std::string out, run;
+  for (size_t i = 0; i < s.size();) {
+    const size_t b = i;
+    const int32_t cp = utf8_next(s, i);
+    if (cp >= 0 && std::binary_search(detail::kNormalizationPassthrough, end, static_cast<uint32_t>(cp))) {
+      out += unicode_normalize(run, form);
+      run.clear();
+      out.append(s, b, i - b);
+    } else {
+      run.append(s, b, i - b);
+    }
+  }
+  return out + unicode_normalize(run, form);
+}
+
 }  // namespace cada::text

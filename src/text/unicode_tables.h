@@ -14,4 +14,17 @@ extern const char* const kCategoryNames[30];
 extern const uint32_t kUnicodeRuns[];
 extern const size_t kUnicodeRunCount;
 
+// Lowercase of the code points that change under the tokenizers library's Lowercase
+// normalizer (UTF-8, one or more code points), sorted by code point.
+struct LowercaseEntry {
+  uint32_t cp;
+  const char* utf8;
+};
+extern const LowercaseEntry kLowercase[];
+extern const size_t kLowercaseCount;
+// Code points that the tokenizers library's Unicode normalization leaves unchanged although
+// the current Unicode tables map them (its tables are older), sorted.
+extern const uint32_t kNormalizationPassthrough[];
+extern const size_t kNormalizationPassthroughCount;
+
 }  // namespace cada::text::detail

@@ -33,6 +33,12 @@ bool is_unicode_word(int32_t cp);
 // "" for any other name.
 std::string unicode_class_body(const std::string& name);
 
+// The `tokenizers` library's Lowercase normalizer (Rust's char::to_lowercase per code point)
+// and its NFC/NFD/NFKC/NFKD, whose tables are older than utf8proc's: code points they do not
+// know pass through unchanged. Valid UTF-8 in and out.
+std::string tokenizers_lowercase(const std::string& s);
+std::string tokenizers_normalize(const std::string& s, const std::string& form);
+
 // Unicode normalization ("NFC", "NFD", "NFKC", "NFKD") of valid UTF-8.
 std::string unicode_normalize(const std::string& s, const std::string& form);
 
