@@ -12,7 +12,8 @@ user-defined pieces as non-normalized added tokens, <s> $A post-processor):
   llama-never         Metaspace never, no Strip in the decoder (add_prefix_space=False);
   metaspace-*-split   Metaspace with split true and the Metaspace decoder, each prepend_scheme;
   gemma-style         Replace normalizer, Split(" ", merged_with_previous), no prefix space;
-  *-added             legacy and first with 32 added tokens, one per combination of lstrip /
+  bytelevel-added     a Qwen2-style byte-level BPE (Split regexes with \\p{..}, \\w, \\d);
+  *-added             legacy, first and byte-level with 32 added tokens, one per combination of lstrip /
                       rstrip / single_word / normalized / special;
 plus a byte-less BPE with NFKC + Lowercase + Strip and Whitespace + Digits + Punctuation.
 Each file is compared on >= 1000 strings (leading and repeated spaces, tabs, newlines, control
@@ -33,7 +34,8 @@ from sentencepiece import sentencepiece_model_pb2
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
 from parity_common import Report, parse_args, run_cada
-from test_tokenizers import HfReference, check_tokenizer, make_string, test_strings, training_corpus
+from test_tokenizers import (QWEN2_PATTERN, HfReference, bpe_trainer, check_tokenizer, make_string, test_strings,
+                             training_corpus)
 
 SPIECE = "\u2581"
 FLAG_NAMES = ("lstrip", "rstrip", "single_word", "normalized", "special")
@@ -163,7 +165,24 @@ def build_files(wd, corpus):
         add_flag_tokens(tok)
         out.append((variant + "-added", save(tok, os.path.join(wd, variant + "-added"), sp_cfg)))
     out.append(("plain-bpe", build_plain_bpe(wd, corpus)))
+    out.append(("bytelevel-added", build_byte_level(wd, corpus)))
     return out
+
+
+def build_byte_level(wd, corpus):
+    """Qwen2-style byte-level BPE (regex classes decide the splits of Unicode 15/16 characters)
+    with the added-token flag combinations."""
+    tok = Tokenizer(models.BPE(unk_token=None, byte_fallback=False))
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(QWEN2_PATTERN), behavior="isolated", invert=False),
+        pre_tokenizers.Split(Regex(r"\p{Lo}+|\p{M}+|\w+|\d|\P{L}"), behavior="merged_with_previous"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(corpus + NEW_CHARS * 5, bpe_trainer(2500, ["<s>", "</s>", "[INST]", "[/INST]"]))
+    add_flag_tokens(tok)
+    return save(tok, os.path.join(wd, "bytelevel-added"), {"eos_token": "</s>"})
 
 
 def build_plain_bpe(wd, corpus):

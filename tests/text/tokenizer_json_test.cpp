@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "../../src/text/internal.h"
 #include "cada/text/tokenizer.h"
 #include "cada/text/unicode.h"
 #include "cada/util/error.h"
@@ -118,6 +119,14 @@ TEST(Unicode, CategoriesFollowTokenizersVersion) {
   EXPECT_TRUE(is_unicode_word(0x11F00));
   EXPECT_FALSE(is_unicode_word(0x1F6DC));
   EXPECT_EQ(unicode_class_body("Nope"), "");
+  // Split patterns see the same classes (PCRE2's own tables are older).
+  EXPECT_EQ(detail::Regex(R"(\p{L}+)").find_all("a\U00010D4Ab\U0002EBF0").size(), 1u);
+  EXPECT_EQ(detail::Regex(R"(\w+)").find_all("a\U00011F00b").size(), 1u);
+  EXPECT_EQ(detail::Regex(R"(\p{L}+)").find_all("a\U00010940b").size(), 2u);
+  // Lowercase and NFKC as the tokenizers library: U+0130 lowercases to two code points, and
+  // U+1FBF0 (compatibility digit, Unicode 13) is left alone by its older tables.
+  EXPECT_EQ(tokenizers_lowercase("\u0130A"), "i\u0307a");
+  EXPECT_EQ(tokenizers_normalize("\U0001FBF0\uFB01", "NFKC"), "\U0001FBF0fi");
 }
 
 }  // namespace
