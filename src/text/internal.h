@@ -50,7 +50,8 @@ std::unique_ptr<Tokenizer> make_sentencepiece_tokenizer(const std::string& model
 std::string tokenizer_json_model_type(const nlohmann::json& tokenizer_json);
 
 // A compiled Oniguruma-flavoured pattern run with PCRE2 (UTF + UCP, JIT when available).
-// \s and \S are rewritten to Unicode White_Space as Oniguruma defines them.
+// \s and \S are rewritten to Unicode White_Space as Oniguruma defines them; \p{..} general
+// categories, \w and \d follow the Unicode version of the `tokenizers` library.
 class Regex {
  public:
   explicit Regex(const std::string& onig_pattern);
@@ -62,8 +63,10 @@ class Regex {
   std::vector<std::pair<size_t, size_t>> find_all(const std::string& text) const;
 
  private:
-  pcre2_code_8* code_ = nullptr;
-  bool jit_ = false;
+  pcre2_code_8* code_ = nullptr;       // the pattern with tokenizers' Unicode classes
+  pcre2_code_8* fast_code_ = nullptr;  // PCRE2's own classes; used on text without a code
+                                       // point in differ_, where it matches the same
+  std::vector<std::pair<uint32_t, uint32_t>> differ_;
 };
 
 // Oniguruma pattern -> PCRE2 pattern (exposed for tests).

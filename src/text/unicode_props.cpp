@@ -2,8 +2,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
-#include <map>
-#include <mutex>
 
 #include "cada/text/unicode.h"
 #include "unicode_tables.h"
@@ -34,27 +32,13 @@ void append_cp(std::string& out, uint32_t cp) {
   out += buf;
 }
 
-void append_range(std::string& out, uint32_t first, uint32_t last) {
+void add_range(std::vector<std::pair<uint32_t, uint32_t>>& out, uint32_t first, uint32_t last) {
   if (first > last) return;
-  append_cp(out, first);
-  if (last > first) {
-    out += '-';
-    append_cp(out, last);
+  if (!out.empty() && out.back().second + 1 == first) {
+    out.back().second = last;
+  } else {
+    out.emplace_back(first, last);
   }
-}
-
-std::string build_class_body(const std::string& name) {
-  std::string out;
-  for (size_t k = 0; k < detail::kUnicodeRunCount; ++k) {
-    const uint32_t run = detail::kUnicodeRuns[k];
-    if (!in_class(run, name)) continue;
-    const uint32_t first = run >> 6;
-    const uint32_t last = k + 1 < detail::kUnicodeRunCount ? (detail::kUnicodeRuns[k + 1] >> 6) - 1 : 0x10FFFF;
-    // Surrogates cannot appear in a UTF-8 pattern or subject.
-    append_range(out, first, std::min<uint32_t>(last, 0xD7FF));
-    append_range(out, std::max<uint32_t>(first, 0xE000), last);
-  }
-  return out;
 }
 
 bool known_class(const std::string& name) {
@@ -72,14 +56,31 @@ const char* unicode_category(int32_t cp) { return detail::kCategoryNames[run_of(
 
 bool is_unicode_word(int32_t cp) { return (run_of(cp) >> 5) & 1u; }
 
+std::vector<std::pair<uint32_t, uint32_t>> unicode_class_ranges(const std::string& name) {
+  std::vector<std::pair<uint32_t, uint32_t>> out;
+  if (!known_class(name)) return out;
+  for (size_t k = 0; k < detail::kUnicodeRunCount; ++k) {
+    const uint32_t run = detail::kUnicodeRuns[k];
+    if (!in_class(run, name)) continue;
+    const uint32_t first = run >> 6;
+    const uint32_t last = k + 1 < detail::kUnicodeRunCount ? (detail::kUnicodeRuns[k + 1] >> 6) - 1 : 0x10FFFF;
+    // Surrogates cannot appear in a UTF-8 pattern or subject.
+    add_range(out, first, std::min<uint32_t>(last, 0xD7FF));
+    add_range(out, std::max<uint32_t>(first, 0xE000), last);
+  }
+  return out;
+}
+
 std::string unicode_class_body(const std::string& name) {
-  if (!known_class(name)) return "";
-  static std::mutex mu;
-  static std::map<std::string, std::string> cache;
-  std::lock_guard<std::mutex> lock(mu);
-  auto it = cache.find(name);
-  if (it == cache.end()) it = cache.emplace(name, build_class_body(name)).first;
-  return it->second;
+  std::string out;
+  for (const auto& [first, last] : unicode_class_ranges(name)) {
+    append_cp(out, first);
+    if (last > first) {
+      out += '-';
+      append_cp(out, last);
+    }
+  }
+  return out;
 }
 
 std::string tokenizers_lowercase(const std::string& s) {

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace cada::text {
@@ -29,8 +30,10 @@ std::string python_strip(const std::string& s);
 const char* unicode_category(int32_t cp);
 bool is_unicode_word(int32_t cp);
 // The code points of a general category ("L", "Lu", "N", "P", ... one or two letters) or of
-// "word" (\w) or "digit" (Nd) as a PCRE2 class body ("\x{41}-\x{5A}..."), without brackets;
-// "" for any other name.
+// "word" (\w) or "digit" (Nd) as sorted, disjoint [first, last] ranges without surrogates;
+// empty for any other name.
+std::vector<std::pair<uint32_t, uint32_t>> unicode_class_ranges(const std::string& name);
+// The same as a PCRE2 class body ("\x{41}-\x{5A}..."), without brackets; "" for other names.
 std::string unicode_class_body(const std::string& name);
 
 // The `tokenizers` library's Lowercase normalizer (Rust's char::to_lowercase per code point)
