@@ -14,7 +14,7 @@ Two tables come from the installed `tokenizers` itself, the reference cada match
 - lowercase mappings: what its Lowercase normalizer (Rust's char::to_lowercase) gives for each
   code point that changes;
 - normalization pass-through: code points that NFC/NFD/NFKC/NFKD leave alone in `tokenizers`
-  (its normalization tables are older: Unicode 12 for tokenizers 0.23) although Unicode
+  (its normalization tables are older: before Unicode 12.1 for tokenizers 0.23) although Unicode
   16.0 maps them; cada's utf8proc must not touch them either.
 """
 
