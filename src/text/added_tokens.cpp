@@ -1,7 +1,5 @@
 #include "cada/text/added_tokens.h"
 
-#include <utf8proc.h>
-
 #include <algorithm>
 
 #include "cada/text/unicode.h"
@@ -10,28 +8,8 @@ namespace cada::text {
 
 namespace {
 
-// Rust regex \w (Unicode): alphabetic, marks, decimal digits, connector punctuation, joiners.
-bool is_word_char(int32_t cp) {
-  if (cp < 0) return false;
-  if (cp < 0x80) return (cp >= '0' && cp <= '9') || (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') || cp == '_';
-  if (cp == 0x200C || cp == 0x200D) return true;
-  switch (utf8proc_category(cp)) {
-    case UTF8PROC_CATEGORY_LU:
-    case UTF8PROC_CATEGORY_LL:
-    case UTF8PROC_CATEGORY_LT:
-    case UTF8PROC_CATEGORY_LM:
-    case UTF8PROC_CATEGORY_LO:
-    case UTF8PROC_CATEGORY_MN:
-    case UTF8PROC_CATEGORY_MC:
-    case UTF8PROC_CATEGORY_ME:
-    case UTF8PROC_CATEGORY_ND:
-    case UTF8PROC_CATEGORY_NL:
-    case UTF8PROC_CATEGORY_PC:
-      return true;
-    default:
-      return false;
-  }
-}
+// Rust regex \w (Unicode): Alphabetic, Mark, Decimal_Number, Connector_Punctuation, Join_Control.
+bool is_word_char(int32_t cp) { return cp >= 0 && is_unicode_word(cp); }
 
 // Last code point of s[0, end); *begin receives where it starts.
 int32_t last_cp(const std::string& s, size_t end, size_t* begin = nullptr) {

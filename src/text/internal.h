@@ -39,16 +39,19 @@ nlohmann::json read_json_file(const std::string& path);
 // Sets bos_id/eos_id/pad_id/stop_ids from the config strings through token_to_id.
 void resolve_special_ids(Tokenizer& tok, const SpecialConfig& cfg);
 
-std::unique_ptr<Tokenizer> make_bpe_tokenizer(const std::string& model_dir, const nlohmann::json& tokenizer_json,
-                                              const SpecialConfig& cfg);
+// A tokenizer from a tokenizer.json whose model is BPE (tj_tokenizer.cpp); throws naming the
+// file and key of the first component it cannot read.
+std::unique_ptr<Tokenizer> make_json_tokenizer(const std::string& model_dir, const nlohmann::json& tokenizer_json,
+                                               const SpecialConfig& cfg);
 std::unique_ptr<Tokenizer> make_sentencepiece_tokenizer(const std::string& model_dir, const SpecialConfig& cfg);
 
-// True when the tokenizer.json describes a byte-level BPE tokenizer; else *why says what
-// it is instead.
-bool is_byte_level_bpe(const nlohmann::json& tokenizer_json, std::string* why);
+// The model type of a tokenizer.json ("BPE", "Unigram", "WordPiece", ...; "BPE" for an untyped
+// model with merges; "" when there is no model).
+std::string tokenizer_json_model_type(const nlohmann::json& tokenizer_json);
 
 // A compiled Oniguruma-flavoured pattern run with PCRE2 (UTF + UCP, JIT when available).
-// \s and \S are rewritten to Unicode White_Space as Oniguruma defines them.
+// \s and \S are rewritten to Unicode White_Space as Oniguruma defines them; \p{..} general
+// categories, \w and \d follow the Unicode version of the `tokenizers` library.
 class Regex {
  public:
   explicit Regex(const std::string& onig_pattern);
@@ -60,8 +63,10 @@ class Regex {
   std::vector<std::pair<size_t, size_t>> find_all(const std::string& text) const;
 
  private:
-  pcre2_code_8* code_ = nullptr;
-  bool jit_ = false;
+  pcre2_code_8* code_ = nullptr;       // the pattern with tokenizers' Unicode classes
+  pcre2_code_8* fast_code_ = nullptr;  // PCRE2's own classes; used on text without a code
+                                       // point in differ_, where it matches the same
+  std::vector<std::pair<uint32_t, uint32_t>> differ_;
 };
 
 // Oniguruma pattern -> PCRE2 pattern (exposed for tests).

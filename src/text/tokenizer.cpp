@@ -147,19 +147,21 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& model_dir) {
   const std::string json_path = io::join_path(model_dir, "tokenizer.json");
   const std::string model_path = io::join_path(model_dir, "tokenizer.model");
   const detail::SpecialConfig cfg = detail::read_special_config(model_dir);
-  std::string why;
+  std::string model_type;
   if (io::file_exists(json_path)) {
     nlohmann::json tj = detail::read_json_file(json_path);
-    if (detail::is_byte_level_bpe(tj, &why)) return detail::make_bpe_tokenizer(model_dir, tj, cfg);
+    model_type = detail::tokenizer_json_model_type(tj);
+    if (model_type == "BPE") return detail::make_json_tokenizer(model_dir, tj, cfg);
   }
   if (io::file_exists(model_path)) return detail::make_sentencepiece_tokenizer(model_dir, cfg);
-  if (!why.empty()) {
-    CADA_FAIL("cannot load the tokenizer in '", model_dir, "': tokenizer.json is not a byte-level BPE tokenizer (",
-              why, ") and there is no sentencepiece tokenizer.model");
+  if (io::file_exists(json_path)) {
+    CADA_FAIL(json_path, ": the model type '", model_type,
+              "' at key 'model.type' is not supported (cada reads BPE models) and there is no sentencepiece "
+              "tokenizer.model in that folder");
   }
   CADA_FAIL("cannot load a tokenizer from '", model_dir,
-            "': expected tokenizer.json (byte-level BPE, as Qwen2/Llama-3/GPT-2 ship) or tokenizer.model "
-            "(sentencepiece) in that folder");
+            "': expected tokenizer.json (a BPE model: Qwen2, Llama-3, GPT-2, Llama-2, Mistral, Gemma style) or "
+            "tokenizer.model (sentencepiece) in that folder");
 }
 
 }  // namespace cada::text

@@ -1,4 +1,4 @@
-// Fuzz target: loading a Hugging Face tokenizer.json (byte-level BPE) through
+// Fuzz target: loading a Hugging Face tokenizer.json (any BPE pipeline) through
 // text::load_tokenizer (include/cada/text/tokenizer.h), then encoding and decoding with it.
 //
 // Input: the tokenizer.json text, optionally followed by a line "%%" and the text of

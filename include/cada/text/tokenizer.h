@@ -1,5 +1,6 @@
-// Tokenizers: one interface over byte-level BPE (tokenizer.json: Qwen2, Llama-3, GPT-2
-// style) and sentencepiece (tokenizer.model: Llama-2, Mistral, cada's tiny models).
+// Tokenizers: one interface over tokenizer.json BPE (Qwen2, Llama-3, GPT-2 byte-level BPE and
+// sentencepiece-converted Llama-2, Mistral, Gemma files) and sentencepiece (tokenizer.model
+// alone: cada's tiny models).
 //
 // Both reproduce the Hugging Face behaviour that matters for scoring and generation:
 // special/added tokens written literally in the text are recognised as single tokens,
@@ -45,8 +46,10 @@ class Tokenizer {
   std::vector<char> special_mask_;  // indexed by id
 };
 
-// Loads the tokenizer in a model folder: tokenizer.json with a byte-level BPE model
-// (Qwen2, Llama-3, GPT-2 style), else tokenizer.model (sentencepiece). Special tokens
+// Loads the tokenizer in a model folder: tokenizer.json with a BPE model, run through its
+// own normalizer / pre-tokenizer / decoder as the `tokenizers` library does (Qwen2, Llama-3,
+// GPT-2, and the sentencepiece conversions of Llama-2, Mistral, Gemma), else tokenizer.model
+// (sentencepiece). Special tokens
 // and BOS/EOS/PAD come from tokenizer_config.json, special_tokens_map.json, the
 // tokenizer.json added_tokens and post_processor, and generation_config.json.
 // Throws cada::Error naming the folder and what was expected when neither is usable.

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace cada::text {
@@ -22,6 +23,24 @@ bool is_unicode_whitespace(int32_t cp);
 bool is_python_whitespace(int32_t cp);
 // Python's str.strip() with no arguments (also Jinja's |trim).
 std::string python_strip(const std::string& s);
+
+// General category ("Lu", "Nd", ..., "Cn" when unassigned) and the regex word property
+// (\w: Alphabetic, Mark, Decimal_Number, Connector_Punctuation, Join_Control) at the Unicode
+// version the Hugging Face `tokenizers` library uses (see tools/gen_unicode_tables.py).
+const char* unicode_category(int32_t cp);
+bool is_unicode_word(int32_t cp);
+// The code points of a general category ("L", "Lu", "N", "P", ... one or two letters) or of
+// "word" (\w) or "digit" (Nd) as sorted, disjoint [first, last] ranges without surrogates;
+// empty for any other name.
+std::vector<std::pair<uint32_t, uint32_t>> unicode_class_ranges(const std::string& name);
+// The same as a PCRE2 class body ("\x{41}-\x{5A}..."), without brackets; "" for other names.
+std::string unicode_class_body(const std::string& name);
+
+// The `tokenizers` library's Lowercase normalizer (Rust's char::to_lowercase per code point)
+// and its NFC/NFD/NFKC/NFKD, whose tables are older than utf8proc's: code points they do not
+// know pass through unchanged. Valid UTF-8 in and out.
+std::string tokenizers_lowercase(const std::string& s);
+std::string tokenizers_normalize(const std::string& s, const std::string& form);
 
 // Unicode normalization ("NFC", "NFD", "NFKC", "NFKD") of valid UTF-8.
 std::string unicode_normalize(const std::string& s, const std::string& form);
