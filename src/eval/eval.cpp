@@ -11,9 +11,13 @@
 
 #include "cada/eval/benchmarks.h"
 #include "cada/eval/bon.h"
+#include "cada/eval/harmbench.h"
 #include "cada/eval/jailbreaks.h"
+#include "cada/eval/judge_target.h"
 #include "cada/eval/report.h"
 #include "cada/eval/truncation.h"
+#include "cada/eval/utility_run.h"
+#include "cada/eval/xstest_report.h"
 #include "cada/dist/comm.h"
 #include "cada/io/figure.h"
 #include "cada/io/files.h"
@@ -218,8 +222,12 @@ EvalConfig parse_config(const json& j, const std::string& source) {
     problems.push_back("'metrics.confidence' must be in (0, 1)");
   if (cfg.chunk <= 0) problems.push_back("'chunk' must be positive");
   // Judge names against the reward config (names only; the rewards are validated when built).
-  std::vector<std::string> judged = {cfg.judges.refusal, cfg.judges.strongreject, cfg.judges.helpfulness};
+  std::vector<std::string> judged = {cfg.judges.refusal, cfg.judges.strongreject, cfg.judges.helpfulness,
+                                     cfg.judges.reasoning_leak, cfg.judges.copyright};
   for (const auto& a : asr) judged.push_back(a.reward);
+  if (!cfg.judges.reasoning_leak.empty() && cfg.judges.refusal.empty())
+    problems.push_back("'judges.reasoning_leak' counts harmful reasoning behind refusing answers, so it needs "
+                       "'judges.refusal'");
   if (cfg.bon.n > 1 && std::find(sels.begin(), sels.end(), "reward") != sels.end()) judged.push_back(cfg.bon.reward);
   bool any_judge = false;
   for (const auto& n : judged) any_judge |= !n.empty();
@@ -256,15 +264,36 @@ std::vector<std::string> report_selectors(const EvalConfig& cfg) {
   return out;
 }
 
+namespace {
+
+// The harm judges (strongreject, asr) re-read under judges.target, and the leak judge.
+TargetPlan target_plan(const EvalConfig& cfg, const reward::RewardSet& set) {
+  TargetPlan p;
+  p.target = parse_judge_target(cfg.judges.target, "judges.target");
+  std::vector<std::string> harm;
+  if (!cfg.judges.strongreject.empty()) harm.push_back(cfg.judges.strongreject);
+  for (const auto& a : asr_list(cfg.judges.asr, nullptr))
+    if (std::find(harm.begin(), harm.end(), a.reward) == harm.end()) harm.push_back(a.reward);
+  for (size_t r = 0; r < set.size(); ++r)
+    if (std::find(harm.begin(), harm.end(), set.rewards()[r]->name()) != harm.end())
+      p.harm.emplace_back(r, set.rewards()[r]->name());
+  p.leak = cfg.judges.reasoning_leak;
+  p.leak_row = set.size();
+  return p;
+}
+
+}  // namespace
+
 MetricSpec metric_spec(const EvalConfig& cfg, const std::vector<std::string>& reward_names) {
   MetricSpec m;
   m.refusal = cfg.judges.refusal;
   m.strongreject = cfg.judges.strongreject;
   m.helpfulness = cfg.judges.helpfulness;
   m.asr = asr_list(cfg.judges.asr, nullptr);
+  if (!cfg.judges.reasoning_leak.empty()) m.reasoning_leak = "reasoning_leak";
   // Every other reward is reported as a plain mean (the judges already have their metrics).
   for (const auto& n : reward_names) {
-    bool role = n == m.refusal || n == m.strongreject || n == m.helpfulness;
+    bool role = n == m.refusal || n == m.strongreject || n == m.helpfulness || n == cfg.judges.reasoning_leak;
     for (const auto& a : m.asr) role |= a.reward == n;
     if (!role) m.rewards.push_back(n);
   }
@@ -375,6 +404,12 @@ void load_datasets(const EvalConfig& cfg, const std::string& source, GenerationP
   plan.jailbreaks = make_jailbreaks(cfg.jailbreaks, source);
   for (const auto& s : plan.specs) {
     plan.data.push_back(load_dataset(s, cfg.data_dir));
+    if (cfg.judges.copyright.empty())
+      if (const size_t n = drop_copyright_behaviors(plan.data.back()); n > 0) {
+        CADA_INFO(copyright_note(s.name, n));
+        CADA_CHECK(!plan.data.back().empty(), "dataset '", s.name, "' has only copyright behaviours, and ",
+                   "no hashing judge is configured (judges.copyright)");
+      }
     CADA_INFO("dataset '", s.name, "': ", plan.data.back().size(), " prompts from ", s.path);
   }
 }
@@ -590,6 +625,59 @@ std::string generation_records(const EvalConfig& cfg, const std::vector<std::str
   return out;
 }
 
+// MMLU and GSM8K (utility_run.h) with the loaded model: every rank takes part in the
+// generation, and each gets every result.
+json run_utility(const EvalConfig& cfg, model::TransformerImpl& net, const text::Tokenizer* tok,
+                 const text::ChatTemplate* tmpl, rollout::Generator& gen, dist::Comm& comm) {
+  const auto& u = cfg.utility;
+  auto path = [&](const std::string& p) {
+    return !cfg.data_dir.empty() && !p.empty() && p[0] != '/' ? io::join_path(cfg.data_dir, p) : p;
+  };
+  auto cut = [&](auto& v) {
+    if (u.limit > 0 && v.size() > static_cast<size_t>(u.limit)) v.resize(static_cast<size_t>(u.limit));
+  };
+  json out = json::object();
+  if (!u.mmlu.empty()) {
+    std::vector<MmluItem> items;
+    for (const auto& f : u.mmlu) {
+      auto part = read_mmlu_csv(path(f), mmlu_subject(f));
+      cut(part);
+      items.insert(items.end(), part.begin(), part.end());
+    }
+    out["mmlu"] = score_mmlu(net, *tok, items, cfg.batch_size);
+    CADA_INFO("utility: MMLU, ", items.size(), " questions scored");
+  }
+  if (!u.gsm8k.empty()) {
+    auto items = read_gsm8k_jsonl(path(u.gsm8k));
+    cut(items);
+    rollout::SamplingParams sp = cfg.sampling.params(u.max_new_tokens);
+    sp.temperature = 0.0f;  // greedy, one answer per question
+    std::vector<rollout::Request> reqs;
+    for (size_t i = 0; i < items.size(); ++i) {
+      json rec;
+      if (cfg.raw) rec["prompt"] = items[i].question;
+      else rec["messages"] = json::array({{{"role", "user"}, {"content", items[i].question}}});
+      rollout::Request q;
+      q.prompt_ids = text::prompt_ids(rec, tok, tmpl, cfg.raw, u.gsm8k + ": question " + std::to_string(i + 1));
+      q.params = sp;
+      q.seed = i;
+      reqs.push_back(std::move(q));
+    }
+    const auto res = rollout::generate_sharded(gen, comm, reqs);
+    std::vector<std::string> texts;
+    for (const auto& r : res) texts.push_back(r.at(0).text);
+    out["gsm8k"] = grade_gsm8k(items, texts);
+    CADA_INFO("utility: GSM8K, ", items.size(), " questions answered");
+  }
+  return out;
+}
+
+// utility.json beside a generation file ("" when the file has no folder part).
+std::string utility_path(const std::string& generations) {
+  const auto slash = generations.rfind('/');
+  return slash == std::string::npos ? "utility.json" : generations.substr(0, slash) + "/utility.json";
+}
+
 }  // namespace
 
 size_t EvalRunner::generate(const std::string& out_path) {
@@ -639,6 +727,12 @@ size_t EvalRunner::generate(const std::string& out_path) {
     io::atomic_write_file(out_path, generation_records(cfg_, selectors, layer, plan, results, scores));
     CADA_INFO("wrote ", units.size(), " generation records to ", out_path);
   }
+  if (cfg_.utility.any()) {
+    const json utility = run_utility(cfg_, *net, tok.get(), tmpl.get(), gen, comm);
+    if (comm.is_main()) io::atomic_write_file(utility_path(out_path), utility.dump(1) + "\n");
+  } else if (comm.is_main() && io::file_exists(utility_path(out_path))) {
+    io::remove_file(utility_path(out_path));  // an older run's utility results are not this model's
+  }
   comm.barrier();  // the judge stage of every rank reads the file
   return units.size();
 }
@@ -677,6 +771,7 @@ json EvalRunner::judge(const std::string& generations, const std::string& out_di
       }
       base.label = rec.value("label", "");
       base.category = rec.value("category", "");
+      harmbench_slots(rec.value("source", ""), rec.value("meta", json::object()), base.behavior, base.context);
       const size_t ri = records.size();
       const auto& comps = rec["completions"];
       for (size_t c = 0; c < comps.size(); ++c) {
@@ -714,7 +809,9 @@ json EvalRunner::judge(const std::string& generations, const std::string& out_di
   const size_t R = set.size();
   std::vector<int64_t> failures_before;  // parse failures are counted per judge since it was built
   for (const auto& r : set.rewards()) failures_before.push_back(r->failures());
-  std::vector<reward::Values> values(R, reward::Values(samples.size()));
+  const TargetPlan plan = target_plan(cfg_, set);
+  const size_t V = R + (plan.leak.empty() ? 0 : 1);  // rows: the rewards, then the leak judge on the reasoning
+  std::vector<reward::Values> values(V, reward::Values(samples.size()));
   // With several processes each judges its contiguous share of the responses.
   auto& comm = dist::init_from_env(cfg_.device);
   const auto mine = dist::shard(static_cast<int64_t>(samples.size()), comm.rank(), comm.world());
@@ -725,6 +822,7 @@ json EvalRunner::judge(const std::string& generations, const std::string& out_di
       std::vector<reward::Sample> part(samples.begin() + s, samples.begin() + e);
       auto scored = set.score(part);
       for (size_t r = 0; r < R; ++r) std::copy(scored[r].second.begin(), scored[r].second.end(), values[r].begin() + s);
+      if (plan.active()) rescore_targets(set, plan, part, s, values);
       bar.advance(static_cast<int64_t>(e - s));
     }
     bar.finish();
@@ -734,15 +832,15 @@ json EvalRunner::judge(const std::string& generations, const std::string& out_di
   if (comm.world() > 1) {
     // Values travel as float64 with NaN for "no value" (both count as missing below).
     std::vector<double> flat;
-    for (size_t r = 0; r < R; ++r)
+    for (size_t r = 0; r < V; ++r)
       for (int64_t k = mine.begin; k < mine.end; ++k) flat.push_back(values[r][k] ? *values[r][k] : std::nan(""));
     const auto parts = comm.allgather(std::string(reinterpret_cast<const char*>(flat.data()), flat.size() * sizeof(double)));
     for (int q = 0; q < comm.world(); ++q) {
       const auto other = dist::shard(static_cast<int64_t>(samples.size()), q, comm.world());
-      CADA_CHECK(parts[q].size() == R * other.size() * sizeof(double), "data parallel: rank ", q,
+      CADA_CHECK(parts[q].size() == V * other.size() * sizeof(double), "data parallel: rank ", q,
                  " sent judge values of another size");
       const double* v = reinterpret_cast<const double*>(parts[q].data());
-      for (size_t r = 0; r < R; ++r)
+      for (size_t r = 0; r < V; ++r)
         for (int64_t k = other.begin; k < other.end; ++k, ++v)
           values[r][k] = std::isnan(*v) ? std::nullopt : std::optional<double>(*v);
     }
@@ -766,6 +864,7 @@ json EvalRunner::judge(const std::string& generations, const std::string& out_di
     u.prompt_key = rec.contains("prompt_index") ? rec["prompt_index"].dump() : rec.value("id", rec["prompt"].get<std::string>());
     for (const auto& s : file_selectors) u.chosen[s] = rec["bon"]["chosen"][s].get<int64_t>();
     for (const auto& nm : names) u.scores[nm].resize(rec["completions"].size());
+    if (!plan.leak.empty()) u.scores["reasoning_leak"].resize(rec["completions"].size());
   }
   const TruncatedPolicy policy = parse_truncated_policy(cfg_.judges.truncated, "judges.truncated");
   json trunc_by_ds = json::object();
@@ -787,6 +886,12 @@ json EvalRunner::judge(const std::string& generations, const std::string& out_di
       const bool ok = v && std::isfinite(*v);
       sc[names[r]] = ok ? json(*v) : json(nullptr);
       units[ri].scores[names[r]][c] = ok ? v : std::nullopt;
+    }
+    if (!plan.leak.empty()) {
+      const Value leak = reasoning_leak_value(units[ri].scores[cfg_.judges.refusal][c], values[R][k],
+                                              cfg_.judges.leak_threshold);
+      units[ri].scores["reasoning_leak"][c] = leak;
+      sc["reasoning_leak"] = leak ? json(*leak) : json(nullptr);
     }
     records[ri]["completions"][c]["scores"] = sc;
   }
@@ -822,7 +927,9 @@ json EvalRunner::judge(const std::string& generations, const std::string& out_di
   for (const auto& a : spec.asr)
     asr_j.push_back({{"reward", a.reward}, {"threshold", a.threshold}, {"success", a.above ? "above" : "below"}});
   report["judges"] = {{"refusal", spec.refusal}, {"strongreject", spec.strongreject},
-                      {"helpfulness", spec.helpfulness}, {"asr", asr_j}};
+                      {"helpfulness", spec.helpfulness}, {"asr", asr_j}, {"target", to_string(plan.target)},
+                      {"reasoning_leak", cfg_.judges.reasoning_leak},
+                      {"leak_threshold", cfg_.judges.leak_threshold}};
   report["metrics"] = metric_names(spec);
   report["selectors"] = selectors;
   json rj = json::object();
@@ -854,6 +961,20 @@ json EvalRunner::judge(const std::string& generations, const std::string& out_di
   CADA_INFO("truncated (no final answer): ", n_truncated, " of ", samples.size(), " completions; policy ",
             to_string(policy));
   report["datasets"] = aggregate(units, spec, selectors, bo);
+  if (io::file_exists(utility_path(generations))) {
+    json util;
+    try {
+      util = json::parse(io::read_file(utility_path(generations)));
+    } catch (const json::exception& e) {
+      CADA_FAIL(utility_path(generations), ": invalid JSON (", e.what(), ")");
+    }
+    for (auto& [name, table] : utility_datasets(util, bo).items()) report["datasets"][name] = table;
+    if (!util.empty()) report["metrics"].push_back("accuracy");
+  }
+  if (json xs = xstest_report(records); !xs.empty()) {
+    report["xstest"] = xs;
+    add_xstest_summaries(report);
+  }
   const std::string plot = cfg_.metrics.plot.empty() ? default_plot_metric(report) : cfg_.metrics.plot;
   report["plot_metric"] = plot;
   io::atomic_write_file(io::join_path(out_dir, "report.json"), report.dump(2) + "\n");
