@@ -968,7 +968,8 @@ json EvalRunner::judge(const std::string& generations, const std::string& out_di
     } catch (const json::exception& e) {
       CADA_FAIL(utility_path(generations), ": invalid JSON (", e.what(), ")");
     }
-    for (auto& [name, table] : utility_datasets(util, bo).items()) report["datasets"][name] = table;
+    const json tables = utility_datasets(util, bo);
+    for (const auto& [name, table] : tables.items()) report["datasets"][name] = table;
     if (!util.empty()) report["metrics"].push_back("accuracy");
   }
   if (json xs = xstest_report(records); !xs.empty()) {
