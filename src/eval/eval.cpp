@@ -625,59 +625,6 @@ std::string generation_records(const EvalConfig& cfg, const std::vector<std::str
   return out;
 }
 
-// MMLU and GSM8K (utility_run.h) with the loaded model: every rank takes part in the
-// generation, and each gets every result.
-json run_utility(const EvalConfig& cfg, model::TransformerImpl& net, const text::Tokenizer* tok,
-                 const text::ChatTemplate* tmpl, rollout::Generator& gen, dist::Comm& comm) {
-  const auto& u = cfg.utility;
-  auto path = [&](const std::string& p) {
-    return !cfg.data_dir.empty() && !p.empty() && p[0] != '/' ? io::join_path(cfg.data_dir, p) : p;
-  };
-  auto cut = [&](auto& v) {
-    if (u.limit > 0 && v.size() > static_cast<size_t>(u.limit)) v.resize(static_cast<size_t>(u.limit));
-  };
-  json out = json::object();
-  if (!u.mmlu.empty()) {
-    std::vector<MmluItem> items;
-    for (const auto& f : u.mmlu) {
-      auto part = read_mmlu_csv(path(f), mmlu_subject(f));
-      cut(part);
-      items.insert(items.end(), part.begin(), part.end());
-    }
-    out["mmlu"] = score_mmlu(net, *tok, items, cfg.batch_size);
-    CADA_INFO("utility: MMLU, ", items.size(), " questions scored");
-  }
-  if (!u.gsm8k.empty()) {
-    auto items = read_gsm8k_jsonl(path(u.gsm8k));
-    cut(items);
-    rollout::SamplingParams sp = cfg.sampling.params(u.max_new_tokens);
-    sp.temperature = 0.0f;  // greedy, one answer per question
-    std::vector<rollout::Request> reqs;
-    for (size_t i = 0; i < items.size(); ++i) {
-      json rec;
-      if (cfg.raw) rec["prompt"] = items[i].question;
-      else rec["messages"] = json::array({{{"role", "user"}, {"content", items[i].question}}});
-      rollout::Request q;
-      q.prompt_ids = text::prompt_ids(rec, tok, tmpl, cfg.raw, u.gsm8k + ": question " + std::to_string(i + 1));
-      q.params = sp;
-      q.seed = i;
-      reqs.push_back(std::move(q));
-    }
-    const auto res = rollout::generate_sharded(gen, comm, reqs);
-    std::vector<std::string> texts;
-    for (const auto& r : res) texts.push_back(r.at(0).text);
-    out["gsm8k"] = grade_gsm8k(items, texts);
-    CADA_INFO("utility: GSM8K, ", items.size(), " questions answered");
-  }
-  return out;
-}
-
-// utility.json beside a generation file ("" when the file has no folder part).
-std::string utility_path(const std::string& generations) {
-  const auto slash = generations.rfind('/');
-  return slash == std::string::npos ? "utility.json" : generations.substr(0, slash) + "/utility.json";
-}
-
 }  // namespace
 
 size_t EvalRunner::generate(const std::string& out_path) {
@@ -737,72 +684,89 @@ size_t EvalRunner::generate(const std::string& out_path) {
   return units.size();
 }
 
-json EvalRunner::judge(const std::string& generations, const std::string& out_dir) {
-  model::configure_threads(cfg_.threads);
-  // 1. Read and check the generation file.
+namespace {
+
+// A generation file read and checked: its records, one judge sample per completion, each
+// sample's (record, completion) slot, and the Best-of-N selectors every record shares.
+struct GenerationFile {
   std::vector<json> records;
   std::vector<reward::Sample> samples;
   std::vector<std::pair<size_t, size_t>> slots;
-  std::vector<std::string> file_selectors;
-  {
-    io::JsonlReader reader(generations);
-    json rec;
-    while (reader.next(rec)) {
-      const std::string where = generations + ":" + std::to_string(reader.line());
-      CADA_CHECK(rec.is_object(), where, ": expected a JSON object");
-      for (const char* k : {"dataset", "jailbreak", "prompt"})
-        CADA_CHECK(rec.contains(k) && rec[k].is_string(), where, ": '", k,
-                   "' must be a string (is this a cada eval generation file?)");
-      CADA_CHECK(rec.contains("completions") && rec["completions"].is_array() && !rec["completions"].empty(), where,
-                 ": 'completions' must be a non-empty list");
-      reward::Sample base;
-      if (rec.contains("messages")) {
-        CADA_CHECK(rec["messages"].is_array() && !rec["messages"].empty(), where,
-                   ": 'messages' must be a non-empty list");
-        for (const auto& m : rec["messages"]) {
-          CADA_CHECK(m.is_object() && m.contains("role") && m["role"].is_string() && m.contains("content") &&
-                         m["content"].is_string(),
-                     where, ": each message needs string fields 'role' and 'content'");
-          base.prompt.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
-        }
-        base.prompt.back().content = rec["prompt"].get<std::string>();
-      } else {
-        base.prompt.push_back({"user", rec["prompt"].get<std::string>()});
+  std::vector<std::string> selectors;
+};
+
+GenerationFile read_generation_file(const std::string& generations) {
+  GenerationFile f;
+  io::JsonlReader reader(generations);
+  json rec;
+  while (reader.next(rec)) {
+    const std::string where = generations + ":" + std::to_string(reader.line());
+    CADA_CHECK(rec.is_object(), where, ": expected a JSON object");
+    for (const char* k : {"dataset", "jailbreak", "prompt"})
+      CADA_CHECK(rec.contains(k) && rec[k].is_string(), where, ": '", k,
+                 "' must be a string (is this a cada eval generation file?)");
+    CADA_CHECK(rec.contains("completions") && rec["completions"].is_array() && !rec["completions"].empty(), where,
+               ": 'completions' must be a non-empty list");
+    reward::Sample base;
+    if (rec.contains("messages")) {
+      CADA_CHECK(rec["messages"].is_array() && !rec["messages"].empty(), where,
+                 ": 'messages' must be a non-empty list");
+      for (const auto& m : rec["messages"]) {
+        CADA_CHECK(m.is_object() && m.contains("role") && m["role"].is_string() && m.contains("content") &&
+                       m["content"].is_string(),
+                   where, ": each message needs string fields 'role' and 'content'");
+        base.prompt.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
       }
-      base.label = rec.value("label", "");
-      base.category = rec.value("category", "");
-      harmbench_slots(rec.value("source", ""), rec.value("meta", json::object()), base.behavior, base.context);
-      const size_t ri = records.size();
-      const auto& comps = rec["completions"];
-      for (size_t c = 0; c < comps.size(); ++c) {
-        const auto& x = comps[c];
-        CADA_CHECK(x.is_object() && x.contains("text") && x["text"].is_string(), where, ": completions[", c,
-                   "] needs a 'text' string");
-        reward::Sample s = base;
-        s.response = x.contains("decoded") && x["decoded"].is_string() ? x["decoded"].get<std::string>()
-                                                                       : x["text"].get<std::string>();
-        samples.push_back(std::move(s));
-        slots.emplace_back(ri, c);
-      }
-      std::vector<std::string> sels;
-      if (rec.contains("bon") && rec["bon"].is_object() && rec["bon"].contains("selectors")) {
-        for (const auto& s : rec["bon"]["selectors"]) {
-          CADA_CHECK(s.is_string(), where, ": 'bon.selectors' must be a list of names");
-          sels.push_back(s.get<std::string>());
-          const auto& ch = rec["bon"]["chosen"];
-          CADA_CHECK(ch.is_object() && ch.contains(s) && ch[s].is_number_integer() && ch[s].get<int64_t>() >= 0 &&
-                         ch[s].get<size_t>() < comps.size(),
-                     where, ": 'bon.chosen' has no valid index for selector ", s.dump());
-        }
-      }
-      if (ri == 0) file_selectors = sels;
-      else
-        CADA_CHECK(sels == file_selectors, where, ": the Best-of-N selectors (", join(sels),
-                   ") differ from the first record's (", join(file_selectors), ")");
-      records.push_back(std::move(rec));
+      base.prompt.back().content = rec["prompt"].get<std::string>();
+    } else {
+      base.prompt.push_back({"user", rec["prompt"].get<std::string>()});
     }
+    base.label = rec.value("label", "");
+    base.category = rec.value("category", "");
+    harmbench_slots(rec.value("source", ""), rec.value("meta", json::object()), base.behavior, base.context);
+    const size_t ri = f.records.size();
+    const auto& comps = rec["completions"];
+    for (size_t c = 0; c < comps.size(); ++c) {
+      const auto& x = comps[c];
+      CADA_CHECK(x.is_object() && x.contains("text") && x["text"].is_string(), where, ": completions[", c,
+                 "] needs a 'text' string");
+      reward::Sample s = base;
+      s.response = x.contains("decoded") && x["decoded"].is_string() ? x["decoded"].get<std::string>()
+                                                                     : x["text"].get<std::string>();
+      f.samples.push_back(std::move(s));
+      f.slots.emplace_back(ri, c);
+    }
+    std::vector<std::string> sels;
+    if (rec.contains("bon") && rec["bon"].is_object() && rec["bon"].contains("selectors")) {
+      for (const auto& s : rec["bon"]["selectors"]) {
+        CADA_CHECK(s.is_string(), where, ": 'bon.selectors' must be a list of names");
+        sels.push_back(s.get<std::string>());
+        const auto& ch = rec["bon"]["chosen"];
+        CADA_CHECK(ch.is_object() && ch.contains(s) && ch[s].is_number_integer() && ch[s].get<int64_t>() >= 0 &&
+                       ch[s].get<size_t>() < comps.size(),
+                   where, ": 'bon.chosen' has no valid index for selector ", s.dump());
+      }
+    }
+    if (ri == 0) f.selectors = sels;
+    else
+      CADA_CHECK(sels == f.selectors, where, ": the Best-of-N selectors (", join(sels),
+                 ") differ from the first record's (", join(f.selectors), ")");
+    f.records.push_back(std::move(rec));
   }
-  CADA_CHECK(!records.empty(), generations, ": no records");
+  CADA_CHECK(!f.records.empty(), generations, ": no records");
+  return f;
+}
+
+}  // namespace
+
+json EvalRunner::judge(const std::string& generations, const std::string& out_dir) {
+  model::configure_threads(cfg_.threads);
+  // 1. Read and check the generation file.
+  GenerationFile file = read_generation_file(generations);
+  auto& records = file.records;
+  const auto& samples = file.samples;
+  const auto& slots = file.slots;
+  const auto& file_selectors = file.selectors;
 
   // 2. Judges.
   auto& set = rewards();

@@ -1,7 +1,14 @@
 // MMLU letter log-probs, GSM8K grading, and their report tables.
 #include "cada/eval/utility_run.h"
 
+#include "cada/dist/comm.h"
+#include "cada/eval/eval.h"
+#include "cada/io/files.h"
 #include "cada/model/logprobs.h"
+#include "cada/rollout/generator.h"
+#include "cada/rollout/sharded.h"
+#include "cada/text/records.h"
+#include "cada/util/log.h"
 #include "cada/text/reasoning.h"
 #include "cada/text/tokenizer.h"
 #include "cada/util/error.h"
@@ -99,6 +106,59 @@ json utility_datasets(const json& utility, const BootstrapOptions& o) {
   if (utility.contains("gsm8k") && !utility["gsm8k"].empty())
     out["gsm8k"] = accuracy_dataset(utility["gsm8k"], nullptr, "gsm8k", o);
   return out;
+}
+
+// MMLU and GSM8K (utility_run.h) with the loaded model: every rank takes part in the
+// generation, and each gets every result.
+json run_utility(const EvalConfig& cfg, model::TransformerImpl& net, const text::Tokenizer* tok,
+                 const text::ChatTemplate* tmpl, rollout::Generator& gen, dist::Comm& comm) {
+  const auto& u = cfg.utility;
+  auto path = [&](const std::string& p) {
+    return !cfg.data_dir.empty() && !p.empty() && p[0] != '/' ? io::join_path(cfg.data_dir, p) : p;
+  };
+  auto cut = [&](auto& v) {
+    if (u.limit > 0 && v.size() > static_cast<size_t>(u.limit)) v.resize(static_cast<size_t>(u.limit));
+  };
+  json out = json::object();
+  if (!u.mmlu.empty()) {
+    std::vector<MmluItem> items;
+    for (const auto& f : u.mmlu) {
+      auto part = read_mmlu_csv(path(f), mmlu_subject(f));
+      cut(part);
+      items.insert(items.end(), part.begin(), part.end());
+    }
+    out["mmlu"] = score_mmlu(net, *tok, items, cfg.batch_size);
+    CADA_INFO("utility: MMLU, ", items.size(), " questions scored");
+  }
+  if (!u.gsm8k.empty()) {
+    auto items = read_gsm8k_jsonl(path(u.gsm8k));
+    cut(items);
+    rollout::SamplingParams sp = cfg.sampling.params(u.max_new_tokens);
+    sp.temperature = 0.0f;  // greedy, one answer per question
+    std::vector<rollout::Request> reqs;
+    for (size_t i = 0; i < items.size(); ++i) {
+      json rec;
+      if (cfg.raw) rec["prompt"] = items[i].question;
+      else rec["messages"] = json::array({{{"role", "user"}, {"content", items[i].question}}});
+      rollout::Request q;
+      q.prompt_ids = text::prompt_ids(rec, tok, tmpl, cfg.raw, u.gsm8k + ": question " + std::to_string(i + 1));
+      q.params = sp;
+      q.seed = i;
+      reqs.push_back(std::move(q));
+    }
+    const auto res = rollout::generate_sharded(gen, comm, reqs);
+    std::vector<std::string> texts;
+    for (const auto& r : res) texts.push_back(r.at(0).text);
+    out["gsm8k"] = grade_gsm8k(items, texts);
+    CADA_INFO("utility: GSM8K, ", items.size(), " questions answered");
+  }
+  return out;
+}
+
+// utility.json in the folder of the generation file (the working directory when it has none).
+std::string utility_path(const std::string& generations) {
+  const auto slash = generations.rfind('/');
+  return slash == std::string::npos ? "utility.json" : generations.substr(0, slash) + "/utility.json";
 }
 
 }  // namespace cada::eval

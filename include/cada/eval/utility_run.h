@@ -21,6 +21,9 @@
 #include "cada/eval/metrics.h"
 #include "cada/eval/utility.h"
 
+namespace cada::dist {
+class Comm;
+}
 namespace cada::model {
 class TransformerImpl;
 }
@@ -59,6 +62,17 @@ nlohmann::json score_mmlu(model::TransformerImpl& model, const text::Tokenizer& 
 // Per item {"question", "reference", "completion", "extracted", "correct"} from completions
 // (one per item, in order).
 nlohmann::json grade_gsm8k(const std::vector<Gsm8kItem>& items, const std::vector<std::string>& completions);
+
+struct EvalConfig;  // eval.h
+
+// MMLU and GSM8K of cfg.utility (paths relative to cfg.data_dir) with the loaded model:
+// {"mmlu": score_mmlu rows, "gsm8k": grade_gsm8k rows}, the benchmarks not configured absent.
+// Every rank takes part in the GSM8K generation and gets every result.
+nlohmann::json run_utility(const EvalConfig& cfg, model::TransformerImpl& net, const text::Tokenizer* tok,
+                           const text::ChatTemplate* tmpl, rollout::Generator& gen, dist::Comm& comm);
+
+// utility.json in the folder of a generation file.
+std::string utility_path(const std::string& generations);
 
 // utility.json -> report datasets {"mmlu": ..., "gsm8k": ...} in the layout of aggregate()
 // (selector "all", jailbreak "none"), metric "accuracy"; MMLU also by subject (its categories).
