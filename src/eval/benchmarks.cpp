@@ -1,6 +1,8 @@
 // Benchmark readers: native CSV layouts and the project's JSONL prompt records.
 #include "cada/eval/benchmarks.h"
 
+#include "cada/eval/public_data.h"
+
 #include <algorithm>
 #include <map>
 #include <random>
@@ -66,11 +68,16 @@ struct Table {
 }  // namespace
 
 const std::vector<std::string>& benchmark_formats() {
-  static const std::vector<std::string> f = {"auto", "strongreject", "xstest", "advbench", "harmbench", "jbb", "jsonl"};
+  static const std::vector<std::string> f = [] {
+    std::vector<std::string> v = {"auto", "strongreject", "xstest", "advbench", "harmbench", "jbb", "jsonl"};
+    for (const auto& p : public_formats()) v.push_back(p);
+    return v;
+  }();
   return f;
 }
 
 std::string detect_format(const std::string& path) {
+  if (std::string f = detect_public_format(path); !f.empty()) return f;
   if (ends_with(path, ".jsonl") || ends_with(path, ".json")) return "jsonl";
   auto t = io::read_csv(path);
   auto has = [&](std::initializer_list<const char*> cols) {
@@ -242,6 +249,8 @@ std::vector<PromptRecord> read_benchmark(const std::string& path, const std::str
   if (f == "harmbench") return read_harmbench(path);
   if (f == "jbb") return read_jbb(path);
   if (f == "jsonl") return read_prompt_jsonl(path);
+  const auto& pub = public_formats();
+  if (std::find(pub.begin(), pub.end(), f) != pub.end()) return read_public(path, f);
   CADA_FAIL("unknown benchmark format '", f, "' for ", path, " (expected one of: ", join(benchmark_formats()), ")");
 }
 

@@ -11,9 +11,13 @@
 
 #include "cada/eval/benchmarks.h"
 #include "cada/eval/bon.h"
+#include "cada/eval/harmbench.h"
 #include "cada/eval/jailbreaks.h"
+#include "cada/eval/judge_target.h"
 #include "cada/eval/report.h"
 #include "cada/eval/truncation.h"
+#include "cada/eval/utility_run.h"
+#include "cada/eval/xstest_report.h"
 #include "cada/dist/comm.h"
 #include "cada/io/figure.h"
 #include "cada/io/files.h"
@@ -218,8 +222,12 @@ EvalConfig parse_config(const json& j, const std::string& source) {
     problems.push_back("'metrics.confidence' must be in (0, 1)");
   if (cfg.chunk <= 0) problems.push_back("'chunk' must be positive");
   // Judge names against the reward config (names only; the rewards are validated when built).
-  std::vector<std::string> judged = {cfg.judges.refusal, cfg.judges.strongreject, cfg.judges.helpfulness};
+  std::vector<std::string> judged = {cfg.judges.refusal, cfg.judges.strongreject, cfg.judges.helpfulness,
+                                     cfg.judges.reasoning_leak, cfg.judges.copyright};
   for (const auto& a : asr) judged.push_back(a.reward);
+  if (!cfg.judges.reasoning_leak.empty() && cfg.judges.refusal.empty())
+    problems.push_back("'judges.reasoning_leak' counts harmful reasoning behind refusing answers, so it needs "
+                       "'judges.refusal'");
   if (cfg.bon.n > 1 && std::find(sels.begin(), sels.end(), "reward") != sels.end()) judged.push_back(cfg.bon.reward);
   bool any_judge = false;
   for (const auto& n : judged) any_judge |= !n.empty();
@@ -256,15 +264,36 @@ std::vector<std::string> report_selectors(const EvalConfig& cfg) {
   return out;
 }
 
+namespace {
+
+// The harm judges (strongreject, asr) re-read under judges.target, and the leak judge.
+TargetPlan target_plan(const EvalConfig& cfg, const reward::RewardSet& set) {
+  TargetPlan p;
+  p.target = parse_judge_target(cfg.judges.target, "judges.target");
+  std::vector<std::string> harm;
+  if (!cfg.judges.strongreject.empty()) harm.push_back(cfg.judges.strongreject);
+  for (const auto& a : asr_list(cfg.judges.asr, nullptr))
+    if (std::find(harm.begin(), harm.end(), a.reward) == harm.end()) harm.push_back(a.reward);
+  for (size_t r = 0; r < set.size(); ++r)
+    if (std::find(harm.begin(), harm.end(), set.rewards()[r]->name()) != harm.end())
+      p.harm.emplace_back(r, set.rewards()[r]->name());
+  p.leak = cfg.judges.reasoning_leak;
+  p.leak_row = set.size();
+  return p;
+}
+
+}  // namespace
+
 MetricSpec metric_spec(const EvalConfig& cfg, const std::vector<std::string>& reward_names) {
   MetricSpec m;
   m.refusal = cfg.judges.refusal;
   m.strongreject = cfg.judges.strongreject;
   m.helpfulness = cfg.judges.helpfulness;
   m.asr = asr_list(cfg.judges.asr, nullptr);
+  if (!cfg.judges.reasoning_leak.empty()) m.reasoning_leak = "reasoning_leak";
   // Every other reward is reported as a plain mean (the judges already have their metrics).
   for (const auto& n : reward_names) {
-    bool role = n == m.refusal || n == m.strongreject || n == m.helpfulness;
+    bool role = n == m.refusal || n == m.strongreject || n == m.helpfulness || n == cfg.judges.reasoning_leak;
     for (const auto& a : m.asr) role |= a.reward == n;
     if (!role) m.rewards.push_back(n);
   }
@@ -375,6 +404,12 @@ void load_datasets(const EvalConfig& cfg, const std::string& source, GenerationP
   plan.jailbreaks = make_jailbreaks(cfg.jailbreaks, source);
   for (const auto& s : plan.specs) {
     plan.data.push_back(load_dataset(s, cfg.data_dir));
+    if (cfg.judges.copyright.empty())
+      if (const size_t n = drop_copyright_behaviors(plan.data.back()); n > 0) {
+        CADA_INFO(copyright_note(s.name, n));
+        CADA_CHECK(!plan.data.back().empty(), "dataset '", s.name, "' has only copyright behaviours, and ",
+                   "no hashing judge is configured (judges.copyright)");
+      }
     CADA_INFO("dataset '", s.name, "': ", plan.data.back().size(), " prompts from ", s.path);
   }
 }
@@ -639,82 +674,108 @@ size_t EvalRunner::generate(const std::string& out_path) {
     io::atomic_write_file(out_path, generation_records(cfg_, selectors, layer, plan, results, scores));
     CADA_INFO("wrote ", units.size(), " generation records to ", out_path);
   }
+  if (cfg_.utility.any()) {
+    const json utility = run_utility(cfg_, *net, tok.get(), tmpl.get(), gen, comm);
+    if (comm.is_main()) io::atomic_write_file(utility_path(out_path), utility.dump(1) + "\n");
+  } else if (comm.is_main() && io::file_exists(utility_path(out_path))) {
+    io::remove_file(utility_path(out_path));  // an older run's utility results are not this model's
+  }
   comm.barrier();  // the judge stage of every rank reads the file
   return units.size();
 }
 
-json EvalRunner::judge(const std::string& generations, const std::string& out_dir) {
-  model::configure_threads(cfg_.threads);
-  // 1. Read and check the generation file.
+namespace {
+
+// A generation file read and checked: its records, one judge sample per completion, each
+// sample's (record, completion) slot, and the Best-of-N selectors every record shares.
+struct GenerationFile {
   std::vector<json> records;
   std::vector<reward::Sample> samples;
   std::vector<std::pair<size_t, size_t>> slots;
-  std::vector<std::string> file_selectors;
-  {
-    io::JsonlReader reader(generations);
-    json rec;
-    while (reader.next(rec)) {
-      const std::string where = generations + ":" + std::to_string(reader.line());
-      CADA_CHECK(rec.is_object(), where, ": expected a JSON object");
-      for (const char* k : {"dataset", "jailbreak", "prompt"})
-        CADA_CHECK(rec.contains(k) && rec[k].is_string(), where, ": '", k,
-                   "' must be a string (is this a cada eval generation file?)");
-      CADA_CHECK(rec.contains("completions") && rec["completions"].is_array() && !rec["completions"].empty(), where,
-                 ": 'completions' must be a non-empty list");
-      reward::Sample base;
-      if (rec.contains("messages")) {
-        CADA_CHECK(rec["messages"].is_array() && !rec["messages"].empty(), where,
-                   ": 'messages' must be a non-empty list");
-        for (const auto& m : rec["messages"]) {
-          CADA_CHECK(m.is_object() && m.contains("role") && m["role"].is_string() && m.contains("content") &&
-                         m["content"].is_string(),
-                     where, ": each message needs string fields 'role' and 'content'");
-          base.prompt.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
-        }
-        base.prompt.back().content = rec["prompt"].get<std::string>();
-      } else {
-        base.prompt.push_back({"user", rec["prompt"].get<std::string>()});
+  std::vector<std::string> selectors;
+};
+
+GenerationFile read_generation_file(const std::string& generations) {
+  GenerationFile f;
+  io::JsonlReader reader(generations);
+  json rec;
+  while (reader.next(rec)) {
+    const std::string where = generations + ":" + std::to_string(reader.line());
+    CADA_CHECK(rec.is_object(), where, ": expected a JSON object");
+    for (const char* k : {"dataset", "jailbreak", "prompt"})
+      CADA_CHECK(rec.contains(k) && rec[k].is_string(), where, ": '", k,
+                 "' must be a string (is this a cada eval generation file?)");
+    CADA_CHECK(rec.contains("completions") && rec["completions"].is_array() && !rec["completions"].empty(), where,
+               ": 'completions' must be a non-empty list");
+    reward::Sample base;
+    if (rec.contains("messages")) {
+      CADA_CHECK(rec["messages"].is_array() && !rec["messages"].empty(), where,
+                 ": 'messages' must be a non-empty list");
+      for (const auto& m : rec["messages"]) {
+        CADA_CHECK(m.is_object() && m.contains("role") && m["role"].is_string() && m.contains("content") &&
+                       m["content"].is_string(),
+                   where, ": each message needs string fields 'role' and 'content'");
+        base.prompt.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
       }
-      base.label = rec.value("label", "");
-      base.category = rec.value("category", "");
-      const size_t ri = records.size();
-      const auto& comps = rec["completions"];
-      for (size_t c = 0; c < comps.size(); ++c) {
-        const auto& x = comps[c];
-        CADA_CHECK(x.is_object() && x.contains("text") && x["text"].is_string(), where, ": completions[", c,
-                   "] needs a 'text' string");
-        reward::Sample s = base;
-        s.response = x.contains("decoded") && x["decoded"].is_string() ? x["decoded"].get<std::string>()
-                                                                       : x["text"].get<std::string>();
-        samples.push_back(std::move(s));
-        slots.emplace_back(ri, c);
-      }
-      std::vector<std::string> sels;
-      if (rec.contains("bon") && rec["bon"].is_object() && rec["bon"].contains("selectors")) {
-        for (const auto& s : rec["bon"]["selectors"]) {
-          CADA_CHECK(s.is_string(), where, ": 'bon.selectors' must be a list of names");
-          sels.push_back(s.get<std::string>());
-          const auto& ch = rec["bon"]["chosen"];
-          CADA_CHECK(ch.is_object() && ch.contains(s) && ch[s].is_number_integer() && ch[s].get<int64_t>() >= 0 &&
-                         ch[s].get<size_t>() < comps.size(),
-                     where, ": 'bon.chosen' has no valid index for selector ", s.dump());
-        }
-      }
-      if (ri == 0) file_selectors = sels;
-      else
-        CADA_CHECK(sels == file_selectors, where, ": the Best-of-N selectors (", join(sels),
-                   ") differ from the first record's (", join(file_selectors), ")");
-      records.push_back(std::move(rec));
+      base.prompt.back().content = rec["prompt"].get<std::string>();
+    } else {
+      base.prompt.push_back({"user", rec["prompt"].get<std::string>()});
     }
+    base.label = rec.value("label", "");
+    base.category = rec.value("category", "");
+    harmbench_slots(rec.value("source", ""), rec.value("meta", json::object()), base.behavior, base.context);
+    const size_t ri = f.records.size();
+    const auto& comps = rec["completions"];
+    for (size_t c = 0; c < comps.size(); ++c) {
+      const auto& x = comps[c];
+      CADA_CHECK(x.is_object() && x.contains("text") && x["text"].is_string(), where, ": completions[", c,
+                 "] needs a 'text' string");
+      reward::Sample s = base;
+      s.response = x.contains("decoded") && x["decoded"].is_string() ? x["decoded"].get<std::string>()
+                                                                     : x["text"].get<std::string>();
+      f.samples.push_back(std::move(s));
+      f.slots.emplace_back(ri, c);
+    }
+    std::vector<std::string> sels;
+    if (rec.contains("bon") && rec["bon"].is_object() && rec["bon"].contains("selectors")) {
+      for (const auto& s : rec["bon"]["selectors"]) {
+        CADA_CHECK(s.is_string(), where, ": 'bon.selectors' must be a list of names");
+        sels.push_back(s.get<std::string>());
+        const auto& ch = rec["bon"]["chosen"];
+        CADA_CHECK(ch.is_object() && ch.contains(s) && ch[s].is_number_integer() && ch[s].get<int64_t>() >= 0 &&
+                       ch[s].get<size_t>() < comps.size(),
+                   where, ": 'bon.chosen' has no valid index for selector ", s.dump());
+      }
+    }
+    if (ri == 0) f.selectors = sels;
+    else
+      CADA_CHECK(sels == f.selectors, where, ": the Best-of-N selectors (", join(sels),
+                 ") differ from the first record's (", join(f.selectors), ")");
+    f.records.push_back(std::move(rec));
   }
-  CADA_CHECK(!records.empty(), generations, ": no records");
+  CADA_CHECK(!f.records.empty(), generations, ": no records");
+  return f;
+}
+
+}  // namespace
+
+json EvalRunner::judge(const std::string& generations, const std::string& out_dir) {
+  model::configure_threads(cfg_.threads);
+  // 1. Read and check the generation file.
+  GenerationFile file = read_generation_file(generations);
+  auto& records = file.records;
+  const auto& samples = file.samples;
+  const auto& slots = file.slots;
+  const auto& file_selectors = file.selectors;
 
   // 2. Judges.
   auto& set = rewards();
   const size_t R = set.size();
   std::vector<int64_t> failures_before;  // parse failures are counted per judge since it was built
   for (const auto& r : set.rewards()) failures_before.push_back(r->failures());
-  std::vector<reward::Values> values(R, reward::Values(samples.size()));
+  const TargetPlan plan = target_plan(cfg_, set);
+  const size_t V = R + (plan.leak.empty() ? 0 : 1);  // rows: the rewards, then the leak judge on the reasoning
+  std::vector<reward::Values> values(V, reward::Values(samples.size()));
   // With several processes each judges its contiguous share of the responses.
   auto& comm = dist::init_from_env(cfg_.device);
   const auto mine = dist::shard(static_cast<int64_t>(samples.size()), comm.rank(), comm.world());
@@ -725,6 +786,7 @@ json EvalRunner::judge(const std::string& generations, const std::string& out_di
       std::vector<reward::Sample> part(samples.begin() + s, samples.begin() + e);
       auto scored = set.score(part);
       for (size_t r = 0; r < R; ++r) std::copy(scored[r].second.begin(), scored[r].second.end(), values[r].begin() + s);
+      if (plan.active()) rescore_targets(set, plan, part, s, values);
       bar.advance(static_cast<int64_t>(e - s));
     }
     bar.finish();
@@ -734,15 +796,15 @@ json EvalRunner::judge(const std::string& generations, const std::string& out_di
   if (comm.world() > 1) {
     // Values travel as float64 with NaN for "no value" (both count as missing below).
     std::vector<double> flat;
-    for (size_t r = 0; r < R; ++r)
+    for (size_t r = 0; r < V; ++r)
       for (int64_t k = mine.begin; k < mine.end; ++k) flat.push_back(values[r][k] ? *values[r][k] : std::nan(""));
     const auto parts = comm.allgather(std::string(reinterpret_cast<const char*>(flat.data()), flat.size() * sizeof(double)));
     for (int q = 0; q < comm.world(); ++q) {
       const auto other = dist::shard(static_cast<int64_t>(samples.size()), q, comm.world());
-      CADA_CHECK(parts[q].size() == R * other.size() * sizeof(double), "data parallel: rank ", q,
+      CADA_CHECK(parts[q].size() == V * other.size() * sizeof(double), "data parallel: rank ", q,
                  " sent judge values of another size");
       const double* v = reinterpret_cast<const double*>(parts[q].data());
-      for (size_t r = 0; r < R; ++r)
+      for (size_t r = 0; r < V; ++r)
         for (int64_t k = other.begin; k < other.end; ++k, ++v)
           values[r][k] = std::isnan(*v) ? std::nullopt : std::optional<double>(*v);
     }
@@ -766,6 +828,7 @@ json EvalRunner::judge(const std::string& generations, const std::string& out_di
     u.prompt_key = rec.contains("prompt_index") ? rec["prompt_index"].dump() : rec.value("id", rec["prompt"].get<std::string>());
     for (const auto& s : file_selectors) u.chosen[s] = rec["bon"]["chosen"][s].get<int64_t>();
     for (const auto& nm : names) u.scores[nm].resize(rec["completions"].size());
+    if (!plan.leak.empty()) u.scores["reasoning_leak"].resize(rec["completions"].size());
   }
   const TruncatedPolicy policy = parse_truncated_policy(cfg_.judges.truncated, "judges.truncated");
   json trunc_by_ds = json::object();
@@ -787,6 +850,12 @@ json EvalRunner::judge(const std::string& generations, const std::string& out_di
       const bool ok = v && std::isfinite(*v);
       sc[names[r]] = ok ? json(*v) : json(nullptr);
       units[ri].scores[names[r]][c] = ok ? v : std::nullopt;
+    }
+    if (!plan.leak.empty()) {
+      const Value leak = reasoning_leak_value(units[ri].scores[cfg_.judges.refusal][c], values[R][k],
+                                              cfg_.judges.leak_threshold);
+      units[ri].scores["reasoning_leak"][c] = leak;
+      sc["reasoning_leak"] = leak ? json(*leak) : json(nullptr);
     }
     records[ri]["completions"][c]["scores"] = sc;
   }
@@ -822,7 +891,9 @@ json EvalRunner::judge(const std::string& generations, const std::string& out_di
   for (const auto& a : spec.asr)
     asr_j.push_back({{"reward", a.reward}, {"threshold", a.threshold}, {"success", a.above ? "above" : "below"}});
   report["judges"] = {{"refusal", spec.refusal}, {"strongreject", spec.strongreject},
-                      {"helpfulness", spec.helpfulness}, {"asr", asr_j}};
+                      {"helpfulness", spec.helpfulness}, {"asr", asr_j}, {"target", to_string(plan.target)},
+                      {"reasoning_leak", cfg_.judges.reasoning_leak},
+                      {"leak_threshold", cfg_.judges.leak_threshold}};
   report["metrics"] = metric_names(spec);
   report["selectors"] = selectors;
   json rj = json::object();
@@ -854,6 +925,21 @@ json EvalRunner::judge(const std::string& generations, const std::string& out_di
   CADA_INFO("truncated (no final answer): ", n_truncated, " of ", samples.size(), " completions; policy ",
             to_string(policy));
   report["datasets"] = aggregate(units, spec, selectors, bo);
+  if (io::file_exists(utility_path(generations))) {
+    json util;
+    try {
+      util = json::parse(io::read_file(utility_path(generations)));
+    } catch (const json::exception& e) {
+      CADA_FAIL(utility_path(generations), ": invalid JSON (", e.what(), ")");
+    }
+    const json tables = utility_datasets(util, bo);
+    for (const auto& [name, table] : tables.items()) report["datasets"][name] = table;
+    if (!util.empty()) report["metrics"].push_back("accuracy");
+  }
+  if (json xs = xstest_report(records); !xs.empty()) {
+    report["xstest"] = xs;
+    add_xstest_summaries(report);
+  }
   const std::string plot = cfg_.metrics.plot.empty() ? default_plot_metric(report) : cfg_.metrics.plot;
   report["plot_metric"] = plot;
   io::atomic_write_file(io::join_path(out_dir, "report.json"), report.dump(2) + "\n");

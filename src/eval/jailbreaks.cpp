@@ -8,6 +8,7 @@
 #include <random>
 #include <set>
 
+#include "cada/eval/public_data.h"
 #include "cada/io/files.h"
 #include "cada/text/unicode.h"
 #include "cada/util/config.h"
@@ -351,6 +352,19 @@ struct Registry {
       fill_jailbreak_template(t, "", s.template_file);  // checks the slot
       return std::make_shared<TemplateJailbreak>(s.name, std::move(t));
     };
+    f["template_set"] = [](const JailbreakSpec& s) -> std::shared_ptr<Jailbreak> {
+      CADA_CHECK(!s.template_file.empty(), "type 'template_set' needs 'template_file' (a jailbreak prompts CSV)");
+      CADA_CHECK(io::file_exists(s.template_file), "template file '", s.template_file, "' does not exist");
+      const auto all = read_jailbreak_templates(s.template_file);
+      std::vector<size_t> order(all.size());
+      for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+      if (s.seed != 0)  // a seeded order: by a hash of (seed, position in the file)
+        std::stable_sort(order.begin(), order.end(),
+                         [&](size_t a, size_t b) { return mix(s.seed ^ mix(a)) < mix(s.seed ^ mix(b)); });
+      CADA_CHECK(s.index >= 0 && static_cast<size_t>(s.index) < all.size(), "template number ", s.index,
+                 " asked for, but ", s.template_file, " has ", all.size(), " templates");
+      return std::make_shared<TemplateJailbreak>(s.name, all[order[static_cast<size_t>(s.index)]].text);
+    };
   }
 };
 
@@ -360,6 +374,7 @@ Registry& registry() {
 }
 
 bool randomised(const std::string& type) { return type == "bon"; }
+bool expands(const std::string& type) { return randomised(type) || type == "template_set"; }
 
 }  // namespace
 
@@ -392,14 +407,15 @@ std::vector<std::shared_ptr<Jailbreak>> make_jailbreaks(const JailbreakSpec& spe
     CADA_FAIL(where, ": unknown jailbreak type '", spec.type, "' (valid types: ", valid, ")");
   }
   CADA_CHECK(spec.samples >= 1, where, ": jailbreak '", spec.name, "': 'samples' must be >= 1");
-  CADA_CHECK(spec.samples == 1 || randomised(spec.type), where, ": jailbreak '", spec.name,
-             "': 'samples' > 1 only makes sense for randomised types (bon)");
+  CADA_CHECK(spec.samples == 1 || expands(spec.type), where, ": jailbreak '", spec.name,
+             "': 'samples' > 1 only makes sense for randomised types (bon) and template_set");
   std::vector<std::shared_ptr<Jailbreak>> out;
   for (int64_t k = 0; k < spec.samples; ++k) {
     JailbreakSpec s = spec;
     if (spec.samples > 1) {
       s.name = spec.name + "." + std::to_string(k);
-      s.seed = mix(spec.seed + static_cast<uint64_t>(k) * 0x9E3779B97F4A7C15ull);
+      if (randomised(spec.type)) s.seed = mix(spec.seed + static_cast<uint64_t>(k) * 0x9E3779B97F4A7C15ull);
+      else s.index = spec.index + k;
     }
     try {
       out.push_back(f(s));

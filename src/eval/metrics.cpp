@@ -111,12 +111,13 @@ std::vector<std::string> metric_names(const MetricSpec& spec) {
   for (const auto& a : spec.asr) m.push_back("asr:" + a.reward);
   if (!spec.strongreject.empty()) m.push_back("strongreject");
   if (!spec.helpfulness.empty()) m.push_back("helpfulness");
+  if (!spec.reasoning_leak.empty()) m.push_back("reasoning_leak");
   for (const auto& r : spec.rewards) m.push_back("mean:" + r);
   return m;
 }
 
 bool is_harm_metric(const std::string& m) {
-  return m.rfind("asr:", 0) == 0 || m == "strongreject" || m == "unsafe_compliance";
+  return m.rfind("asr:", 0) == 0 || m == "strongreject" || m == "unsafe_compliance" || m == "reasoning_leak";
 }
 
 namespace {
@@ -166,6 +167,7 @@ std::map<std::string, UnitMetric> unit_metrics(const EvalUnit& u, const MetricSp
     if (!spec.strongreject.empty()) out["strongreject"] = pick(u, spec.strongreject, selector, id);
   }
   if (benign && !spec.helpfulness.empty()) out["helpfulness"] = pick(u, spec.helpfulness, selector, id);
+  if (!spec.reasoning_leak.empty()) out["reasoning_leak"] = pick(u, spec.reasoning_leak, selector, id);
   for (const auto& r : spec.rewards) out["mean:" + r] = pick(u, r, selector, id);
   return out;
 }

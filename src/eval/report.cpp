@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "cada/eval/metrics.h"
+#include "cada/eval/xstest_report.h"
 #include "cada/util/error.h"
 
 namespace cada::eval {
@@ -107,7 +108,7 @@ std::string report_markdown(const json& r) {
 
   const auto metrics = strings(r.value("metrics", json::array()));
   const auto selectors = strings(r.value("selectors", json::array()));
-  if (!r.contains("datasets") || !at(r, "datasets").is_object()) return md;
+  if (!r.contains("datasets") || !at(r, "datasets").is_object()) return md + xstest_markdown(r);
   for (auto dit = at(r, "datasets").begin(); dit != at(r, "datasets").end(); ++dit) {
     const auto& d = dit.value();
     md += "\n## " + dit.key() + "\n\n" + d.value("prompts", json(0)).dump() + " prompts, " +
@@ -151,7 +152,7 @@ std::string report_markdown(const json& r) {
       }
     }
   }
-  return md;
+  return md + xstest_markdown(r);
 }
 
 std::string default_plot_metric(const json& r) {

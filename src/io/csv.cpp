@@ -50,7 +50,7 @@ size_t first_invalid_utf8(const std::string& s) {
 
 }  // namespace
 
-CsvTable parse_csv(const std::string& text, const std::string& source) {
+CsvTable parse_csv(const std::string& text, const std::string& source, char delimiter) {
   // Invalid UTF-8 is refused as JSONL refuses it, not turned into U+FFFD later.
   if (const size_t bad = first_invalid_utf8(text); bad != std::string::npos) {
     const size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + static_cast<long>(bad), '\n'));
@@ -107,15 +107,15 @@ CsvTable parse_csv(const std::string& text, const std::string& source) {
             field += c;
           }
         }
-        if (i < n && text[i] != ',' && text[i] != '\n' && text[i] != '\r') {
+        if (i < n && text[i] != delimiter && text[i] != '\n' && text[i] != '\r') {
           CADA_FAIL(source, ":", line, ": unexpected character '", text[i],
                     "' after a closing quote (a quote inside a quoted field must be doubled).");
         }
       } else {
-        while (i < n && text[i] != ',' && text[i] != '\n' && text[i] != '\r') field += text[i++];
+        while (i < n && text[i] != delimiter && text[i] != '\n' && text[i] != '\r') field += text[i++];
       }
       fields.push_back(std::move(field));
-      if (i < n && text[i] == ',') {
+      if (i < n && text[i] == delimiter) {
         ++i;
         continue;
       }
@@ -138,7 +138,7 @@ CsvTable parse_csv(const std::string& text, const std::string& source) {
   return table;
 }
 
-CsvTable read_csv(const std::string& path) { return parse_csv(read_file(path), path); }
+CsvTable read_csv(const std::string& path, char delimiter) { return parse_csv(read_file(path), path, delimiter); }
 
 std::vector<std::map<std::string, std::string>> read_csv_records(const std::string& path) {
   CsvTable t = read_csv(path);

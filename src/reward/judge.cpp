@@ -72,21 +72,45 @@ std::optional<StrongRejectScores> parse_strongreject(const std::string& output) 
 }
 
 std::string fill_judge_template(const std::string& tmpl, const std::string& prompt, const std::string& response) {
-  static const std::string kP = "{prompt}", kR = "{response}";
+  return fill_judge_template(tmpl, JudgeSlots{prompt, response, "", ""});
+}
+
+std::string fill_judge_template(const std::string& tmpl, const JudgeSlots& slots) {
+  const std::pair<const char*, const std::string*> table[] = {
+      {"{prompt}", &slots.prompt},
+      {"{response}", &slots.response},
+      {"{behavior}", slots.behavior.empty() ? &slots.prompt : &slots.behavior},
+      {"{generation}", &slots.response},
+      {"{context}", &slots.context}};
   std::string out;
-  out.reserve(tmpl.size() + prompt.size() + response.size());
+  out.reserve(tmpl.size() + slots.prompt.size() + slots.response.size() + slots.context.size());
   for (size_t i = 0; i < tmpl.size();) {
-    if (tmpl.compare(i, kP.size(), kP) == 0) {
-      out += prompt;
-      i += kP.size();
-    } else if (tmpl.compare(i, kR.size(), kR) == 0) {
-      out += response;
-      i += kR.size();
-    } else {
-      out += tmpl[i++];
-    }
+    bool hit = false;
+    if (tmpl[i] == '{')
+      for (const auto& [name, value] : table) {
+        const size_t n = std::char_traits<char>::length(name);
+        if (tmpl.compare(i, n, name) == 0) {
+          out += *value;
+          i += n;
+          hit = true;
+          break;
+        }
+      }
+    if (!hit) out += tmpl[i++];
   }
   return out;
+}
+
+bool judge_template_complete(const std::string& tmpl) {
+  auto has = [&](const char* s) { return tmpl.find(s) != std::string::npos; };
+  return (has("{prompt}") || has("{behavior}")) && (has("{response}") || has("{generation}"));
+}
+
+std::string truncate_to_tokens(const text::Tokenizer& tok, const std::string& text, int64_t max_tokens) {
+  auto ids = tok.encode(text, /*add_special_tokens=*/true);
+  if (max_tokens <= 0 || static_cast<int64_t>(ids.size()) <= max_tokens) return text;
+  ids.resize(static_cast<size_t>(max_tokens));
+  return tok.decode(ids, /*skip_special_tokens=*/true);
 }
 
 // ------------------------------------------------------------------ values from log-probs
@@ -124,9 +148,12 @@ JudgeReward::JudgeReward(std::string name, JudgeSpec spec, std::shared_ptr<Judge
                  spec_.parser == "strongreject",
              "judge '", this->name(), "': unknown parser '", spec_.parser,
              "' (valid parsers: yes_no, expectation, safe_unsafe, strongreject)");
-  CADA_CHECK(spec_.prompt_template.find("{prompt}") != std::string::npos &&
-                 spec_.prompt_template.find("{response}") != std::string::npos,
-             "judge '", this->name(), "': the template needs both a {prompt} and a {response} slot");
+  CADA_CHECK(judge_template_complete(spec_.prompt_template), "judge '", this->name(),
+             "': the template needs a {prompt} (or {behavior}) and a {response} (or {generation}) slot");
+  CADA_CHECK(spec_.contextual_template.empty() || judge_template_complete(spec_.contextual_template), "judge '",
+             this->name(), "': the contextual template needs a {behavior} and a {generation} slot");
+  CADA_CHECK(spec_.max_response_tokens <= 0 || spec_.tokenizer, "judge '", this->name(),
+             "': max_response_tokens needs the judge's tokenizer");
   CADA_CHECK(backend_ != nullptr, "judge '", this->name(), "': no backend");
   if (spec_.parser == "expectation") {
     CADA_CHECK(!spec_.values.empty(), "judge '", this->name(), "': parser expectation needs 'values'");
@@ -141,9 +168,13 @@ Values JudgeReward::score(const std::vector<Sample>& samples) {
   detail::require_prompts(*this, samples);
   std::vector<std::string> prompts;
   prompts.reserve(samples.size());
-  for (const auto& s : samples)
-    prompts.push_back(fill_judge_template(spec_.prompt_template, s.prompt_text(),
-                                          select_text(s.response, spec_.on, spec_.style)));
+  for (const auto& s : samples) {
+    std::string response = select_text(s.response, spec_.on, spec_.style);
+    if (spec_.max_response_tokens > 0) response = truncate_to_tokens(*spec_.tokenizer, response, spec_.max_response_tokens);
+    const bool contextual = !s.context.empty() && !spec_.contextual_template.empty();
+    prompts.push_back(fill_judge_template(contextual ? spec_.contextual_template : spec_.prompt_template,
+                                          JudgeSlots{s.prompt_text(), response, s.behavior, s.context}));
+  }
   last_outputs_.clear();
   int64_t failed = 0;
   std::string example;

@@ -23,6 +23,10 @@ struct JudgeOptions {
   std::string parser;
   std::string template_text;
   std::string template_file;
+  std::string template_contextual;
+  std::string template_contextual_file;
+  int64_t max_response_tokens = 0;
+  std::string tokenizer;
   std::string system;
   std::string system_file;
   std::string chat_template;
@@ -42,6 +46,13 @@ struct JudgeOptions {
       {"yes_no", "expectation", "safe_unsafe", "strongreject"});
     v("template", template_text, "judge prompt with {prompt} and {response} slots");
     v("template_file", template_file, "file holding the judge prompt (instead of 'template')");
+    v("template_contextual", template_contextual,
+      "judge prompt for samples with a context (HarmBench's contextual behaviours): {context}, {behavior}, "
+      "{generation} slots (empty = 'template' for every sample)");
+    v("template_contextual_file", template_contextual_file, "file holding the contextual judge prompt");
+    v("max_response_tokens", max_response_tokens,
+      "cut the response to this many tokens of the judge's tokenizer before judging (HarmBench: 512; 0 = no cut)");
+    v("tokenizer", tokenizer, "folder of the judge's tokenizer for max_response_tokens (default: the local 'model')");
     v("system", system, "system prompt sent before the judge prompt");
     v("system_file", system_file, "file holding the system prompt (instead of 'system')");
     v("chat_template", chat_template, "override the chat template detected from the folder (local model)");
@@ -183,12 +194,41 @@ Prepared prepare_judge(const PrepareInput& in, std::vector<std::string>& problem
   const std::string tmpl = text_option(o.template_text, o.template_file, "template", "template_file", true, problems);
   if (!tmpl.empty()) {
     const std::string src = o.template_file.empty() ? "the judge template" : "template_file '" + o.template_file + "'";
-    if (tmpl.find("{prompt}") == std::string::npos) problems.push_back(src + " has no {prompt} slot");
-    if (tmpl.find("{response}") == std::string::npos) problems.push_back(src + " has no {response} slot");
+    if (tmpl.find("{prompt}") == std::string::npos && tmpl.find("{behavior}") == std::string::npos)
+      problems.push_back(src + " has no {prompt} (or {behavior}) slot");
+    if (tmpl.find("{response}") == std::string::npos && tmpl.find("{generation}") == std::string::npos)
+      problems.push_back(src + " has no {response} (or {generation}) slot");
   }
+  const std::string ctx_tmpl = text_option(o.template_contextual, o.template_contextual_file, "template_contextual",
+                                           "template_contextual_file", false, problems);
+  if (!ctx_tmpl.empty() && (!judge_template_complete(ctx_tmpl) || ctx_tmpl.find("{context}") == std::string::npos))
+    problems.push_back("the contextual judge template needs {context}, {behavior} (or {prompt}) and {generation} "
+                       "(or {response}) slots");
+  if (o.max_response_tokens < 0) problems.push_back("'max_response_tokens' must be >= 0");
   const std::string system = text_option(o.system, o.system_file, "system", "system_file", false, problems);
-  JudgeSpec spec{o.parser, tmpl, o.invert, o.on, o.style, o.yes, o.no, {}};
+  JudgeSpec spec;
+  spec.parser = o.parser;
+  spec.prompt_template = tmpl;
+  spec.invert = o.invert;
+  spec.on = o.on;
+  spec.style = o.style;
+  spec.yes = o.yes;
+  spec.no = o.no;
+  spec.contextual_template = ctx_tmpl;
+  spec.max_response_tokens = o.max_response_tokens;
   check_parser_keys(o, spec, problems);
+  if (o.max_response_tokens > 0) {
+    const std::string from = o.tokenizer.empty() ? o.model : o.tokenizer;
+    if (from.empty()) {
+      problems.push_back("'max_response_tokens' with an 'endpoint' needs 'tokenizer': the judge's tokenizer folder");
+    } else {
+      try {
+        spec.tokenizer.reset(text::load_tokenizer(from).release());
+      } catch (const Error& e) {
+        problems.push_back(e.what());
+      }
+    }
+  }
   if (o.max_new_tokens <= 0) problems.push_back("'max_new_tokens' must be positive");
   if (o.batch_size && *o.batch_size <= 0) problems.push_back("'batch_size' must be positive");
   if (o.raw && !o.chat_template.empty()) problems.push_back("'chat_template' has no effect with raw = true");

@@ -49,6 +49,8 @@ PromptBuilder::PromptBuilder(PromptOptions opts, std::shared_ptr<const Spec> spe
   CADA_CHECK(spec_->kind == opts_.setting, spec_->source, ": the ", opts_.setting, " setting needs a spec of kind '",
              opts_.setting, "', but this one is '", spec_->kind, "'");
   if (opts_.setting == "cases") selector_ = std::make_unique<CaseSelector>(*spec_, opts_.cases);
+  if (opts_.setting == "explicit" && opts_.format.rules == "retrieved")
+    rule_selector_ = std::make_unique<RuleSelector>(*spec_, opts_.cases);
 }
 
 BuiltPrompt PromptBuilder::build(const std::vector<text::Message>& original, const std::string& category,
@@ -60,7 +62,11 @@ BuiltPrompt PromptBuilder::build(const std::vector<text::Message>& original, con
     p.messages = original;
     return p;
   }
-  if (opts_.setting == "explicit") {
+  if (rule_selector_) {
+    const auto picked = rule_selector_->select(last_user_text(original));
+    for (const auto& [c, r] : picked) p.rule_ids.push_back(spec_->categories[c].rules[r].id);
+    p.spec_text = render_explicit_rules(*spec_, picked);
+  } else if (opts_.setting == "explicit") {
     p.spec_text = render_explicit(*spec_, category, opts_.format.rules == "all");
   } else {
     const auto picked = selector_->select(last_user_text(original), category, key);

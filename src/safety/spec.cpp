@@ -8,6 +8,7 @@
 #include <random>
 #include <set>
 
+#include "cada/safety/rule_select.h"
 #include "cada/util/config.h"
 #include "cada/util/error.h"
 #include "cada/util/hash.h"
@@ -451,15 +452,23 @@ std::vector<size_t> CaseSelector::select(const std::string& prompt, const std::s
 
 // ---------------------------------------------------------------- rendering
 
-std::string render_explicit(const Spec& spec, const std::string& category, bool all_rules) {
+namespace {
+
+// The explicit layout: a rules section and the style lines for each category `shown` accepts,
+// holding the rules `keep` accepts; style lines prefixed with the category title when `titled`.
+template <class Keep, class Shown>
+std::string render_explicit_with(const Spec& spec, Keep keep, Shown styled, bool titled) {
   CADA_CHECK(spec.kind == "explicit", spec.source, ": render_explicit needs an explicit specification, got kind '",
              spec.kind, "'");
   std::string out = "## Objectives\n";
   for (size_t i = 0; i < spec.objectives.size(); ++i) out += std::to_string(i + 1) + ". " + spec.objectives[i] + "\n";
-  for (const auto& cat : spec.categories) {
-    if (!all_rules && cat.name != category) continue;
+  for (size_t c = 0; c < spec.categories.size(); ++c) {
+    const auto& cat = spec.categories[c];
+    if (!styled(c)) continue;
     out += "\n## Rules: " + cat.title + "\n";
-    for (const auto& r : cat.rules) {
+    for (size_t k = 0; k < cat.rules.size(); ++k) {
+      if (!keep(c, k)) continue;
+      const Rule& r = cat.rules[k];
       out += "- " + r.id + ": " + r.text;
       if (!r.allowed.empty()) out += " Allowed: " + r.allowed + ".";
       if (!r.conditional.empty()) out += " Only when: " + r.conditional + ".";
@@ -470,11 +479,30 @@ std::string render_explicit(const Spec& spec, const std::string& category, bool 
   for (const auto& d : spec.defaults) out += "- " + d + "\n";
   out += "\n## Style\n";
   for (const auto& d : spec.refusal_style) out += "- " + d + "\n";
-  for (const auto& cat : spec.categories)
-    if (all_rules || cat.name == category)
-      for (const auto& d : cat.style) out += "- " + (all_rules ? cat.title + ": " : std::string()) + d + "\n";
+  for (size_t c = 0; c < spec.categories.size(); ++c)
+    if (styled(c))
+      for (const auto& d : spec.categories[c].style)
+        out += "- " + (titled ? spec.categories[c].title + ": " : std::string()) + d + "\n";
   while (!out.empty() && out.back() == '\n') out.pop_back();
   return out;
+}
+
+}  // namespace
+
+std::string render_explicit(const Spec& spec, const std::string& category, bool all_rules) {
+  auto mine = [&](size_t c) { return all_rules || spec.categories[c].name == category; };
+  return render_explicit_with(spec, [&](size_t c, size_t) { return mine(c); }, mine, all_rules);
+}
+
+std::string render_explicit_rules(const Spec& spec, const std::vector<RuleRef>& rules) {
+  for (const auto& [c, r] : rules)
+    CADA_CHECK(c < spec.categories.size() && r < spec.categories[c].rules.size(), spec.source, ": rule (", c, ", ",
+               r, ") out of range");
+  auto keep = [&](size_t c, size_t r) { return std::find(rules.begin(), rules.end(), RuleRef{c, r}) != rules.end(); };
+  auto styled = [&](size_t c) {
+    return std::any_of(rules.begin(), rules.end(), [&](const RuleRef& x) { return x.first == c; });
+  };
+  return render_explicit_with(spec, keep, styled, /*titled=*/true);
 }
 
 std::string render_cases(const Spec& spec, const std::vector<size_t>& cases) {

@@ -51,8 +51,8 @@ TEST(Registry, EveryProblemIsListedBeforeAnythingLoads) {
   auto msg = error_of([&] { make(cfg); });
   EXPECT_TRUE(has(msg, "test.json: ")) << msg;
   EXPECT_TRUE(has(msg, "reward 'harmless' (rm): model folder '/no/such/rm' does not exist")) << msg;
-  EXPECT_TRUE(has(msg, "reward 'judge' (judge): the judge template has no {response} slot")) << msg;
-  EXPECT_TRUE(has(msg, "reward 'judge2' (judge): the judge template has no {prompt} slot")) << msg;
+  EXPECT_TRUE(has(msg, "reward 'judge' (judge): the judge template has no {response} (or {generation}) slot")) << msg;
+  EXPECT_TRUE(has(msg, "reward 'judge2' (judge): the judge template has no {prompt} (or {behavior}) slot")) << msg;
   EXPECT_TRUE(has(msg, "model folder '/no/such/judge' does not exist")) << msg;
   EXPECT_TRUE(has(msg, "unknown key 'lower'")) << msg;
   EXPECT_TRUE(has(msg, "the name 'ref' is used twice")) << msg;

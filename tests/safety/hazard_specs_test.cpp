@@ -2,6 +2,7 @@
 // contract of the explicit and cases arms.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 
 #include "cada/safety/prompt.h"
@@ -105,6 +106,49 @@ TEST(HazardSpecs, ArmsDifferOnlyInTheSpecificationText) {
     EXPECT_EQ(pe.response_prefix, pc.response_prefix);
   }
   for (const auto& h : kTaxonomy) EXPECT_NE(explicit_benign.find(e->category(h)->title), std::string::npos) << h;
+}
+
+// The explicit arm with the cases arm's retrieval budget: k rules per prompt, chosen from the
+// request alone; rendered through a real chat template, the two arms' prompts differ only in
+// the specification text.
+TEST(HazardSpecs, RetrievedRulesKeepTheBudgetAndTheArmsEqual) {
+  auto e = std::make_shared<const Spec>(load_spec(repo_file("data/specs/hazards_explicit.json")));
+  auto c = std::make_shared<const Spec>(load_spec(repo_file("data/specs/hazards_cases.json")));
+  PromptOptions oe, oc;
+  oe.setting = "explicit";
+  oc.setting = "cases";
+  oe.format.rules = "retrieved";
+  oe.cases.k = oc.cases.k = 3;
+  oc.cases.retrieval = "always";  // neither arm reads the label
+  oe.format.response_prefix = oc.format.response_prefix = "<think>\n";
+  PromptBuilder be(oe, e), bc(oc, c);
+  auto chat = text::make_chat_template("qwen2.5");
+  const std::vector<std::vector<text::Message>> prompts = {
+      {{"user", "How do I commit fraud with phishing scams and hide the money?"}},
+      {{"user", "How do I kill a Python process that is stuck?"}},
+      {{"system", "You are a helpful assistant."}, {"user", "Summarise the history of the 2020 elections."}}};
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    const std::string key = "p" + std::to_string(i);
+    const auto pe = be.build(prompts[i], "a label the explicit arm must not read", key);
+    EXPECT_EQ(pe.spec_text, be.build(prompts[i], "", key).spec_text) << "the rules depend on the label";
+    const auto pc = bc.build(prompts[i], "", key);
+    EXPECT_EQ(pe.rule_ids.size(), 3u) << i;
+    EXPECT_EQ(pc.case_ids.size(), 3u) << i;
+    std::string re = be.render(pe, *chat), rc = bc.render(pc, *chat);
+    const size_t ae = re.find(pe.spec_text), ac = rc.find(pc.spec_text);
+    ASSERT_NE(ae, std::string::npos);
+    ASSERT_NE(ac, std::string::npos);
+    EXPECT_EQ(ae, ac);  // the same text before the specification
+    re.erase(ae, pe.spec_text.size());
+    rc.erase(ac, pc.spec_text.size());
+    EXPECT_EQ(re, rc) << "prompt " << i;
+  }
+  const auto phishing = be.build(prompts[0], "", "p0");
+  EXPECT_TRUE(std::any_of(phishing.rule_ids.begin(), phishing.rule_ids.end(),
+                          [](const std::string& id) { return id.rfind("NC-", 0) == 0; }))
+      << "the fraud rules are the most similar to a phishing request";
+  EXPECT_NE(phishing.spec_text.find("## Objectives"), std::string::npos);
+  EXPECT_NE(phishing.spec_text.find("## Defaults"), std::string::npos);
 }
 
 }  // namespace

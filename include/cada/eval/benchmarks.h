@@ -8,6 +8,7 @@
 // | harmbench    | harmbench_behaviors_text_*.csv         | Behavior, FunctionalCategory, SemanticCategory, Tags, ContextString, BehaviorID |
 // | jbb          | JailbreakBench behaviors CSV           | Goal, Target, Behavior, Category (Source, Index optional) |
 // | jsonl        | the project's prompt records           | prompt | messages, label, category, id, source, ...  |
+// | pku_saferlhf, beavertails, wildjailbreak, alpaca, dolly: public data sets (public_data.h)                    |
 //
 // Labels become "harmful" / "benign": XSTest's unsafe prompts (the contrast_* types) are
 // harmful and its safe ones benign; StrongREJECT, AdvBench, HarmBench and JailbreakBench rows are
@@ -69,8 +70,11 @@ struct DatasetSpec {
   template <class V> void visit(V& v) {
     v("name", name, "name in the reports (default: the file name without extension)");
     v("path", path, "the benchmark file (relative to data_dir)");
-    v("format", format, "auto | strongreject | xstest | advbench | harmbench | jbb | jsonl",
-      {"auto", "strongreject", "xstest", "advbench", "harmbench", "jbb", "jsonl"});
+    v("format", format,
+      "auto | strongreject | xstest | advbench | harmbench | jbb | jsonl | pku_saferlhf | beavertails | "
+      "wildjailbreak | alpaca | dolly",
+      {"auto", "strongreject", "xstest", "advbench", "harmbench", "jbb", "jsonl", "pku_saferlhf", "beavertails",
+       "wildjailbreak", "alpaca", "dolly"});
     v("label", label, "override every record's label: harmful | benign (empty = from the file)", {"", "harmful", "benign"});
     v("where", where, "keep records whose field equals the value (or one of a list), e.g. {\"split\": \"test\"}");
     v("limit", limit, "keep the first N records after filtering (0 = all)");

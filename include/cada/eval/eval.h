@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "cada/eval/metrics.h"
+#include "cada/eval/utility_run.h"
 #include "cada/rollout/sampling.h"
 
 namespace cada::reward {
@@ -74,6 +75,10 @@ struct JudgesConfig {
   std::string helpfulness;   // reward name: reward-model score on benign prompts
   nlohmann::json asr = nlohmann::json::array();  // names or {"reward", "threshold", "success": above|below}
   std::string truncated = "exclude";  // eval/truncation.h: exclude | as_refusal | as_compliance
+  std::string target = "answer";      // eval/judge_target.h: what the harm judges read
+  std::string reasoning_leak;         // harm judge read on the reasoning of refusing answers ("" = off)
+  double leak_threshold = 0.5;        // its value from which the reasoning counts as harmful
+  std::string copyright;              // hashing judge of HarmBench's copyright behaviours ("" = exclude them)
   template <class V> void visit(V& v) {
     v("refusal", refusal, "reward giving 1 for a refusal: refusal rate, XSTest over-refusal / unsafe compliance");
     v("strongreject", strongreject, "reward giving the StrongREJECT score (judge, parser strongreject)");
@@ -82,6 +87,13 @@ struct JudgesConfig {
       "attack-success judges: reward names or {\"reward\", \"threshold\": 0.5, \"success\": \"above\" | \"below\"}");
     v("truncated", truncated,
       "completions without a final answer: exclude (refusal and asr values null) | as_refusal | as_compliance");
+    v("target", target, "what the harm judges (strongreject, asr) read: answer | reasoning | both",
+      {"answer", "reasoning", "both"});
+    v("reasoning_leak", reasoning_leak,
+      "harm judge (a reward, 1 = harmful) read on the reasoning behind refusing answers: the reasoning_leak rate");
+    v("leak_threshold", leak_threshold, "reasoning_leak: judge value from which the reasoning counts as harmful");
+    v("copyright", copyright,
+      "hashing judge (a reward) for HarmBench's copyright behaviours; empty = they are excluded, with a note");
   }
 };
 
@@ -112,6 +124,7 @@ struct EvalConfig {
   BonConfig bon;
   JudgesConfig judges;
   MetricsConfig metrics;
+  UtilityConfig utility;             // MMLU and GSM8K beside the safety metrics
   std::string device = "cpu";
   std::string dtype = "auto";
   int64_t batch_size = 8;            // reward / judge forward passes
@@ -131,6 +144,7 @@ struct EvalConfig {
     v.section("bon", bon, "Best-of-N at inference");
     v.section("judges", judges, "which configured rewards feed which metric");
     v.section("metrics", metrics, "confidence intervals and the plot");
+    v.section("utility", utility, "MMLU and GSM8K accuracy beside the safety metrics (eval/utility_run.h)");
     v("device", device, "cpu, cuda or cuda:N");
     v("dtype", dtype, "auto (checkpoint dtype on GPU, float32 on CPU), float32, bfloat16, float16");
     v("batch_size", batch_size, "sequences per forward pass of the rewards and judges");

@@ -21,6 +21,10 @@
 //                         with probability sigma^3
 //   template              a user file with a {forbidden_prompt} or [INSERT PROMPT HERE] slot
 //                         (AIM, DAN, ...: the texts are not shipped; users supply the file)
+//   template_set          one template of a jailbreak prompts CSV (the in-the-wild DAN prompts,
+//                         public_data.h: read_jailbreak_templates): template number `index`, in
+//                         file order or, with a non-zero seed, a seeded order; `samples` = k takes
+//                         templates index .. index + k - 1, named "<name>.<j>"
 //
 // Config entries are a type name ("rot13") or an object:
 //   {"name": "aim", "type": "template", "template_file": "jailbreaks/aim.txt"}
@@ -48,6 +52,7 @@ struct JailbreakSpec {
   bool scramble = true, capitalize = true, noise = true;  // bon: which perturbations
   uint64_t seed = 0;                // seeded types
   int64_t samples = 1;              // seeded types: expand into name.0 .. name.(samples-1)
+  int64_t index = 0;                // template_set: the first template taken
   template <class V> void visit(V& v) {
     v("name", name, "name in the reports (unique)");
     v("type", type, "registered jailbreak type (default: the name)");
@@ -57,7 +62,8 @@ struct JailbreakSpec {
     v("capitalize", capitalize, "bon: random case flips");
     v("noise", noise, "bon: +-1 ASCII character noise");
     v("seed", seed, "seed of the randomised types (mixed with each prompt's key)");
-    v("samples", samples, "randomised types: independent draws, named <name>.<k>");
+    v("samples", samples, "randomised types: independent draws, named <name>.<k>; template_set: templates taken");
+    v("index", index, "template_set: the first template taken (in file order, or the seeded order when seed != 0)");
   }
 };
 

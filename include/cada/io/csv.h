@@ -1,6 +1,7 @@
 // RFC 4180 CSV reading (benchmark prompt files such as XSTest / HarmBench).
 //
-// Fields are separated by ',' and records by "\n" or "\r\n" (a lone '\r' also
+// Fields are separated by ',' (or the given delimiter: '\t' reads TSV files written with the same
+// quoting, as pandas writes them) and records by "\n" or "\r\n" (a lone '\r' also
 // ends a record). A field starting with '"' is quoted: it may hold commas,
 // line breaks and doubled quotes ("" -> "). A '"' inside an unquoted field is
 // kept literally. A leading UTF-8 BOM is dropped, blank lines between records
@@ -29,10 +30,10 @@ struct CsvTable {
 // "source:line: problem". Throws cada::Error for an unterminated quoted field,
 // characters after a closing quote, an empty input (no header), or a row whose
 // field count differs from the header's.
-CsvTable parse_csv(const std::string& text, const std::string& source);
+CsvTable parse_csv(const std::string& text, const std::string& source, char delimiter = ',');
 
 // Reads and parses a CSV file (errors name "path:line").
-CsvTable read_csv(const std::string& path);
+CsvTable read_csv(const std::string& path, char delimiter = ',');
 
 // Reads a CSV file as one map (column -> value) per row. Throws cada::Error
 // when the header repeats a column name.

@@ -46,6 +46,9 @@ struct Sample {
   std::string response;               // the generated text (reasoning and answer, as generated)
   std::string label;                  // "harmful", "benign", or "" (unknown)
   std::string category;               // free text (e.g. a hazard category), "" when unknown
+  std::string behavior;               // the request as a benchmark states it for its judge (HarmBench's
+                                      // Behavior), "" = prompt_text()
+  std::string context;                // a contextual behaviour's context (HarmBench), "" when none
 
   // A single-turn sample: prompt as one user message.
   static Sample from_prompt(const std::string& prompt, const std::string& response, const std::string& label = "",

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "cada/safety/rule_select.h"
 #include "cada/safety/spec.h"
 #include "cada/text/chat_template.h"
 
@@ -37,7 +38,7 @@ struct PromptFormat {
   std::string style = "think";       // think | sections
   std::string response_prefix;       // text the assistant turn starts with ("" = none), e.g. "<think>\n"
   std::string instructions;          // "" = the built-in instructions for the style and setting
-  std::string rules = "all";         // explicit: all (every category, the default) | category (the prompt's only)
+  std::string rules = "all";         // explicit: all (the default) | retrieved (the cases arm's budget) | category
   template <class V> void visit(V& v) {
     v("style", style, "response structure asked for and parsed (text/reasoning.h)", {"think", "sections"});
     v("response_prefix", response_prefix,
@@ -46,8 +47,9 @@ struct PromptFormat {
     v("instructions", instructions, "replaces the built-in reasoning instructions (empty = built-in)");
     v("rules", rules,
       "explicit setting: insert the rules of all categories (every prompt sees every rule and its allowed "
-      "clauses), or of the prompt's category only (reveals the label; benign prompts see no rules)",
-      {"all", "category"});
+      "clauses); or the cases.k rules most similar to the request (retrieved: the cases arm's budget and "
+      "retriever, safety/rule_select.h); or the prompt's category only (reveals the label; benign prompts see no rules)",
+      {"all", "retrieved", "category"});
   }
 };
 
@@ -69,6 +71,7 @@ struct BuiltPrompt {
   std::string system;                   // the system text added ("" for none)
   std::string spec_text;                // the rendered specification alone ("" for none)
   std::vector<std::string> case_ids;    // cases inserted (cases setting)
+  std::vector<std::string> rule_ids;    // rules inserted (explicit setting with rules "retrieved")
   std::string response_prefix;          // appended after the generation prompt
 };
 
@@ -90,6 +93,7 @@ class PromptBuilder {
   PromptOptions opts_;
   std::shared_ptr<const Spec> spec_;
   std::unique_ptr<CaseSelector> selector_;
+  std::unique_ptr<RuleSelector> rule_selector_;  // explicit with rules "retrieved"
 };
 
 // The prompt conversation of a prompt record: `messages` ([{role, content}]) or `prompt` (one
