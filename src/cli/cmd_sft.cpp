@@ -17,6 +17,11 @@ int run(const Opts& o) {
   using namespace cada;
   auto cfg = cli::load_config_or_print_defaults<train::SftConfig>(o);
   if (!cfg) return 0;
+  if (o.memory_plan) {
+    const auto plan = train::sft_memory_plan(*cfg).table();
+    std::cout << "memory plan (estimate):\n" << plan;
+    return 0;
+  }
   train::RunFolder folder;  // the run's output_dir, locked while it trains (a dry run writes nothing)
   if (!o.dry_run) folder = train::RunFolder::claim(cfg->output_dir, o.resume, o.overwrite, config::to_json(*cfg));
   auto s = train::run_sft(*cfg, o.resume, o.dry_run);
@@ -36,6 +41,7 @@ CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
     [](CLI::App& sub) -> cada::cli::Runner {
       auto o = std::make_shared<Opts>();
       cada::cli::add_config_options(sub, *o, "SFT config", "epochs=2 optim.lr=5e-5");
+      cada::cli::add_memory_plan_flag(sub, *o);
       sub.add_flag("--dry-run-loss", o->dry_run,
                    "print the first step's loss and gradient norms as JSON; no update, nothing written");
       return [o]() { return run(*o); };

@@ -68,6 +68,11 @@ int run(const cada::cli::ConfigOptions& o) {
   auto loaded = cli::load_config_or_print_defaults<train::GrpoConfig>(o);
   if (!loaded) return 0;
   const auto& cfg = *loaded;
+  if (o.memory_plan) {
+    const auto plan = train::grpo_memory_plan(cfg).table();
+    std::cout << "memory plan (estimate):\n" << plan;
+    return 0;
+  }
   CADA_CHECK(!cfg.rewards.is_null(), o.config, ": 'rewards' is required (an object or the path of a reward config)");
   const auto folder = train::RunFolder::claim(cfg.output_dir, o.resume, o.overwrite, config::to_json(cfg));  // locked while it trains
 
@@ -107,5 +112,6 @@ CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
     [](CLI::App& sub) -> cada::cli::Runner {
       auto o = std::make_shared<cada::cli::ConfigOptions>();
       cada::cli::add_config_options(sub, *o, "training config", "optim.lr=1e-5 train.steps=10");
+      cada::cli::add_memory_plan_flag(sub, *o);
       return [o]() { return run(*o); };
     }});

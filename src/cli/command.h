@@ -40,6 +40,7 @@ struct ConfigOptions {
   bool resume = false;
   bool overwrite = false;
   bool print_defaults = false;
+  bool memory_plan = false;          // trainers: print the memory plan and exit
 };
 
 // Declares those options; `what` names the config in --help, `example` shows two overrides.
@@ -49,6 +50,14 @@ inline void add_config_options(CLI::App& sub, ConfigOptions& o, const std::strin
   sub.add_flag("--resume", o.resume, "continue from the newest complete checkpoint in output_dir");
   sub.add_flag("--overwrite", o.overwrite, "replace the run already in output_dir (its checkpoints, metrics, final model)");
   sub.add_flag("--print-defaults", o.print_defaults, "print every config key with its default and meaning");
+}
+
+// Trainers: --memory-plan prints the run's memory estimate (train/memory_plan.h) from the model's
+// config.json without loading weights, and exits.
+inline void add_memory_plan_flag(CLI::App& sub, ConfigOptions& o) {
+  sub.add_flag("--memory-plan", o.memory_plan,
+               "print the run's memory estimate (weights, optimizer, KV cache, activations) from the model's "
+               "config.json, without loading weights, and exit");
 }
 
 namespace detail {

@@ -48,6 +48,20 @@ class AutocastRestore {
   AutocastState before_;
 };
 
+// Turns autocast's cache of weight casts off for a scope. A checkpointed layer casts its weights
+// when it runs and again when it is recomputed, so they are never kept for the whole model
+// (two bytes per layer parameter saved), and the recompute, which runs on the autograd engine's
+// thread on CUDA, leaves no casts in that thread's cache, which is never cleared and would hand
+// later steps the casts of weights the optimizer has since changed.
+class NoCastCache {
+ public:
+  NoCastCache() : before_(at::autocast::is_autocast_cache_enabled()) { at::autocast::set_autocast_cache_enabled(false); }
+  ~NoCastCache() { at::autocast::set_autocast_cache_enabled(before_); }
+
+ private:
+  bool before_;
+};
+
 // Whether the layer draws random numbers in training (LoRA dropout).
 bool uses_dropout(DecoderLayerImpl& layer) {
   for (auto& [name, slot] : layer.lora_slots())
@@ -74,6 +88,7 @@ struct LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
       ctx->saved_data["rng"] = gen.get_state();
     }
     ctx->save_for_backward({x, cos, sin, bias});
+    NoCastCache no_cache;
     return layer->forward(x, cos, sin, real_bias(bias), nullptr, nullptr, 0);
   }
 
@@ -90,6 +105,7 @@ struct LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
     {
       at::AutoGradMode grad_on(true);
       AutocastRestore restore(autocast);
+      NoCastCache no_cache;
       if (ctx->saved_data.count("rng")) {
         at::Generator gen = at::globalContext().defaultGenerator(x.device());
         auto before = gen.get_state();

@@ -1,5 +1,6 @@
 #include "cada/train/grpo_trainer.h"
 #include "cada/train/curves.h"
+#include "cada/train/memory_plan.h"
 #include "cada/train/precision.h"
 
 #include <ATen/autocast_mode.h>
@@ -14,6 +15,7 @@
 #include "cada/dist/comm.h"
 #include "cada/io/files.h"
 #include "cada/io/jsonl.h"
+#include "cada/kernels/device_memory.h"
 #include "cada/model/loader.h"
 #include "cada/model/logprobs.h"
 #include "cada/rollout/generator.h"
@@ -124,6 +126,30 @@ at::ScalarType rollout_dtype(const GrpoConfig& cfg, const at::Device& dev) {
   return at::kFloat;
 }
 
+// The memory plan of a run in `precision` (memory_plan.h): the policy, a separate reference
+// (full fine-tuning with beta > 0, or ref_model set), a low-precision rollout copy of a float32
+// policy, the engine's KV cache and one micro-batch of the longest sequences.
+MemoryPlan plan_for(const GrpoConfig& cfg, const Precision& precision) {
+  const at::Device dev = plan_device(cfg.train.device);
+  const bool lora = cfg.trainable.lora.enabled();
+  const auto rd = rollout_dtype(cfg, dev);
+  const std::string rd_name = rd == at::kBFloat16 ? "bfloat16" : rd == at::kHalf ? "float16" : "float32";
+  MemoryPlanInput in;
+  in.model = model::ModelConfig::load(cfg.model);
+  in.trainable = cfg.trainable;
+  in.device = cfg.train.device;
+  in.autocast = precision.autocast;
+  const int64_t seq = cfg.rollout.max_prompt_length + cfg.rollout.max_completion_length;
+  in.micro_batch_rows = cfg.train.micro_batch_size;
+  in.row_tokens = seq;
+  if (cfg.loss.opts.beta > 0 && !(lora && cfg.ref_model.empty())) in.reference_dtype = frozen_weights_dtype(cfg.trainable, dev);
+  if (rd != at::kFloat && !lora) in.rollout_dtype = rd_name;
+  in.kv_rows = std::min(cfg.rollout.batch_rows, cfg.train.prompts_per_step * cfg.rollout.num_generations);
+  in.kv_tokens = seq;
+  in.kv_dtype = lora ? base_weights_dtype(cfg.trainable, dev) : rd_name;
+  return plan_memory(in);
+}
+
 // What one step generated and scored: the samples to learn from and the figures to log.
 struct Trajectory {
   std::vector<Sample> samples;
@@ -229,6 +255,7 @@ class GrpoRun {
   text::TextSetup txt_;
   PromptSet prompts_;
   model::Transformer policy_{nullptr}, ref_{nullptr}, rollout_model_{nullptr};
+  MemoryPlan plan_;
   std::vector<at::Tensor> params_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::unique_ptr<rollout::Generator> generator_;
@@ -266,11 +293,14 @@ GrpoRun::GrpoRun(const GrpoConfig& cfg, const RewardFn& reward, const PromptFn& 
 }
 
 void GrpoRun::load_models() {
+  plan_ = plan_for(cfg_, precision_);
+  CADA_INFO("memory plan (estimate):\n", plan_.table());
   policy_ = load_trainable(cfg_.model, cfg_.train.device, cfg_.trainable);
   params_ = trainable_parameters(*policy_);
   // Under LoRA the reference is the policy with its adapters off (AdaptersOff): no second copy.
   if (cfg_.loss.opts.beta > 0 && !(policy_->has_lora() && cfg_.ref_model.empty())) {
-    ref_ = model::load_model(cfg_.ref_model.empty() ? cfg_.model : cfg_.ref_model, {cfg_.train.device, "float32"});
+    ref_ = model::load_model(cfg_.ref_model.empty() ? cfg_.model : cfg_.ref_model,
+                             {cfg_.train.device, frozen_weights_dtype(cfg_.trainable, dev_)});
     for (auto& p : ref_->parameters()) p.requires_grad_(false);
   }
   optimizer_ = make_adamw(params_, cfg_.optim);
@@ -520,6 +550,9 @@ void GrpoRun::log_step(int64_t step, const Trajectory& tr, const Batches& b, con
                         static_cast<double>(policy_->config().num_parameters()), extra_forwards,
                         peak_tflops_for(dev_, cfg_.log.peak_tflops), cfg_.train.num_iterations);
   if (comm_.world() > 1) m["dist/world_size"] = comm_.world();
+  const auto peak = kernels::memory_peak(dev_);
+  add_peak_metrics(m, peak, plan_);
+  if (step == start_step_) CADA_INFO(describe_peak(peak, plan_));
   if (metrics_) metrics_->log(step + 1, m);
   summary_.mean_reward.push_back(m["train/reward"]);
   char line[256];
@@ -565,6 +598,7 @@ GrpoSummary GrpoRun::run(bool resume) {
   if (comm_.is_main()) metrics_ = std::make_unique<MetricsLogger>(cfg_.output_dir, cfg_.log.tensorboard);
   summary_.steps_done = start_step_;
   bar_ = std::make_unique<Progress>("train", cfg_.train.steps - start_step_, "step", 0.0);
+  kernels::reset_memory_peak(dev_);  // the peak of training, not of loading
   for (int64_t step = start_step_; step < cfg_.train.steps; ++step) {
     detail::seed_step_rng(cfg_.train.seed, step);
     auto t_step = Clock::now();
@@ -584,6 +618,11 @@ GrpoSummary GrpoRun::run(bool resume) {
 }
 
 }  // namespace
+
+MemoryPlan grpo_memory_plan(const GrpoConfig& cfg) {
+  check_config(cfg);
+  return plan_for(cfg, resolve_precision(plan_device(cfg.train.device), cfg.train.bf16_autocast, cfg.train.cpu_bf16));
+}
 
 GrpoSummary run_grpo(const GrpoConfig& cfg, const RewardFn& reward, bool resume, const PromptFn& prompt_fn) {
   check_config(cfg);

@@ -1,6 +1,7 @@
 #include "cada/train/lm_trainer.h"
 #include "cada/model/peft_io.h"
 #include "cada/train/curves.h"
+#include "cada/train/memory_plan.h"
 #include "cada/train/precision.h"
 
 #include <ATen/autocast_mode.h>
@@ -19,6 +20,7 @@
 #include "cada/dist/comm.h"
 #include "cada/io/files.h"
 #include "cada/io/jsonl.h"
+#include "cada/kernels/device_memory.h"
 #include "cada/model/loader.h"
 #include "cada/model/logprobs.h"
 #include "cada/text/records.h"
@@ -112,7 +114,26 @@ struct LoopInputs {
   const OptimOptions* optim = nullptr;
   const CheckpointOptions* checkpoint = nullptr;
   const TrainableOptions* trainable = nullptr;
+  int64_t row_tokens = 0;            // the longest row the config allows (for the memory plan)
 };
+
+int64_t micro_rows(const SupervisedLoopOptions& loop) {
+  return loop.micro_batch_size > 0 ? std::min(loop.micro_batch_size, loop.batch_size) : loop.batch_size;
+}
+
+// The memory plan of a supervised run (memory_plan.h): the model, one micro-batch of the
+// longest rows, the LM head chunk.
+MemoryPlan loop_plan(const std::string& model_dir, const SupervisedLoopOptions& loop, const TrainableOptions& trainable,
+                     int64_t row_tokens, const Precision& precision) {
+  MemoryPlanInput in;
+  in.model = model::ModelConfig::load(model_dir);
+  in.trainable = trainable;
+  in.device = loop.device;
+  in.autocast = precision.autocast;
+  in.micro_batch_rows = micro_rows(loop);
+  in.row_tokens = row_tokens;
+  return plan_memory(in);
+}
 
 LmTrainSummary run_loop(const LoopInputs& in, bool resume, bool dry_run) {
   const auto& loop = *in.loop;
@@ -124,7 +145,7 @@ LmTrainSummary run_loop(const LoopInputs& in, bool resume, bool dry_run) {
   CADA_CHECK(loop.steps >= 0 && (loop.steps > 0 || loop.epochs > 0),
              "config: set 'steps' > 0, or 'epochs' > 0 with steps = 0");
   if (!dry_run) util::install_stop_handlers();
-  const int64_t mb = loop.micro_batch_size > 0 ? std::min(loop.micro_batch_size, loop.batch_size) : loop.batch_size;
+  const int64_t mb = micro_rows(loop);
   const int64_t total = loop.steps > 0 ? loop.steps
                                        : std::max<int64_t>(1, static_cast<int64_t>(std::ceil(
                                                                   loop.epochs * train.size() / loop.batch_size)));
@@ -137,6 +158,8 @@ LmTrainSummary run_loop(const LoopInputs& in, bool resume, bool dry_run) {
   const bool main_rank = comm.is_main();
   dist::check_same(comm, in.config_json.dump() + "#" + std::to_string(train.size()), in.label + " config and data");
 
+  const MemoryPlan plan = loop_plan(in.model_dir, loop, *in.trainable, in.row_tokens, precision);
+  if (!dry_run) CADA_INFO(in.label, " memory plan (estimate):\n", plan.table());
   auto net = load_trainable(in.model_dir, loop.device, *in.trainable);
   CADA_CHECK(!net->config().is_sequence_classifier(), in.model_dir, ": is a sequence classifier (",
              net->config().architecture, "); ", in.label, " needs a causal LM");
@@ -211,6 +234,7 @@ LmTrainSummary run_loop(const LoopInputs& in, bool resume, bool dry_run) {
   std::unique_ptr<Progress> bar;
   if (!dry_run) bar = std::make_unique<Progress>(in.label, total - start, "step", 5.0);
   CheckpointSchedule schedule(*in.checkpoint);
+  kernels::reset_memory_peak(dev);  // the peak of training, not of loading
   for (int64_t step = start; step < total; ++step) {
     detail::seed_step_rng(loop.seed, step);
     auto t0 = Clock::now();
@@ -278,6 +302,9 @@ LmTrainSummary run_loop(const LoopInputs& in, bool resume, bool dry_run) {
       m["eval/ppl"] = std::exp(std::min(summary.eval_loss, 50.0));
     }
     if (world > 1) m["dist/world_size"] = world;
+    const auto peak = kernels::memory_peak(dev);
+    add_peak_metrics(m, peak, plan);
+    if (step == start) CADA_INFO(in.label, " ", describe_peak(peak, plan));
     if (metrics) metrics->log(step + 1, m);
     summary.losses.push_back(loss);
     if (summary.steps_done == 0) summary.first_loss = loss;
@@ -497,6 +524,18 @@ std::string write_final_model(model::Transformer& model, const std::string& outp
 // ---------------------------------------------------------------------------------------------
 // Trainers
 
+MemoryPlan lm_pretraining_memory_plan(const LmPretrainConfig& cfg) {
+  const auto& l = cfg.loop;
+  return loop_plan(cfg.model, l, cfg.trainable, cfg.seq_len,
+                   resolve_precision(plan_device(l.device), l.bf16_autocast, l.cpu_bf16));
+}
+
+MemoryPlan sft_memory_plan(const SftConfig& cfg) {
+  const auto& l = cfg.loop;
+  return loop_plan(cfg.model, l, cfg.trainable, cfg.encode.max_length,
+                   resolve_precision(plan_device(l.device), l.bf16_autocast, l.cpu_bf16));
+}
+
 LmTrainSummary run_lm_pretraining(const LmPretrainConfig& cfg, bool resume, bool dry_run) {
   CADA_CHECK(!cfg.model.empty(), "config: 'model' (the initial model folder, e.g. from `cada init-model`) is required");
   CADA_CHECK(!cfg.corpus.empty(), "config: 'corpus' (.jsonl with 'text', or plain text) is required");
@@ -562,6 +601,7 @@ LmTrainSummary run_lm_pretraining(const LmPretrainConfig& cfg, bool resume, bool
   in.optim = &cfg.optim;
   in.checkpoint = &cfg.checkpoint;
   in.trainable = &cfg.trainable;
+  in.row_tokens = cfg.seq_len;
   return run_loop(in, resume, dry_run);
 }
 
@@ -649,6 +689,7 @@ LmTrainSummary run_sft(const SftConfig& cfg, bool resume, bool dry_run) {
   in.optim = &cfg.optim;
   in.checkpoint = &cfg.checkpoint;
   in.trainable = &cfg.trainable;
+  in.row_tokens = cfg.encode.max_length;
   return run_loop(in, resume, dry_run);
 }
 

@@ -14,6 +14,7 @@
 #include "cada/dist/comm.h"
 #include "cada/io/files.h"
 #include "cada/io/jsonl.h"
+#include "cada/kernels/device_memory.h"
 #include "cada/model/loader.h"
 #include "cada/text/records.h"
 #include "cada/util/config.h"
@@ -58,7 +59,25 @@ at::Tensor score(model::TransformerImpl& m, const std::vector<const std::vector<
   return m.head(h).to(at::kFloat);
 }
 
+// The trainable options of a reward model: under LoRA its fresh score head trains in full.
+TrainableOptions rm_trainable(const RewardTrainConfig& cfg) {
+  TrainableOptions t = cfg.trainable;
+  if (t.lora.enabled()) t.lora.modules_to_save = {"score"};
+  return t;
+}
+
 }  // namespace
+
+MemoryPlan reward_memory_plan(const RewardTrainConfig& cfg) {
+  MemoryPlanInput in;
+  in.model = model::ModelConfig::load(cfg.model).as_classifier(cfg.num_labels, 0);
+  in.trainable = rm_trainable(cfg);
+  in.device = cfg.device;
+  in.micro_batch_rows = cfg.batch_size * (cfg.mode == "pairwise" ? 2 : 1);  // chosen and rejected
+  in.row_tokens = cfg.max_length;
+  in.lm_head = false;
+  return plan_memory(in);
+}
 
 RewardTrainSummary run_reward_training(const RewardTrainConfig& cfg, bool resume) {
   CADA_CHECK(!cfg.model.empty() && !cfg.data.empty(), "config: 'model' and 'data' are required");
@@ -121,8 +140,9 @@ RewardTrainSummary run_reward_training(const RewardTrainConfig& cfg, bool resume
     rm->score->weight.set_data(w);
   }
   rm->to(dev);
-  TrainableOptions trainable = cfg.trainable;
-  if (trainable.lora.enabled()) trainable.lora.modules_to_save = {"score"};  // the fresh head trains in full
+  const TrainableOptions trainable = rm_trainable(cfg);
+  const MemoryPlan plan = reward_memory_plan(cfg);
+  CADA_INFO("train-rm memory plan (estimate):\n", plan.table());
   make_trainable(*rm, trainable, cfg.model);
   auto params = trainable_parameters(*rm);
   auto opt = make_adamw(params, cfg.optim);
@@ -170,6 +190,7 @@ RewardTrainSummary run_reward_training(const RewardTrainConfig& cfg, bool resume
   }
   CheckpointSchedule schedule(cfg.checkpoint);
   Progress bar("train-rm", cfg.steps - start, "step", 0.0);
+  kernels::reset_memory_peak(dev);  // the peak of training, not of loading
   RewardTrainSummary out;
   for (int64_t step = start; step < cfg.steps; ++step) {
     detail::seed_step_rng(cfg.seed, step);
@@ -228,6 +249,9 @@ RewardTrainSummary run_reward_training(const RewardTrainConfig& cfg, bool resume
                                     {"train/grad_norm", gn}, {"train/lr", lr}};
     const bool last = step + 1 == cfg.steps;
     if (last || (cfg.eval_every > 0 && (step + 1) % cfg.eval_every == 0)) m["eval/accuracy"] = evaluate();
+    const auto peak = kernels::memory_peak(dev);
+    add_peak_metrics(m, peak, plan);
+    if (step == start) CADA_INFO("train-rm ", describe_peak(peak, plan));
     if (metrics) metrics->log(step + 1, m);
     char line[160];
     std::snprintf(line, sizeof line, "loss %.4f acc %.3f%s", m["train/loss"], acc,

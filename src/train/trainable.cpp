@@ -9,10 +9,13 @@
 
 namespace cada::train {
 
-std::string base_weights_dtype(const TrainableOptions& o, const c10::Device& device) {
-  if (!o.lora.enabled()) return "float32";
+std::string frozen_weights_dtype(const TrainableOptions& o, const c10::Device& device) {
   if (o.base_dtype != "auto") return o.base_dtype;
   return device.is_cuda() ? "bfloat16" : "float32";
+}
+
+std::string base_weights_dtype(const TrainableOptions& o, const c10::Device& device) {
+  return o.lora.enabled() ? frozen_weights_dtype(o, device) : "float32";
 }
 
 void make_trainable(model::TransformerImpl& model, const TrainableOptions& o, const std::string& base_dir) {

@@ -5,6 +5,7 @@ checkpoint stays usable, and the TensorBoard files read back with the real tenso
 import argparse
 import glob
 import json
+import re
 import os
 import shutil
 import signal
@@ -59,7 +60,8 @@ def main():
     }
     # // comments are allowed in configs
     open(f"{w}/grpo.json", "w").write("// tiny GRPO run\n" + json.dumps(cfg, indent=1))
-    sh([a.cada, "train", "--config", f"{w}/grpo.json"])
+    p = sh([a.cada, "train", "--config", f"{w}/grpo.json"])
+    check_memory_plan(a, w, cfg, p.stderr)
     # The same run, killed while writing the step-4 checkpoint, then resumed.
     env = dict(os.environ, CADA_TEST_KILL_IN_CHECKPOINT="4")
     p = sh([a.cada, "train", "--config", f"{w}/grpo.json", f"output_dir={w}/B"], env=env, check=False)
@@ -98,6 +100,36 @@ def main():
     p = sh([a.cada, "train", "--config", f"{w}/bad.json"], check=False)
     assert p.returncode == 1 and "3 problem(s)" in p.stderr and "unknown key 'optim.shedule'" in p.stderr, p.stderr
     print("bad config refused:", p.stderr.strip().splitlines()[0])
+
+
+def plan_total(text):
+    """The total of a printed memory plan, in GiB."""
+    m = re.search(r"^\s+total\s+([0-9.]+) ([KMG])iB", text, re.M)
+    assert m, f"no total in the memory plan: {text}"
+    return float(m.group(1)) / {"K": 1024 ** 2, "M": 1024, "G": 1}[m.group(2)]
+
+
+def check_memory_plan(a, w, cfg, run_log):
+    """--memory-plan prints the estimate without loading weights or writing the run; a run prints
+    the same plan at start, then the measured peak after its first step, and logs memory/* per step."""
+    p = sh([a.cada, "train", "--config", f"{w}/grpo.json", f"output_dir={w}/MP", "--memory-plan"])
+    assert not os.path.exists(f"{w}/MP"), "--memory-plan must not create the run directory"
+    for item in ("weights", "gradients", "optimizer", "reference", "KV cache", "activations", "logits"):
+        assert re.search(rf"^\s+{item}\s+[0-9.]+ [KMG]iB", p.stdout, re.M), f"no {item} line:\n{p.stdout}"
+    assert plan_total(run_log) == plan_total(p.stdout), "the run printed another plan than --memory-plan"
+    assert "memory after the first step: peak RSS" in run_log, run_log[-1500:]
+    rows = [json.loads(l) for l in open(f"{w}/A/metrics.jsonl")]
+    for r in rows:
+        assert r["memory/peak_allocated_gib"] > 0 and abs(r["memory/plan_gib"] / plan_total(p.stdout) - 1) < 0.01, r
+    assert rows[-1]["memory/peak_allocated_gib"] >= rows[0]["memory/peak_allocated_gib"], "a peak never falls"
+    # Under LoRA the reference is the base with the adapters off: no reference copy is planned.
+    lora = dict(cfg, lora={"r": 4}, gradient_checkpointing=True)
+    open(f"{w}/lora_plan.json", "w").write(json.dumps(lora))
+    q = sh([a.cada, "train", "--config", f"{w}/lora_plan.json", "--memory-plan"])
+    assert "reference" not in q.stdout and "trainable in float32" in q.stdout and "checkpointed" in q.stdout, q.stdout
+    assert plan_total(q.stdout) < plan_total(p.stdout), (q.stdout, p.stdout)
+    print("memory plan:", p.stdout.strip().splitlines()[-1].strip(), "| peak RSS after step 1:",
+          f"{rows[0]['memory/peak_allocated_gib']:.2f} GiB")
 
 
 def check_lora_resume(a, w, cfg):

@@ -7,6 +7,8 @@
 // as usual (PyTorch's reentrant checkpoint). Activation memory drops from every intermediate of
 // every layer to one (B,T,C) tensor per layer plus one layer's intermediates at a time, for one
 // more forward pass of compute. Gradients equal the plain backward's up to float rounding.
+// Both runs cast the layer's weights without autocast's cache, so bf16 casts of the whole
+// model are never held, and no cast outlives the step that made it.
 //
 // Contract: only for forwards without a KV cache, with gradients through loss.backward() (not
 // torch::autograd::grad with respect to parameters).

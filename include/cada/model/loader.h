@@ -11,7 +11,7 @@ namespace cada::model {
 struct LoadOptions {
   std::string device = "cpu";   // cpu, cuda, cuda:N
   std::string dtype = "auto";   // auto (checkpoint dtype on GPU, float32 on CPU), float32, bfloat16, float16
-  std::string base_model;       // adapter folders: the base model (default: their base_model_name_or_path)
+  std::string base_model = "";  // adapter folders: the base model (default: their base_model_name_or_path)
 };
 
 // "float32" | "fp32" | "bfloat16" | "bf16" | "float16" | "fp16" -> scalar type; error lists the valid names.

@@ -25,6 +25,7 @@
 #include "cada/train/trainable.h"
 #include "cada/train/checkpoint.h"
 #include "cada/train/grpo_loss.h"
+#include "cada/train/memory_plan.h"
 #include "cada/train/optim.h"
 #include "cada/util/config.h"
 
@@ -194,5 +195,9 @@ struct GrpoSummary {
 using PromptFn = std::function<nlohmann::json(const nlohmann::json& record, const std::string& where)>;
 
 GrpoSummary run_grpo(const GrpoConfig& cfg, const RewardFn& reward, bool resume, const PromptFn& prompt_fn = {});
+
+// The run's memory plan from the model's config.json alone (no weights loaded): what run_grpo
+// prints when it starts and `cada train --memory-plan` prints.
+MemoryPlan grpo_memory_plan(const GrpoConfig& cfg);
 
 }  // namespace cada::train

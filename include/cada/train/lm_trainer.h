@@ -26,6 +26,7 @@
 #include "cada/text/chat_template.h"
 #include "cada/text/tokenizer.h"
 #include "cada/train/checkpoint.h"
+#include "cada/train/memory_plan.h"
 #include "cada/train/optim.h"
 #include "cada/train/trainable.h"
 #include "cada/util/config.h"
@@ -222,5 +223,10 @@ struct LmTrainSummary {
 // written) and returns them in summary.dry_run (used by the parity tests).
 LmTrainSummary run_lm_pretraining(const LmPretrainConfig& cfg, bool resume = false, bool dry_run = false);
 LmTrainSummary run_sft(const SftConfig& cfg, bool resume = false, bool dry_run = false);
+
+// The runs' memory plans from the model's config.json alone (no weights loaded): what the runs
+// print when they start and `--memory-plan` prints.
+MemoryPlan lm_pretraining_memory_plan(const LmPretrainConfig& cfg);
+MemoryPlan sft_memory_plan(const SftConfig& cfg);
 
 }  // namespace cada::train

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "cada/train/checkpoint.h"
+#include "cada/train/memory_plan.h"
 #include "cada/train/trainable.h"
 #include "cada/train/optim.h"
 #include "cada/util/config.h"
@@ -73,5 +74,8 @@ struct RewardTrainSummary {
 // Trains (or, with resume, continues from the newest complete checkpoint in output_dir:
 // weights, optimizer, data order and position, so the result equals an uninterrupted run).
 RewardTrainSummary run_reward_training(const RewardTrainConfig& cfg, bool resume = false);
+
+// The run's memory plan from the model's config.json alone (no weights loaded).
+MemoryPlan reward_memory_plan(const RewardTrainConfig& cfg);
 
 }  // namespace cada::train

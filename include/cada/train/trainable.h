@@ -24,17 +24,22 @@ namespace cada::train {
 struct TrainableOptions {
   model::LoraConfig lora;
   bool gradient_checkpointing = false;
-  std::string base_dtype = "auto";   // frozen base weights under LoRA: auto | float32 | bfloat16 | float16
+  std::string base_dtype = "auto";   // frozen weights (LoRA base, GRPO reference): auto | float32 | bfloat16 | float16
   template <class V> void visit(V& v) {
     v.section("lora", lora, "LoRA adapters (r = 0: full fine-tuning)");
     v("gradient_checkpointing", gradient_checkpointing,
       "recompute each decoder layer in the backward pass instead of keeping its activations");
-    v("base_dtype", base_dtype, "dtype of the frozen base weights under LoRA (auto: bfloat16 on CUDA, float32 on CPU)",
+    v("base_dtype", base_dtype,
+      "dtype of frozen weights: the base under LoRA, GRPO's separate reference model (auto: bfloat16 on CUDA, float32 on CPU)",
       {"auto", "float32", "bfloat16", "float16"});
   }
 };
 
-// The dtype the base weights are loaded in: float32 without LoRA, else base_dtype resolved.
+// The dtype of weights that do not train: base_dtype, where auto is bfloat16 on CUDA and float32
+// elsewhere.
+std::string frozen_weights_dtype(const TrainableOptions& o, const c10::Device& device);
+// The dtype the trained model's weights are loaded in: float32 without LoRA (master weights),
+// else the frozen one.
 std::string base_weights_dtype(const TrainableOptions& o, const c10::Device& device);
 
 // Loads `model_dir` on `device` for training per `o` (adapters attached, or continued from an
