@@ -20,6 +20,13 @@
 #   grpo    (not by default) three GRPO steps on a Qwen2.5-1.5B shape with the tiny tokenizer
 #           (8 prompts x 8 completions of up to 256 tokens): seconds per step, the generation's
 #           share of it, peak GPU memory
+#   memory  (not by default) the targets of docs/benchmarks/memory_gpu.md, on random bf16 weights
+#           with the tiny tokenizer and the real vocabularies (padded embedding rows):
+#           GRPO with LoRA r = 64 on every linear layer of a Llama-3-8B shape, 8 prompts x 8
+#           completions of up to 1024 tokens, checkpointed, 2 steps; full fine-tuning (SFT) of a
+#           Qwen2.5-1.5B shape on 4 x 2048-token micro-batches, checkpointed, 3 steps. Each: the
+#           plan, the caching allocator's peak (allocated and reserved), nvidia-smi's peak and the
+#           MFU; the table lands in OUT_DIR/memory_gpu.md
 #
 # Environment:
 #   BUILD_DIR          where bin/cada and the test binaries are (default: build)
@@ -27,7 +34,8 @@
 #   GPU_BENCH_SIZES    default qwen1.5b,llama8b;  GPU_BENCH_BATCHES  default 1,32,128,256
 #   GPU_HBM_GBPS       memory bandwidth for the limit (default 4800, an H200; H100 SXM: 3350)
 #   GPU_CHECK_WORK     scratch folder for the checkpoints the checks create (default OUT_DIR/work)
-#   GPU_BENCH_TIMEOUT, GPU_PARITY_TIMEOUT, GPU_SERVE_TIMEOUT, GPU_GRPO_TIMEOUT   seconds per step (420, 150, 240, 240)
+#   GPU_BENCH_TIMEOUT, GPU_PARITY_TIMEOUT, GPU_SERVE_TIMEOUT, GPU_GRPO_TIMEOUT, GPU_MEMORY_TIMEOUT
+#                      seconds per step (420, 150, 240, 240, 480)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -162,6 +170,71 @@ print(f"GRPO step {last.get('step')}: {step:.2f} s per step, generation {gen:.2f
 PYEOF
   fi
   section "GRPO on a Qwen2.5-1.5B shape" "$OUT/grpo.log" $rc 8
+fi
+
+if has_step memory; then
+  log "memory targets: 8B LoRA GRPO, 1.5B full fine-tuning"
+  W="$WORK/memory"
+  rm -rf "$W" && mkdir -p "$W"
+  "$PY" - "$W" <<'PYEOF'
+import json, sys
+w = sys.argv[1]
+common = {"hidden_act": "silu", "max_position_embeddings": 4096}
+json.dump(dict(common, model_type="llama", architectures=["LlamaForCausalLM"], vocab_size=128256, hidden_size=4096,
+               intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
+               rms_norm_eps=1e-5, rope_theta=500000.0, tie_word_embeddings=False), open(f"{w}/llama8b.json", "w"))
+json.dump(dict(common, model_type="qwen2", architectures=["Qwen2ForCausalLM"], vocab_size=151936, hidden_size=1536,
+               intermediate_size=8960, num_hidden_layers=28, num_attention_heads=12, num_key_value_heads=2,
+               rms_norm_eps=1e-6, rope_theta=1000000.0, tie_word_embeddings=True), open(f"{w}/qwen1.5b.json", "w"))
+text = " ".join(json.loads(l)["text"] for l in open("data/tiny-world/corpus.jsonl"))
+with open(f"{w}/sft.jsonl", "w") as f:   # rows longer than 2048 tokens, cut to max_length
+    for i in range(16):
+        f.write(json.dumps({"text": text[i * 97:][:20000]}) + "\n")
+json.dump({"model": f"{w}/qwen1.5b", "data": f"{w}/sft.jsonl", "output_dir": f"{w}/sft", "eval_split_field": "",
+           "max_length": 2048, "steps": 3, "batch_size": 8, "micro_batch_size": 4, "eval_every": 0,
+           "device": "cuda", "bf16_autocast": True, "gradient_checkpointing": True, "tensorboard": False,
+           "checkpoint": {"every": 1000, "keep_last": 1}}, open(f"{w}/sft.json", "w"))
+PYEOF
+  watch_mem() { nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 500 >"$1" & echo $!; }
+  {
+    "$CADA" init-model --preset tiny --train-tokenizer data/tiny-world/corpus.jsonl --out "$W/tok" &&
+    "$CADA" init-model --config "$W/llama8b.json" --tokenizer "$W/tok" --out "$W/llama8b" --dtype bfloat16 &&
+    "$CADA" init-model --config "$W/qwen1.5b.json" --tokenizer "$W/tok" --out "$W/qwen1.5b" --dtype bfloat16 &&
+    (pid=$(watch_mem "$W/grpo_mem.txt")
+     timeout "${GPU_MEMORY_TIMEOUT:-480}" "$CADA" train --config configs/tiny/grpo.json model="$W/llama8b" \
+       output_dir="$W/grpo" train.device=cuda train.bf16_autocast=true lora.r=64 lora.alpha=128 \
+       gradient_checkpointing=true train.steps=2 train.prompts_per_step=8 train.micro_batch_size=4 \
+       rollout.num_generations=8 rollout.max_prompt_length=512 rollout.max_completion_length=1024 \
+       rollout.batch_rows=64 checkpoint.every=1000 log.tensorboard=false
+     rc=$?; kill "$pid"; exit $rc) &&
+    (pid=$(watch_mem "$W/sft_mem.txt")
+     timeout "${GPU_MEMORY_TIMEOUT:-480}" "$CADA" sft --config "$W/sft.json"
+     rc=$?; kill "$pid"; exit $rc)
+  } >"$OUT/memory.log" 2>&1
+  rc=$?
+  "$PY" - "$W" "$OUT/memory_gpu.md" >>"$OUT/memory.log" 2>&1 <<'PYEOF'
+import json, os, sys
+w, out = sys.argv[1], sys.argv[2]
+rows = []
+for name, run, target_gb in (("Llama-3-8B shape, GRPO, LoRA r=64 all-linear, G=8 x 8 prompts, 1024 tokens", "grpo", 60),
+                             ("Qwen2.5-1.5B shape, SFT, full fine-tuning, 4 x 2048 tokens", "sft", 30)):
+    path = f"{w}/{run}/metrics.jsonl"
+    if not os.path.exists(path):
+        rows.append(f"| {name} | - | - | - | - | - | did not run |")
+        continue
+    last = [json.loads(l) for l in open(path) if l.strip()][-1]
+    smi = max((int(x) for x in open(f"{w}/{run}_mem.txt").read().split() if x.isdigit()), default=0) / 1024
+    peak_gb = last["memory/peak_reserved_gib"] * 1.073741824
+    mfu = last.get("perf/mfu", 0)
+    rows.append(f"| {name} | {last['memory/plan_gib']:.1f} | {last['memory/peak_allocated_gib']:.1f} | "
+                f"{last['memory/peak_reserved_gib']:.1f} | {smi:.1f} | {mfu:.1%} | "
+                f"{'met' if peak_gb <= target_gb else 'missed'} ({peak_gb:.1f} of {target_gb} GB) |")
+table = ["| run | plan GiB | peak allocated GiB | peak reserved GiB | nvidia-smi peak GiB | MFU | target |",
+         "|---|---|---|---|---|---|---|"] + rows
+open(out, "w").write("\n".join(table) + "\n")
+print("\n".join(table))
+PYEOF
+  section "memory targets" "$OUT/memory.log" $rc 12
 fi
 
 log "done in $(($(date +%s) - T0)) s: $REPORT"

@@ -4,11 +4,14 @@
 #include <sstream>
 
 #include "cada/io/checkpoint.h"
+#include "cada/io/files.h"
+#include "cada/io/safetensors.h"
 #include "cada/model/config.h"
 #include "cada/text/chat_template.h"
 #include "cada/text/tokenizer.h"
 #include "cada/util/error.h"
 #include "cada/model/loader.h"
+#include "cada/model/peft_io.h"
 #include "cada/util/memory.h"
 #include "command.h"
 
@@ -19,10 +22,37 @@ struct Opts {
   bool json = false;
 };
 
+// An adapter folder's settings and size: what `cada info` adds before describing its base.
+nlohmann::json adapter_summary(const std::string& dir) {
+  using namespace cada;
+  const std::string path = dir + "/" + model::kAdapterConfigName;
+  auto c = nlohmann::json::parse(io::read_file(path), nullptr, false);
+  CADA_CHECK(c.is_object(), path, ": not a JSON object");
+  int64_t params = 0;
+  auto st = io::SafetensorsFile::open(dir + "/" + model::kAdapterWeightsName);
+  for (const auto& name : st->names()) params += st->get(name).numel();
+  nlohmann::json a = {{"base", model::adapter_base_model(dir)}, {"parameters", params}};
+  for (const char* k : {"peft_type", "task_type", "r", "lora_alpha", "lora_dropout", "use_rslora", "target_modules",
+                        "layers_to_transform", "modules_to_save"})
+    if (c.contains(k) && !c[k].is_null()) a[k] = c[k];
+  return a;
+}
+
 int run(const Opts& o) {
   using namespace cada;
-  auto cfg = model::ModelConfig::load(o.model);
-  auto reader = io::CheckpointReader::open(o.model);
+  // An adapter folder: its adapter, then the base model it names.
+  nlohmann::json adapter;
+  std::string weights_dir = o.model;
+  if (model::is_adapter_folder(o.model)) {
+    adapter = adapter_summary(o.model);
+    weights_dir = adapter["base"].get<std::string>();
+  }
+  // The tokenizer and template: the folder's own, else (a PEFT adapter folder) the base's.
+  std::string text_dir = o.model;
+  if (!adapter.is_null() && !io::file_exists(o.model + "/tokenizer.json") && !io::file_exists(o.model + "/tokenizer.model"))
+    text_dir = weights_dir;
+  auto cfg = model::ModelConfig::load(weights_dir);
+  auto reader = io::CheckpointReader::open(weights_dir);
   std::map<std::string, int64_t> file_dtypes;
   int64_t stored_params = 0, used_params = 0;
   for (const auto& name : reader->names()) {
@@ -37,8 +67,8 @@ int run(const Opts& o) {
   // model that fits comfortably in memory is loaded, so that the loader names the tensor.
   if (used_params != cfg.num_parameters() &&
       static_cast<double>(cfg.num_parameters()) * 4 < 0.25 * static_cast<double>(util::host_available_bytes()))
-    model::load_model(o.model);
-  CADA_CHECK(used_params == cfg.num_parameters(), o.model, ": the weights hold ", used_params,
+    model::load_model(weights_dir);
+  CADA_CHECK(used_params == cfg.num_parameters(), weights_dir, ": the weights hold ", used_params,
              " parameters but config.json implies ", cfg.num_parameters(),
              "; the folder cannot be loaded (weights and config.json from different models?)");
   nlohmann::json j;
@@ -88,8 +118,9 @@ int run(const Opts& o) {
   j["file_dtypes"] = file_dtypes;
   j["weight_bytes"] = reader->total_bytes();
   if (cfg.num_labels > 0) j["num_labels"] = cfg.num_labels;
+  if (!adapter.is_null()) j["adapter"] = adapter;
   try {
-    auto tok = text::load_tokenizer(o.model);
+    auto tok = text::load_tokenizer(text_dir);
     j["tokenizer"] = {{"kind", tok->kind()}, {"vocab_size", tok->vocab_size()}};
     if (tok->bos_id) j["tokenizer"]["bos"] = tok->id_to_token(*tok->bos_id);
     if (tok->eos_id) j["tokenizer"]["eos"] = tok->id_to_token(*tok->eos_id);
@@ -100,9 +131,9 @@ int run(const Opts& o) {
   // The template cada renders with, and where it came from (the folder's Jinja, or none).
   std::string tmpl;
   try {
-    auto t = text::load_chat_template(o.model);
+    auto t = text::load_chat_template(text_dir);
     tmpl = t->origin;
-    const std::string builtin = text::detect_chat_template(o.model);
+    const std::string builtin = text::detect_chat_template(text_dir);
     j["chat_template"] = {{"kind", t->name()}, {"source", tmpl}};
     if (builtin != "jinja") j["chat_template"]["matches_builtin"] = builtin;
   } catch (const cada::Error& e) {
@@ -115,8 +146,16 @@ int run(const Opts& o) {
     return 0;
   }
   auto millions = [](int64_t n) { return std::to_string(n / 1000000) + "." + std::to_string((n / 100000) % 10) + "M"; };
-  std::cout << "model            " << o.model << "\n"
-            << "architecture     " << cfg.architecture << " (" << cfg.model_type << ")\n"
+  std::cout << "model            " << o.model << "\n";
+  if (!adapter.is_null()) {
+    std::cout << "adapter          " << adapter.value("peft_type", std::string("LORA")) << " r="
+              << adapter.value("r", int64_t(0)) << " alpha=" << adapter.value("lora_alpha", 0.0) << " on "
+              << adapter.value("target_modules", nlohmann::json()).dump() << ", " << millions(adapter["parameters"].get<int64_t>())
+              << " parameters" << (adapter.contains("task_type") ? ", " + adapter["task_type"].get<std::string>() : "")
+              << "\n"
+              << "base             " << weights_dir << "\n";
+  }
+  std::cout << "architecture     " << cfg.architecture << " (" << cfg.model_type << ")\n"
             << "parameters       " << millions(cfg.num_parameters()) << " (" << cfg.num_parameters() << ")\n"
             << "layers           " << cfg.num_hidden_layers << ", hidden " << cfg.hidden_size << ", mlp "
             << cfg.intermediate_size << "\n"

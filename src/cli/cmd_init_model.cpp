@@ -76,7 +76,14 @@ int run(const Opts& o) {
                                         : nlohmann::json::parse(io::read_file(o.config), nullptr, false);
   CADA_CHECK(!cfg.is_discarded() && cfg.is_object(), o.config, ": not a JSON object");
   if (!cfg.contains("model_type")) cfg["model_type"] = "llama";
-  cfg["vocab_size"] = tok->vocab_size();
+  // A config's own vocab_size may exceed the tokenizer's: real checkpoints pad their embedding
+  // rows (Qwen2.5: 151936 rows for 151665 tokens), and shape benchmarks need the real head.
+  if (cfg.contains("vocab_size")) {
+    CADA_CHECK(cfg["vocab_size"].is_number_integer() && cfg["vocab_size"].get<int64_t>() >= tok->vocab_size(), o.config,
+               ": vocab_size must be an integer of at least the tokenizer's ", tok->vocab_size(), " tokens");
+  } else {
+    cfg["vocab_size"] = tok->vocab_size();
+  }
   if (tok->bos_id) cfg["bos_token_id"] = *tok->bos_id;
   if (tok->eos_id) cfg["eos_token_id"] = *tok->eos_id;
   if (tok->pad_id) cfg["pad_token_id"] = *tok->pad_id;
@@ -102,7 +109,9 @@ CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
     [](CLI::App& sub) -> cada::cli::Runner {
       auto o = std::make_shared<Opts>();
       sub.add_option("--preset", o->preset, "architecture preset: tiny (~5M) or small (~100M)");
-      sub.add_option("--config", o->config, "HF config.json to use instead of the preset");
+      sub.add_option("--config", o->config,
+                     "HF config.json to use instead of the preset (its vocab_size, when given, may exceed the "
+                     "tokenizer's: padded embedding rows)");
       sub.add_option("--tokenizer", o->tokenizer, "copy the tokenizer files of this model folder");
       sub.add_option("--train-tokenizer", o->train_tokenizer,
                      "train a sentencepiece tokenizer on this corpus (.jsonl with 'text', or plain text)");

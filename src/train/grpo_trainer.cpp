@@ -1,4 +1,5 @@
 #include "cada/train/grpo_trainer.h"
+#include "cada/train/lm_trainer.h"
 #include "cada/train/curves.h"
 #include "cada/train/memory_plan.h"
 #include "cada/train/precision.h"
@@ -578,12 +579,12 @@ bool GrpoRun::checkpoint(int64_t step, bool force) {
 }
 
 void GrpoRun::save_final() {
-  // The trained policy in HF layout (float32) with the tokenizer files: the next stage's `model`.
+  // The trained policy with the tokenizer files, the next stage's `model`: a float32 model in HF
+  // layout, or under LoRA an adapter folder naming the base.
   const std::string final_dir = cfg_.output_dir + "/final";
   if (comm_.is_main()) {
     policy_->to(at::kCPU);
-    model::save_model(policy_, final_dir, at::kFloat);
-    model::copy_tokenizer_files(cfg_.model, final_dir);
+    write_final_model(policy_, cfg_.output_dir, cfg_.model);
     write_training_curves(cfg_.output_dir);
     CADA_INFO("policy written to ", final_dir, "; training curves in ", cfg_.output_dir, "/curves.{png,svg}");
   }

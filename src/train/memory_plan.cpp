@@ -106,12 +106,12 @@ double layer_activation_bytes_per_token(const model::ModelConfig& m, int a) {
 
 static double lora_layer_bytes_per_token(const model::ModelConfig& m, const model::LoraConfig& lora, int a) {
   if (!lora.enabled()) return 0;
-  // Each adapter keeps its input in float32 (and a bf16 cast of it under autocast), the
-  // dropout's mask and output when dropout > 0, and its rank-r middle.
+  // Each adapter keeps the input of its A product in the compute dtype (a bf16 cast under
+  // autocast), the dropout's mask when dropout > 0, and its rank-r middle.
   double b = 0;
   for (const auto& t : lora.targets()) {
     const double in = static_cast<double>(projection_shape(m, t).first);
-    b += in * 4.0 + (a == 2 ? in * 2.0 : 0.0) + (lora.dropout > 0 ? in * 5.0 : 0.0) + static_cast<double>(lora.r) * a;
+    b += in * a + (lora.dropout > 0 ? in : 0.0) + static_cast<double>(lora.r) * a;
   }
   return b;
 }

@@ -128,6 +128,19 @@ def check_memory_plan(a, w, cfg, run_log):
     q = sh([a.cada, "train", "--config", f"{w}/lora_plan.json", "--memory-plan"])
     assert "reference" not in q.stdout and "trainable in float32" in q.stdout and "checkpointed" in q.stdout, q.stdout
     assert plan_total(q.stdout) < plan_total(p.stdout), (q.stdout, p.stdout)
+    # A model whose embedding has more rows than its tokenizer has tokens (real checkpoints pad
+    # theirs; the GPU memory check builds Llama-3-8B's 128256-row head on a small tokenizer):
+    # it trains, and the ids past the tokenizer decode to nothing.
+    arch = json.load(open(f"{w}/arch.json"))
+    json.dump(dict(arch, vocab_size=1000), open(f"{w}/arch_padded.json", "w"))
+    sh([a.cada, "init-model", "--config", f"{w}/arch_padded.json", "--tokenizer", f"{w}/model", "--out", f"{w}/padded"])
+    assert json.load(open(f"{w}/padded/config.json"))["vocab_size"] == 1000
+    r = sh([a.cada, "train", "--config", f"{w}/grpo.json", f"model={w}/padded", f"output_dir={w}/PV", "train.steps=1"])
+    assert "1000 (logits" in r.stderr and os.path.exists(f"{w}/PV/final/model.safetensors"), r.stderr[-800:]
+    json.dump(dict(arch, vocab_size=10), open(f"{w}/arch_small.json", "w"))
+    r = sh([a.cada, "init-model", "--config", f"{w}/arch_small.json", "--tokenizer", f"{w}/model", "--out", f"{w}/small"],
+           check=False)
+    assert r.returncode == 1 and "vocab_size must be an integer of at least the tokenizer's" in r.stderr, r.stderr
     print("memory plan:", p.stdout.strip().splitlines()[-1].strip(), "| peak RSS after step 1:",
           f"{rows[0]['memory/peak_allocated_gib']:.2f} GiB")
 
@@ -154,6 +167,16 @@ def check_lora_resume(a, w, cfg):
     diff = [k for k in ta if not (ta[k] == tb[k]).all()]
     assert not diff, f"resumed LoRA adapters differ from the straight run: {diff[:3]}"
     assert any((v != 0).any() for k, v in ta.items() if "lora_B" in k), "the adapters did not train"
+    # The final policy is the adapter folder of the last step (not the bare base).
+    tf = load_file(f"{w}/LA/final/adapter_model.safetensors")
+    assert tf.keys() == ta.keys() and all((tf[k] == ta[k]).all() for k in ta), "final/ differs from checkpoint-4"
+    # cada info describes an adapter folder: the adapter, then the base it names.
+    info = json.loads(sh([a.cada, "info", "--model", f"{w}/LA/final", "--json"]).stdout)
+    n_adapter = sum(v.size for v in ta.values())
+    assert info["adapter"]["r"] == 4 and info["adapter"]["parameters"] == n_adapter, info.get("adapter")
+    assert info["parameters"] == json.loads(sh([a.cada, "info", "--model", f"{w}/model", "--json"]).stdout)["parameters"]
+    text = sh([a.cada, "info", "--model", f"{w}/LA/final"]).stdout
+    assert "adapter          LORA r=4" in text and f"base             {w}/model" in text, text
     kl = [json.loads(l)["train/kl"] for l in open(f"{w}/LA/metrics.jsonl")]
     # The adapters start as the base (B = 0): the KL starts near 0 (two updates per round) and grows.
     assert 0 <= kl[0] < 1e-3 and kl[-1] > kl[0], f"KL to the adapters-off reference: {kl}"

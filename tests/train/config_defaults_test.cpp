@@ -31,7 +31,7 @@ TEST(ConfigDefaults, InsideTheirRanges) {
 }
 
 TEST(ConfigDefaults, ShippedConfigsParse) {
-  expect_shipped_configs_parse<cada::train::GrpoConfig>({"tiny/grpo.json", "tiny/grpo_cada.json", "gpu/grpo_qwen2.5_7b.json", "gpu/grpo_llama3_8b_lora.json"});
+  expect_shipped_configs_parse<cada::train::GrpoConfig>({"tiny/grpo.json", "tiny/grpo_cada.json", "gpu/grpo_qwen2.5_1.5b.json", "gpu/grpo_llama3_8b_lora.json"});
   expect_shipped_configs_parse<cada::train::LmPretrainConfig>({"tiny/pretrain.json"});
   expect_shipped_configs_parse<cada::train::SftConfig>({"tiny/sft.json"});
   expect_shipped_configs_parse<cada::train::RewardTrainConfig>({"tiny/rm.json"});
