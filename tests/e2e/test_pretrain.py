@@ -44,8 +44,13 @@ def main():
            "batch_size": 8, "steps": 40, "eval_every": 20, "optim": {"lr": 3e-3, "schedule": "cosine", "warmup_steps": 4},
            "checkpoint": {"every": 20, "keep_last": 2}, "tensorboard": False}
     json.dump(cfg, open(f"{w}/pt.json", "w"))
-    sh([a.cada, "pretrain", "--config", f"{w}/pt.json"])
+    p = sh([a.cada, "pretrain", "--config", f"{w}/pt.json"])
     ms = [json.loads(l) for l in open(f"{w}/A/metrics.jsonl")]
+    # The memory plan at start, the peak after the first step, memory/* on every line.
+    assert "pretrain memory plan (estimate)" in p.stderr and "memory after the first step: peak RSS" in p.stderr, p.stderr[-1500:]
+    assert all(m["memory/peak_allocated_gib"] > 0 and m["memory/plan_gib"] > 0 for m in ms), ms[0]
+    plan = sh([a.cada, "pretrain", "--config", f"{w}/pt.json", "output_dir=" + f"{w}/plan_only", "--memory-plan"]).stdout
+    assert "activations" in plan and not os.path.exists(f"{w}/plan_only"), plan
     first, last = ms[0]["train/loss"], sum(m["train/loss"] for m in ms[-5:]) / 5
     print(f"loss {first:.3f} -> {last:.3f} (last 5 steps), validation {ms[-1]['eval/loss']:.3f}")
     assert last < first - 1.5, (first, last)

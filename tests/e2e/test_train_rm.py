@@ -47,7 +47,11 @@ def main():
            "eval_every": 30, "optim": {"lr": 1e-3, "schedule": "cosine", "warmup_steps": 5}, "tensorboard": False,
            "checkpoint": {"every": 20, "keep_last": 3}}
     json.dump(cfg, open(f"{w}/rm.json", "w"))
-    sh([a.cada, "train-rm", "--config", f"{w}/rm.json"])
+    p = subprocess.run([a.cada, "train-rm", "--config", f"{w}/rm.json"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "train-rm memory plan (estimate)" in p.stderr and "memory after the first step" in p.stderr, p.stderr[-1500:]
+    plan = sh([a.cada, "train-rm", "--config", f"{w}/rm.json", "--memory-plan"])
+    assert "logits" not in plan and "activations" in plan, plan  # a score head, no vocabulary
     evals = [json.loads(l)["eval/accuracy"] for l in open(f"{w}/rm/metrics.jsonl") if "eval/accuracy" in l]
     acc = evals[-1]
     print(f"held-out pairwise accuracy {acc:.3f} on {len(test)} pairs (chance 0.5); after 30 steps {evals[0]:.3f}")

@@ -222,7 +222,7 @@ def main():
     proc = run_cada(args.cada, ["score", "--rewards", bad, "--input", inp, "--out", os.path.join(wd, "x.jsonl")],
                     check=False)
     report.check("misconfigured rewards: both problems reported, no output",
-                 proc.returncode == 1 and "no {response} slot" in proc.stderr and "does not exist" in proc.stderr
+                 proc.returncode == 1 and "no {response}" in proc.stderr and "does not exist" in proc.stderr
                  and not os.path.exists(os.path.join(wd, "x.jsonl")), proc.stderr)
     noprompt = os.path.join(wd, "noprompt.jsonl")
     write_jsonl(noprompt, [{"response": "hi"}])
