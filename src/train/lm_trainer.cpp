@@ -135,214 +135,280 @@ MemoryPlan loop_plan(const std::string& model_dir, const SupervisedLoopOptions& 
   return plan_memory(in);
 }
 
-LmTrainSummary run_loop(const LoopInputs& in, bool resume, bool dry_run) {
-  const auto& loop = *in.loop;
-  const auto& train = *in.train;
-  const auto& eval = *in.eval;
-  CADA_CHECK(!train.empty(), in.label, ": no training rows (is the data empty, or shorter than one row?)");
-  CADA_CHECK(loop.batch_size >= 1, "config: 'batch_size' must be at least 1, got ", loop.batch_size);
-  CADA_CHECK(loop.micro_batch_size >= 0, "config: 'micro_batch_size' must be >= 0, got ", loop.micro_batch_size);
-  CADA_CHECK(loop.steps >= 0 && (loop.steps > 0 || loop.epochs > 0),
-             "config: set 'steps' > 0, or 'epochs' > 0 with steps = 0");
-  if (!dry_run) util::install_stop_handlers();
-  const int64_t mb = micro_rows(loop);
-  const int64_t total = loop.steps > 0 ? loop.steps
-                                       : std::max<int64_t>(1, static_cast<int64_t>(std::ceil(
-                                                                  loop.epochs * train.size() / loop.batch_size)));
-  const at::Device dev = model::parse_device(loop.device);
-  const Precision precision = resolve_precision(dev, loop.bf16_autocast, loop.cpu_bf16);
-  // Data parallel: every rank draws the same batch; each runs its contiguous share of the
-  // micro-batches with the global target count as the normaliser, and gradients are summed.
-  auto& comm = dist::init_from_env(loop.device);
-  const int rank = comm.rank(), world = comm.world();
-  const bool main_rank = comm.is_main();
-  dist::check_same(comm, in.config_json.dump() + "#" + std::to_string(train.size()), in.label + " config and data");
+// One supervised run (pre-training or SFT), in phases: set-up (model, optimizer, resume), then
+// per step the gradients of one batch, the update, its metrics and the checkpoint, then the final
+// model. Data parallel: every rank draws the same batch; each runs its contiguous share of the
+// micro-batches with the global target count as the normaliser, and gradients are summed.
+class LmRun {
+ public:
+  LmRun(const LoopInputs& in, bool dry_run);
+  LmTrainSummary run(bool resume);
 
-  const MemoryPlan plan = loop_plan(in.model_dir, loop, *in.trainable, in.row_tokens, precision);
-  if (!dry_run) CADA_INFO(in.label, " memory plan (estimate):\n", plan.table());
-  auto net = load_trainable(in.model_dir, loop.device, *in.trainable);
-  CADA_CHECK(!net->config().is_sequence_classifier(), in.model_dir, ": is a sequence classifier (",
-             net->config().architecture, "); ", in.label, " needs a causal LM");
-  for (const auto& r : train)
-    for (int32_t t : r.ids)
-      CADA_CHECK(t >= 0 && t < net->config().vocab_size, in.label, ": token id ", t,
-                 " is outside the model's vocabulary (", net->config().vocab_size, ")");
-  std::vector<at::Tensor> params = trainable_parameters(*net);
-  auto optimizer = make_adamw(params, *in.optim);
-  const double n_params = static_cast<double>(net->config().num_parameters());
-  const double peak = peak_tflops_for(dev, loop.peak_tflops);
-
-  EpochOrder order;
-  order.n = train.size();
-  order.seed = loop.seed;
-  order.shuffle = loop.shuffle;
-  int64_t start = 0;
-  if (!dry_run && main_rank) {
-    io::make_dirs(in.output_dir);
-    io::atomic_write_file(in.output_dir + "/config.json", in.config_json.dump(2) + "\n");
-  }
-  if (resume && !dry_run) {
-    if (auto ck = latest_checkpoint(comm, in.output_dir)) {
-      auto st = load_checkpoint(*ck, net, *optimizer);
-      start = st.at("step").get<int64_t>();
-      order.restore(st.at("data"));
-      CADA_CHECK(st.value("rows", int64_t(-1)) == static_cast<int64_t>(train.size()), *ck,
-                 "/trainer_state.json: the checkpoint saw ", st.value("rows", int64_t(-1)),
-                 " training rows but the data now gives ", train.size(), "; resume needs the same data and config");
-      CADA_INFO("resumed from ", *ck, " at step ", start);
-    } else {
-      CADA_INFO("no checkpoint in ", in.output_dir, " to resume from; starting fresh");
-    }
-    if (main_rank) truncate_metrics_after(in.output_dir, start);
-  }
-
-  auto evaluate = [&]() -> double {
-    if (eval.empty()) return NAN;
-    torch::NoGradGuard ng;
-    net->eval();
-    double nll = 0;
-    int64_t n = 0;
-    const auto mine = dist::shard(static_cast<int64_t>(eval.size()), rank, world);
-    for (size_t s = mine.begin; s < static_cast<size_t>(mine.end); s += mb) {
-      std::vector<const LmExample*> rows;
-      for (size_t i = s; i < std::min<size_t>(mine.end, s + mb); ++i) rows.push_back(&eval[i]);
-      AutocastScope ac(precision);
-      auto o = micro_nll(*net, rows, dev);
-      nll += o.nll_sum.item<double>();
-      n += o.targets;
-    }
-    net->train();
-    if (world > 1) {
-      auto t = dist::allreduce_sum(comm, {nll, double(n)});
-      nll = t[0];
-      n = static_cast<int64_t>(t[1]);
-    }
-    return n > 0 ? nll / n : NAN;
+ private:
+  // One batch's gradients: summed over every rank.
+  struct BatchGrads {
+    double nll = 0;               // summed -log p over the target tokens
+    int64_t tokens = 0;           // tokens processed (padding excluded)
+    int64_t targets = 0;          // target tokens of the batch
+    int64_t rows = 0;
   };
+  void check_inputs() const;
+  void load_model();
+  void resume_from_checkpoint();
+  double evaluate();
+  BatchGrads batch_gradients();
+  LmTrainSummary dry_run_summary(const BatchGrads& g);
+  void log_step(int64_t step, const BatchGrads& g, double loss, double lr, double grad_norm, double secs);
+  void checkpoint(int64_t step, bool force);
+  void finish(Clock::time_point t_run);
 
-  LmTrainSummary summary;
-  summary.total_steps = total;
-  summary.train_rows = static_cast<int64_t>(train.size());
-  summary.eval_rows = static_cast<int64_t>(eval.size());
-  summary.eval_loss = NAN;
-  std::unique_ptr<MetricsLogger> metrics;
-  if (!dry_run && main_rank) metrics = std::make_unique<MetricsLogger>(in.output_dir, loop.tensorboard);
-  if (!dry_run && start < total)
-    CADA_INFO(in.label, ": ", train.size(), " training rows, ", eval.size(), " held out; ", total, " steps of ",
-              loop.batch_size, " rows (micro batches of ", mb, "); ", precision.describe);
+  const LoopInputs& in_;
+  const SupervisedLoopOptions& loop_;
+  const std::vector<LmExample>& train_;
+  const std::vector<LmExample>& eval_;
+  const bool dry_run_;
+  const at::Device dev_;
+  int64_t mb_ = 0, total_ = 0;    // rows per micro-batch; steps of the whole run
+  Precision precision_;
+  dist::Comm* comm_ = nullptr;
+  MemoryPlan plan_;
+  model::Transformer net_{nullptr};
+  std::vector<at::Tensor> params_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  EpochOrder order_;
+  int64_t start_ = 0;
+  LmTrainSummary summary_;
+  std::unique_ptr<MetricsLogger> metrics_;
+  std::unique_ptr<Progress> bar_;
+  CheckpointSchedule schedule_;
+};
+
+LmRun::LmRun(const LoopInputs& in, bool dry_run)
+    : in_(in), loop_(*in.loop), train_(*in.train), eval_(*in.eval), dry_run_(dry_run),
+      dev_(model::parse_device(in.loop->device)), schedule_(*in.checkpoint) {
+  check_inputs();
+  if (!dry_run_) util::install_stop_handlers();
+  mb_ = micro_rows(loop_);
+  total_ = loop_.steps > 0 ? loop_.steps
+                           : std::max<int64_t>(1, static_cast<int64_t>(std::ceil(loop_.epochs * train_.size() /
+                                                                                 loop_.batch_size)));
+  precision_ = resolve_precision(dev_, loop_.bf16_autocast, loop_.cpu_bf16);
+  comm_ = &dist::init_from_env(loop_.device);
+  dist::check_same(*comm_, in_.config_json.dump() + "#" + std::to_string(train_.size()), in_.label + " config and data");
+  order_.n = train_.size();
+  order_.seed = loop_.seed;
+  order_.shuffle = loop_.shuffle;
+}
+
+void LmRun::check_inputs() const {
+  CADA_CHECK(!train_.empty(), in_.label, ": no training rows (is the data empty, or shorter than one row?)");
+  CADA_CHECK(loop_.batch_size >= 1, "config: 'batch_size' must be at least 1, got ", loop_.batch_size);
+  CADA_CHECK(loop_.micro_batch_size >= 0, "config: 'micro_batch_size' must be >= 0, got ", loop_.micro_batch_size);
+  CADA_CHECK(loop_.steps >= 0 && (loop_.steps > 0 || loop_.epochs > 0),
+             "config: set 'steps' > 0, or 'epochs' > 0 with steps = 0");
+}
+
+void LmRun::load_model() {
+  plan_ = loop_plan(in_.model_dir, loop_, *in_.trainable, in_.row_tokens, precision_);
+  if (!dry_run_) CADA_INFO(in_.label, " memory plan (estimate):\n", plan_.table());
+  net_ = load_trainable(in_.model_dir, loop_.device, *in_.trainable);
+  CADA_CHECK(!net_->config().is_sequence_classifier(), in_.model_dir, ": is a sequence classifier (",
+             net_->config().architecture, "); ", in_.label, " needs a causal LM");
+  for (const auto& r : train_)
+    for (int32_t t : r.ids)
+      CADA_CHECK(t >= 0 && t < net_->config().vocab_size, in_.label, ": token id ", t,
+                 " is outside the model's vocabulary (", net_->config().vocab_size, ")");
+  params_ = trainable_parameters(*net_);
+  optimizer_ = make_adamw(params_, *in_.optim);
+}
+
+void LmRun::resume_from_checkpoint() {
+  if (auto ck = latest_checkpoint(*comm_, in_.output_dir)) {
+    auto st = load_checkpoint(*ck, net_, *optimizer_);
+    start_ = st.at("step").get<int64_t>();
+    order_.restore(st.at("data"));
+    CADA_CHECK(st.value("rows", int64_t(-1)) == static_cast<int64_t>(train_.size()), *ck,
+               "/trainer_state.json: the checkpoint saw ", st.value("rows", int64_t(-1)),
+               " training rows but the data now gives ", train_.size(), "; resume needs the same data and config");
+    CADA_INFO("resumed from ", *ck, " at step ", start_);
+  } else {
+    CADA_INFO("no checkpoint in ", in_.output_dir, " to resume from; starting fresh");
+  }
+  if (comm_->is_main()) truncate_metrics_after(in_.output_dir, start_);
+}
+
+double LmRun::evaluate() {
+  if (eval_.empty()) return NAN;
+  torch::NoGradGuard ng;
+  net_->eval();
+  double nll = 0;
+  int64_t n = 0;
+  const auto mine = dist::shard(static_cast<int64_t>(eval_.size()), comm_->rank(), comm_->world());
+  for (size_t s = mine.begin; s < static_cast<size_t>(mine.end); s += mb_) {
+    std::vector<const LmExample*> rows;
+    for (size_t i = s; i < std::min<size_t>(mine.end, s + mb_); ++i) rows.push_back(&eval_[i]);
+    AutocastScope ac(precision_);
+    auto o = micro_nll(*net_, rows, dev_);
+    nll += o.nll_sum.item<double>();
+    n += o.targets;
+  }
+  net_->train();
+  if (comm_->world() > 1) {
+    auto t = dist::allreduce_sum(*comm_, {nll, double(n)});
+    nll = t[0];
+    n = static_cast<int64_t>(t[1]);
+  }
+  return n > 0 ? nll / n : NAN;
+}
+
+LmRun::BatchGrads LmRun::batch_gradients() {
+  std::vector<const LmExample*> batch;
+  for (int64_t k = 0; k < loop_.batch_size; ++k) batch.push_back(&train_[order_.next()]);
+  BatchGrads g;
+  g.rows = static_cast<int64_t>(batch.size());
+  for (auto* r : batch) g.targets += r->targets();
+  const double denom = static_cast<double>(std::max<int64_t>(1, g.targets));
+  optimizer_->zero_grad();
+  // The loss is a sum over target tokens divided by the global count, so any split of the rows
+  // gives the same gradient: each rank takes a contiguous share of the rows.
+  const auto mine = dist::shard(static_cast<int64_t>(batch.size()), comm_->rank(), comm_->world());
+  for (size_t s = mine.begin; s < static_cast<size_t>(mine.end); s += mb_) {
+    std::vector<const LmExample*> rows(batch.begin() + s, batch.begin() + std::min<size_t>(mine.end, s + mb_));
+    AutocastScope ac(precision_);
+    auto o = micro_nll(*net_, rows, dev_);
+    (o.nll_sum / denom).backward();
+    g.nll += o.nll_sum.item<double>();
+    g.tokens += o.tokens;
+  }
+  if (comm_->world() > 1) {
+    dist::allreduce_gradients(*comm_, params_);
+    auto t = dist::allreduce_sum(*comm_, {g.nll, double(g.tokens)});
+    g.nll = t[0];
+    g.tokens = static_cast<int64_t>(t[1]);
+  }
+  return g;
+}
+
+LmTrainSummary LmRun::dry_run_summary(const BatchGrads& g) {
+  const double loss = g.nll / static_cast<double>(std::max<int64_t>(1, g.targets));
+  nlohmann::json norms = nlohmann::json::object();
+  for (const auto& item : net_->named_parameters())  // the trained ones, adapters included
+    if (item.value().grad().defined())
+      norms[item.key()] = item.value().grad().detach().to(at::kDouble).norm().item<double>();
+  summary_.dry_run = {{"loss", loss},
+                      {"grad_norm", clip_grad_norm(params_, 0.0)},
+                      {"tokens", g.targets},
+                      {"sequences", g.rows},
+                      {"grad_norms", norms}};
+  summary_.first_loss = summary_.last_loss = loss;
+  summary_.losses.push_back(loss);
+  return summary_;
+}
+
+void LmRun::log_step(int64_t step, const BatchGrads& g, double loss, double lr, double grad_norm, double secs) {
+  const double peak_tflops = peak_tflops_for(dev_, loop_.peak_tflops);
+  const double n_params = static_cast<double>(net_->config().num_parameters());
+  std::map<std::string, double> m;
+  m["train/loss"] = loss;
+  m["train/ppl"] = std::exp(std::min(loss, 50.0));
+  m["train/lr"] = lr;
+  m["train/grad_norm"] = grad_norm;
+  m["train/target_tokens"] = static_cast<double>(g.targets);
+  m["train/epoch"] = order_.epoch + static_cast<double>(order_.cursor) / static_cast<double>(order_.n);
+  m["time/step_s"] = secs;
+  m["perf/tokens_per_s"] = secs > 0 ? g.tokens / secs : 0;
+  m["perf/tflops"] = secs > 0 ? 6.0 * n_params * g.tokens / secs / 1e12 : 0;
+  if (peak_tflops > 0) m["perf/mfu"] = m["perf/tflops"] / peak_tflops;
+  const bool last = step + 1 == total_;
+  if (!eval_.empty() && (last || (loop_.eval_every > 0 && (step + 1) % loop_.eval_every == 0))) {
+    summary_.eval_loss = evaluate();
+    m["eval/loss"] = summary_.eval_loss;
+    m["eval/ppl"] = std::exp(std::min(summary_.eval_loss, 50.0));
+  }
+  if (comm_->world() > 1) m["dist/world_size"] = comm_->world();
+  const auto peak = kernels::memory_peak(dev_);
+  add_peak_metrics(m, peak, plan_);
+  if (step == start_) CADA_INFO(in_.label, " ", describe_peak(peak, plan_));
+  if (metrics_) metrics_->log(step + 1, m);
+  summary_.losses.push_back(loss);
+  if (summary_.steps_done == 0) summary_.first_loss = loss;
+  summary_.last_loss = loss;
+  ++summary_.steps_done;
+
+  char line[200];
+  std::snprintf(line, sizeof line, "loss %.4f lr %.2e gnorm %.2f %.0f tok/s%s", loss, lr, grad_norm,
+                m["perf/tokens_per_s"],
+                m.count("eval/loss") ? (" | eval loss " + std::to_string(m["eval/loss"]).substr(0, 6)).c_str() : "");
+  if (m.count("eval/loss")) CADA_INFO(in_.label, " step ", step + 1, "/", total_, ": ", line);
+  if ((step + 1) % std::max<int64_t>(1, loop_.log_every) == 0 || last) bar_->advance(1, line);
+  else bar_->advance(1);
+}
+
+void LmRun::checkpoint(int64_t step, bool force) {
+  if (!(force || step + 1 == total_ || schedule_.due(*comm_, step + 1))) return;
+  nlohmann::json st = {{"data", order_.state()}, {"seed", loop_.seed}, {"rows", static_cast<int64_t>(train_.size())},
+                       {"total_steps", total_}};
+  save_checkpoint(*comm_, in_.output_dir, step + 1, net_, *optimizer_, st, in_.model_dir, in_.checkpoint->keep_last);
+  summary_.last_checkpoint = in_.output_dir + "/checkpoint-" + std::to_string(step + 1);
+  schedule_.written();
+}
+
+void LmRun::finish(Clock::time_point t_run) {
+  bar_->finish();
+  if (std::isnan(summary_.eval_loss) && !eval_.empty() && summary_.steps_done == 0) summary_.eval_loss = evaluate();
+  summary_.seconds = since(t_run);
+  net_->to(at::kCPU);
+  summary_.final_dir = in_.output_dir + "/final";
+  if (comm_->is_main()) {
+    write_final_model(net_, in_.output_dir, in_.model_dir);
+    write_training_curves(in_.output_dir);
+  }
+  comm_->barrier();
+}
+
+LmTrainSummary LmRun::run(bool resume) {
+  load_model();
+  if (!dry_run_ && comm_->is_main()) {
+    io::make_dirs(in_.output_dir);
+    io::atomic_write_file(in_.output_dir + "/config.json", in_.config_json.dump(2) + "\n");
+  }
+  if (resume && !dry_run_) resume_from_checkpoint();
+  summary_.total_steps = total_;
+  summary_.train_rows = static_cast<int64_t>(train_.size());
+  summary_.eval_rows = static_cast<int64_t>(eval_.size());
+  summary_.eval_loss = NAN;
+  if (!dry_run_ && comm_->is_main()) metrics_ = std::make_unique<MetricsLogger>(in_.output_dir, loop_.tensorboard);
+  if (!dry_run_ && start_ < total_)
+    CADA_INFO(in_.label, ": ", train_.size(), " training rows, ", eval_.size(), " held out; ", total_, " steps of ",
+              loop_.batch_size, " rows (micro batches of ", mb_, "); ", precision_.describe);
   auto t_run = Clock::now();
-  std::unique_ptr<Progress> bar;
-  if (!dry_run) bar = std::make_unique<Progress>(in.label, total - start, "step", 5.0);
-  CheckpointSchedule schedule(*in.checkpoint);
-  kernels::reset_memory_peak(dev);  // the peak of training, not of loading
-  for (int64_t step = start; step < total; ++step) {
-    detail::seed_step_rng(loop.seed, step);
+  if (!dry_run_) bar_ = std::make_unique<Progress>(in_.label, total_ - start_, "step", 5.0);
+  kernels::reset_memory_peak(dev_);  // the peak of training, not of loading
+  for (int64_t step = start_; step < total_; ++step) {
+    detail::seed_step_rng(loop_.seed, step);
     auto t0 = Clock::now();
-    std::vector<const LmExample*> batch;
-    for (int64_t k = 0; k < loop.batch_size; ++k) batch.push_back(&train[order.next()]);
-    int64_t n_targets = 0;
-    for (auto* r : batch) n_targets += r->targets();
-    const double denom = static_cast<double>(std::max<int64_t>(1, n_targets));
-    optimizer->zero_grad();
-    double nll = 0;
-    int64_t tokens = 0;
-    // The loss is a sum over target tokens divided by the global count, so any split of the
-    // rows gives the same gradient: each rank takes a contiguous share of the rows.
-    const auto mine = dist::shard(static_cast<int64_t>(batch.size()), rank, world);
-    for (size_t s = mine.begin; s < static_cast<size_t>(mine.end); s += mb) {
-      std::vector<const LmExample*> rows(batch.begin() + s, batch.begin() + std::min<size_t>(mine.end, s + mb));
-      AutocastScope ac(precision);
-      auto o = micro_nll(*net, rows, dev);
-      (o.nll_sum / denom).backward();
-      nll += o.nll_sum.item<double>();
-      tokens += o.tokens;
-    }
-    if (world > 1) {
-      dist::allreduce_gradients(comm, params);
-      auto t = dist::allreduce_sum(comm, {nll, double(tokens)});
-      nll = t[0];
-      tokens = static_cast<int64_t>(t[1]);
-    }
-    const double loss = nll / denom;
-    if (dry_run) {
-      nlohmann::json norms = nlohmann::json::object();
-      for (const auto& item : net->named_parameters())  // the trained ones, adapters included
-        if (item.value().grad().defined())
-          norms[item.key()] = item.value().grad().detach().to(at::kDouble).norm().item<double>();
-      summary.dry_run = {{"loss", loss},
-                         {"grad_norm", clip_grad_norm(params, 0.0)},
-                         {"tokens", n_targets},
-                         {"sequences", static_cast<int64_t>(batch.size())},
-                         {"grad_norms", norms}};
-      summary.first_loss = summary.last_loss = loss;
-      summary.losses.push_back(loss);
-      return summary;
-    }
-    const double grad_norm = clip_grad_norm(params, in.optim->max_grad_norm);
-    const double lr = lr_at(*in.optim, step, total);
-    set_lr(*optimizer, lr);
-    optimizer->step();
-    const double secs = since(t0);
-
-    std::map<std::string, double> m;
-    m["train/loss"] = loss;
-    m["train/ppl"] = std::exp(std::min(loss, 50.0));
-    m["train/lr"] = lr;
-    m["train/grad_norm"] = grad_norm;
-    m["train/target_tokens"] = static_cast<double>(n_targets);
-    m["train/epoch"] = order.epoch + static_cast<double>(order.cursor) / static_cast<double>(order.n);
-    m["time/step_s"] = secs;
-    m["perf/tokens_per_s"] = secs > 0 ? tokens / secs : 0;
-    m["perf/tflops"] = secs > 0 ? 6.0 * n_params * tokens / secs / 1e12 : 0;
-    if (peak > 0) m["perf/mfu"] = m["perf/tflops"] / peak;
-    const bool last = step + 1 == total;
-    if (!eval.empty() && (last || (loop.eval_every > 0 && (step + 1) % loop.eval_every == 0))) {
-      summary.eval_loss = evaluate();
-      m["eval/loss"] = summary.eval_loss;
-      m["eval/ppl"] = std::exp(std::min(summary.eval_loss, 50.0));
-    }
-    if (world > 1) m["dist/world_size"] = world;
-    const auto peak = kernels::memory_peak(dev);
-    add_peak_metrics(m, peak, plan);
-    if (step == start) CADA_INFO(in.label, " ", describe_peak(peak, plan));
-    if (metrics) metrics->log(step + 1, m);
-    summary.losses.push_back(loss);
-    if (summary.steps_done == 0) summary.first_loss = loss;
-    summary.last_loss = loss;
-    ++summary.steps_done;
-
-    char line[200];
-    std::snprintf(line, sizeof line, "loss %.4f lr %.2e gnorm %.2f %.0f tok/s%s", loss, lr, grad_norm,
-                  m["perf/tokens_per_s"],
-                  m.count("eval/loss") ? (" | eval loss " + std::to_string(m["eval/loss"]).substr(0, 6)).c_str() : "");
-    if (m.count("eval/loss")) CADA_INFO(in.label, " step ", step + 1, "/", total, ": ", line);
-    if ((step + 1) % std::max<int64_t>(1, loop.log_every) == 0 || last) bar->advance(1, line);
-    else bar->advance(1);
-
-    const bool stop = stop_requested(comm);  // SIGINT / SIGTERM: checkpoint, then stop
-    if (stop || last || schedule.due(comm, step + 1)) {
-      nlohmann::json st = {{"data", order.state()}, {"seed", loop.seed}, {"rows", static_cast<int64_t>(train.size())},
-                           {"total_steps", total}};
-      save_checkpoint(comm, in.output_dir, step + 1, net, *optimizer, st, in.model_dir, in.checkpoint->keep_last);
-      summary.last_checkpoint = in.output_dir + "/checkpoint-" + std::to_string(step + 1);
-      schedule.written();
-    }
-    if (stop) stop_run(in.output_dir, step + 1);
+    const BatchGrads g = batch_gradients();
+    if (dry_run_) return dry_run_summary(g);
+    const double loss = g.nll / static_cast<double>(std::max<int64_t>(1, g.targets));
+    const double grad_norm = clip_grad_norm(params_, in_.optim->max_grad_norm);
+    const double lr = lr_at(*in_.optim, step, total_);
+    set_lr(*optimizer_, lr);
+    optimizer_->step();
+    log_step(step, g, loss, lr, grad_norm, since(t0));
+    const bool stop = stop_requested(*comm_);  // SIGINT / SIGTERM: checkpoint, then stop
+    checkpoint(step, stop);
+    if (stop) stop_run(in_.output_dir, step + 1);
   }
-  if (dry_run) return summary;  // not reached: a dry run returns after its first step
-  bar->finish();
-  if (std::isnan(summary.eval_loss) && !eval.empty() && summary.steps_done == 0) summary.eval_loss = evaluate();
-  summary.seconds = since(t_run);
-  net->to(at::kCPU);
-  summary.final_dir = in.output_dir + "/final";
-  if (main_rank) {
-    write_final_model(net, in.output_dir, in.model_dir);
-    write_training_curves(in.output_dir);
-  }
-  comm.barrier();
-  CADA_INFO(in.label, ": ", summary.steps_done, " steps in ", summary.seconds, " s; loss ", summary.first_loss, " -> ",
-            summary.last_loss, ", held-out loss ", summary.eval_loss, "; model in ", summary.final_dir);
-  return summary;
+  if (dry_run_) return summary_;  // not reached: a dry run returns after its first step
+  finish(t_run);
+  CADA_INFO(in_.label, ": ", summary_.steps_done, " steps in ", summary_.seconds, " s; loss ", summary_.first_loss,
+            " -> ", summary_.last_loss, ", held-out loss ", summary_.eval_loss, "; model in ", summary_.final_dir);
+  return summary_;
+}
+
+LmTrainSummary run_loop(const LoopInputs& in, bool resume, bool dry_run) {
+  LmRun run(in, dry_run);
+  return run.run(resume);
 }
 
 }  // namespace
