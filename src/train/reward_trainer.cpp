@@ -66,40 +66,13 @@ TrainableOptions rm_trainable(const RewardTrainConfig& cfg) {
   return t;
 }
 
-}  // namespace
-
-MemoryPlan reward_memory_plan(const RewardTrainConfig& cfg) {
-  MemoryPlanInput in;
-  in.model = model::ModelConfig::load(cfg.model).as_classifier(cfg.num_labels, 0);
-  in.trainable = rm_trainable(cfg);
-  in.device = cfg.device;
-  in.micro_batch_rows = cfg.batch_size * (cfg.mode == "pairwise" ? 2 : 1);  // chosen and rejected
-  in.row_tokens = cfg.max_length;
-  in.lm_head = false;
-  return plan_memory(in);
-}
-
-RewardTrainSummary run_reward_training(const RewardTrainConfig& cfg, bool resume) {
-  CADA_CHECK(!cfg.model.empty() && !cfg.data.empty(), "config: 'model' and 'data' are required");
-  CADA_CHECK(cfg.num_labels >= 1 && cfg.steps >= 1 && cfg.batch_size >= 1, "config: num_labels, steps and batch_size must be positive");
-  model::configure_threads(cfg.threads);
-  util::install_stop_handlers();
-  const at::Device dev = model::parse_device(cfg.device);
-  // Data parallel: every rank draws the same batch and scores its contiguous share of the rows;
-  // losses are means over the global batch and gradients are summed.
-  auto& comm = dist::init_from_env(cfg.device);
-  const int rank = comm.rank(), world = comm.world();
-  const bool main_rank = comm.is_main();
-  dist::check_same(comm, config::to_json(cfg).dump(), "reward-model config");
-  if (main_rank) {
-    io::make_dirs(cfg.output_dir);
-    io::atomic_write_file(cfg.output_dir + "/config.json", config::to_json(cfg).dump(2) + "\n");
-  }
-  auto txt = text::load_text(cfg.model, cfg.chat_template);
-  CADA_CHECK(txt.chat_template != nullptr, cfg.model, ": no chat template detected; set 'chat_template'");
-
-  // ---- data
+// The training and held-out examples of a reward-model data file.
+struct ExampleSets {
   std::vector<Example> train, eval;
+};
+
+ExampleSets read_examples(const RewardTrainConfig& cfg, const text::TextSetup& txt) {
+  ExampleSets out;
   auto recs = io::read_jsonl(cfg.data);
   for (size_t i = 0; i < recs.size(); ++i) {
     const auto& r = recs[i];
@@ -124,11 +97,14 @@ RewardTrainSummary run_reward_training(const RewardTrainConfig& cfg, bool resume
     }
     const bool held = r.contains(cfg.eval_split_field) && r[cfg.eval_split_field].is_string() &&
                       r[cfg.eval_split_field].get<std::string>() == cfg.eval_split_value;
-    (held ? eval : train).push_back(std::move(e));
+    (held ? out.eval : out.train).push_back(std::move(e));
   }
-  CADA_CHECK(!train.empty(), cfg.data, ": no training records (all are held out?)");
+  CADA_CHECK(!out.train.empty(), cfg.data, ": no training records (all are held out?)");
+  return out;
+}
 
-  // ---- the reward model: causal backbone + fresh score head
+// The causal backbone as a classifier with a fresh score head (seeded), on `dev`.
+model::Transformer build_reward_model(const RewardTrainConfig& cfg, const text::TextSetup& txt, const at::Device& dev) {
   const int64_t pad = txt.tokenizer->pad_id ? *txt.tokenizer->pad_id : (txt.tokenizer->eos_id ? *txt.tokenizer->eos_id : 0);
   model::Transformer rm = model::load_as_classifier(cfg.model, cfg.num_labels, pad,
                                                     {"cpu", base_weights_dtype(cfg.trainable, dev)});
@@ -140,144 +116,230 @@ RewardTrainSummary run_reward_training(const RewardTrainConfig& cfg, bool resume
     rm->score->weight.set_data(w);
   }
   rm->to(dev);
-  const TrainableOptions trainable = rm_trainable(cfg);
-  const MemoryPlan plan = reward_memory_plan(cfg);
-  CADA_INFO("train-rm memory plan (estimate):\n", plan.table());
-  make_trainable(*rm, trainable, cfg.model);
-  auto params = trainable_parameters(*rm);
-  auto opt = make_adamw(params, cfg.optim);
-  std::unique_ptr<MetricsLogger> metrics;
-  if (main_rank) metrics = std::make_unique<MetricsLogger>(cfg.output_dir, cfg.tensorboard);
+  return rm;
+}
 
-  auto evaluate = [&]() -> double {
-    if (eval.empty()) return NAN;
-    torch::NoGradGuard ng;
-    rm->eval();
-    int64_t correct = 0;
-    const size_t bs = static_cast<size_t>(cfg.batch_size);
-    const auto mine = dist::shard((static_cast<int64_t>(eval.size()) + cfg.batch_size - 1) / cfg.batch_size, rank, world);
-    for (size_t s = mine.begin * bs; s < std::min(eval.size(), mine.end * bs); s += bs) {
-      std::vector<const std::vector<int32_t>*> a, b;
-      std::vector<int64_t> labels;
-      for (size_t i = s; i < std::min(eval.size(), s + cfg.batch_size); ++i) {
-        a.push_back(&eval[i].a);
-        b.push_back(&eval[i].b);
-        labels.push_back(eval[i].label);
-      }
-      auto ra = score(*rm, a, dev).cpu();
-      if (cfg.mode == "pairwise") {
-        auto rb = score(*rm, b, dev).cpu();
-        correct += (ra.select(1, 0) > rb.select(1, 0)).sum().item<int64_t>();
-      } else {
-        auto pred = cfg.num_labels == 1 ? (ra.select(1, 0) > 0).to(at::kLong) : ra.argmax(1);
-        correct += (pred == at::tensor(labels, at::kLong)).sum().item<int64_t>();
-      }
-    }
-    rm->train();
-    if (world > 1) correct = static_cast<int64_t>(dist::allreduce_sum(comm, static_cast<double>(correct)));
-    return static_cast<double>(correct) / eval.size();
+// One reward-model run, in phases. Data parallel: every rank draws the same batch and scores its
+// contiguous share of the rows; losses are means over the global batch and gradients are summed.
+class RmRun {
+ public:
+  explicit RmRun(const RewardTrainConfig& cfg);
+  RewardTrainSummary run(bool resume);
+
+ private:
+  struct StepOut {
+    double loss = 0, accuracy = 0;   // over the global batch
   };
+  void resume_from_checkpoint();
+  double evaluate();
+  StepOut step_gradients();
+  // Logs the step's metrics (with the held-out accuracy when due); returns that accuracy or NaN.
+  double log_step(int64_t step, const StepOut& s, double grad_norm, double lr);
+  void finish();
 
-  ShuffledOrder order(train.size(), cfg.seed);
-  int64_t start = 0;
-  if (resume) {
-    if (auto ck = latest_checkpoint(comm, cfg.output_dir)) {
-      auto st = load_checkpoint(*ck, rm, *opt);
-      start = st.at("step").get<int64_t>();
-      order.restore(st.at("data"));
-      CADA_INFO("resumed from ", *ck, " at step ", start);
+  const RewardTrainConfig& cfg_;
+  const at::Device dev_;
+  dist::Comm& comm_;
+  text::TextSetup txt_;
+  ExampleSets data_;
+  MemoryPlan plan_;
+  model::Transformer rm_{nullptr};
+  std::vector<at::Tensor> params_;
+  std::unique_ptr<torch::optim::Optimizer> opt_;
+  std::unique_ptr<MetricsLogger> metrics_;
+  ShuffledOrder order_;
+  int64_t start_ = 0;
+  RewardTrainSummary out_;
+};
+
+RmRun::RmRun(const RewardTrainConfig& cfg)
+    : cfg_(cfg), dev_(model::parse_device(cfg.device)), comm_(dist::init_from_env(cfg.device)), order_(1, cfg.seed) {
+  dist::check_same(comm_, config::to_json(cfg_).dump(), "reward-model config");
+  if (comm_.is_main()) {
+    io::make_dirs(cfg_.output_dir);
+    io::atomic_write_file(cfg_.output_dir + "/config.json", config::to_json(cfg_).dump(2) + "\n");
+  }
+  txt_ = text::load_text(cfg_.model, cfg_.chat_template);
+  CADA_CHECK(txt_.chat_template != nullptr, cfg_.model, ": no chat template detected; set 'chat_template'");
+  data_ = read_examples(cfg_, txt_);
+  order_ = ShuffledOrder(data_.train.size(), cfg_.seed);
+  rm_ = build_reward_model(cfg_, txt_, dev_);
+  plan_ = reward_memory_plan(cfg_);
+  CADA_INFO("train-rm memory plan (estimate):\n", plan_.table());
+  make_trainable(*rm_, rm_trainable(cfg_), cfg_.model);
+  params_ = trainable_parameters(*rm_);
+  opt_ = make_adamw(params_, cfg_.optim);
+  if (comm_.is_main()) metrics_ = std::make_unique<MetricsLogger>(cfg_.output_dir, cfg_.tensorboard);
+}
+
+double RmRun::evaluate() {
+  const auto& eval = data_.eval;
+  if (eval.empty()) return NAN;
+  torch::NoGradGuard ng;
+  rm_->eval();
+  int64_t correct = 0;
+  const size_t bs = static_cast<size_t>(cfg_.batch_size);
+  const auto mine = dist::shard((static_cast<int64_t>(eval.size()) + cfg_.batch_size - 1) / cfg_.batch_size,
+                                comm_.rank(), comm_.world());
+  for (size_t s = mine.begin * bs; s < std::min(eval.size(), mine.end * bs); s += bs) {
+    std::vector<const std::vector<int32_t>*> a, b;
+    std::vector<int64_t> labels;
+    for (size_t i = s; i < std::min(eval.size(), s + cfg_.batch_size); ++i) {
+      a.push_back(&eval[i].a);
+      b.push_back(&eval[i].b);
+      labels.push_back(eval[i].label);
+    }
+    auto ra = score(*rm_, a, dev_).cpu();
+    if (cfg_.mode == "pairwise") {
+      auto rb = score(*rm_, b, dev_).cpu();
+      correct += (ra.select(1, 0) > rb.select(1, 0)).sum().item<int64_t>();
+    } else {
+      auto pred = cfg_.num_labels == 1 ? (ra.select(1, 0) > 0).to(at::kLong) : ra.argmax(1);
+      correct += (pred == at::tensor(labels, at::kLong)).sum().item<int64_t>();
     }
   }
-  CheckpointSchedule schedule(cfg.checkpoint);
-  Progress bar("train-rm", cfg.steps - start, "step", 0.0);
-  kernels::reset_memory_peak(dev);  // the peak of training, not of loading
-  RewardTrainSummary out;
-  for (int64_t step = start; step < cfg.steps; ++step) {
-    detail::seed_step_rng(cfg.seed, step);
-    std::vector<const std::vector<int32_t>*> a, b;
-    std::vector<double> margins;
-    std::vector<int64_t> labels;
-    const auto mine = dist::shard(cfg.batch_size, rank, world);
-    for (int64_t k = 0; k < cfg.batch_size; ++k) {
-      const auto& e = train[order.next()];
-      if (k < mine.begin || k >= mine.end) continue;
-      a.push_back(&e.a);
-      b.push_back(&e.b);
-      margins.push_back(e.margin);
-      labels.push_back(e.label);
-    }
-    opt->zero_grad();
-    at::Tensor loss;
-    double acc = 0;
-    // This rank's share of the global batch mean (exactly 1 in one process).
-    const double share = static_cast<double>(mine.size()) / static_cast<double>(cfg.batch_size);
-    if (a.empty()) {
-      loss = at::zeros({}, at::kFloat);
-    } else if (cfg.mode == "pairwise") {
-      auto ra = score(*rm, a, dev).select(1, 0), rb = score(*rm, b, dev).select(1, 0);
-      auto diff = ra - rb - at::tensor(margins, at::kDouble).to(dev, at::kFloat);
-      loss = -at::log_sigmoid(diff).mean();
-      if (cfg.center_rewards_coefficient > 0) loss = loss + cfg.center_rewards_coefficient * (ra + rb).pow(2).mean();
-      acc = (ra > rb).to(at::kFloat).mean().item<double>();
+  rm_->train();
+  if (comm_.world() > 1) correct = static_cast<int64_t>(dist::allreduce_sum(comm_, static_cast<double>(correct)));
+  return static_cast<double>(correct) / eval.size();
+}
+
+void RmRun::resume_from_checkpoint() {
+  if (auto ck = latest_checkpoint(comm_, cfg_.output_dir)) {
+    auto st = load_checkpoint(*ck, rm_, *opt_);
+    start_ = st.at("step").get<int64_t>();
+    order_.restore(st.at("data"));
+    CADA_INFO("resumed from ", *ck, " at step ", start_);
+  }
+}
+
+RmRun::StepOut RmRun::step_gradients() {
+  std::vector<const std::vector<int32_t>*> a, b;
+  std::vector<double> margins;
+  std::vector<int64_t> labels;
+  const auto mine = dist::shard(cfg_.batch_size, comm_.rank(), comm_.world());
+  for (int64_t k = 0; k < cfg_.batch_size; ++k) {
+    const auto& e = data_.train[order_.next()];
+    if (k < mine.begin || k >= mine.end) continue;
+    a.push_back(&e.a);
+    b.push_back(&e.b);
+    margins.push_back(e.margin);
+    labels.push_back(e.label);
+  }
+  opt_->zero_grad();
+  at::Tensor loss;
+  double acc = 0;
+  // This rank's share of the global batch mean (exactly 1 in one process).
+  const double share = static_cast<double>(mine.size()) / static_cast<double>(cfg_.batch_size);
+  if (a.empty()) {
+    loss = at::zeros({}, at::kFloat);
+  } else if (cfg_.mode == "pairwise") {
+    auto ra = score(*rm_, a, dev_).select(1, 0), rb = score(*rm_, b, dev_).select(1, 0);
+    auto diff = ra - rb - at::tensor(margins, at::kDouble).to(dev_, at::kFloat);
+    loss = -at::log_sigmoid(diff).mean();
+    if (cfg_.center_rewards_coefficient > 0) loss = loss + cfg_.center_rewards_coefficient * (ra + rb).pow(2).mean();
+    acc = (ra > rb).to(at::kFloat).mean().item<double>();
+  } else {
+    auto ra = score(*rm_, a, dev_);
+    auto y = at::tensor(labels, at::kLong).to(dev_);
+    if (cfg_.num_labels == 1) {
+      loss = at::binary_cross_entropy_with_logits(ra.select(1, 0), y.to(at::kFloat));
+      acc = ((ra.select(1, 0) > 0).to(at::kLong) == y).to(at::kFloat).mean().item<double>();
     } else {
-      auto ra = score(*rm, a, dev);
-      auto y = at::tensor(labels, at::kLong).to(dev);
-      if (cfg.num_labels == 1) {
-        loss = at::binary_cross_entropy_with_logits(ra.select(1, 0), y.to(at::kFloat));
-        acc = ((ra.select(1, 0) > 0).to(at::kLong) == y).to(at::kFloat).mean().item<double>();
-      } else {
-        loss = at::cross_entropy_loss(ra, y);
-        acc = (ra.argmax(1) == y).to(at::kFloat).mean().item<double>();
-      }
+      loss = at::cross_entropy_loss(ra, y);
+      acc = (ra.argmax(1) == y).to(at::kFloat).mean().item<double>();
     }
-    double loss_value = 0;
-    if (world > 1) {
-      if (!a.empty()) (loss * share).backward();
-      dist::allreduce_gradients(comm, params);
-      auto t = dist::allreduce_sum(comm, {loss.item<double>() * share, acc * share});
-      loss_value = t[0];
-      acc = t[1];
-    } else {
-      loss.backward();
-      loss_value = loss.item<double>();
-    }
-    const double gn = clip_grad_norm(params, cfg.optim.max_grad_norm);
-    const double lr = lr_at(cfg.optim, step, cfg.steps);
-    set_lr(*opt, lr);
-    opt->step();
-    std::map<std::string, double> m{{"train/loss", loss_value}, {"train/accuracy", acc},
-                                    {"train/grad_norm", gn}, {"train/lr", lr}};
-    const bool last = step + 1 == cfg.steps;
-    if (last || (cfg.eval_every > 0 && (step + 1) % cfg.eval_every == 0)) m["eval/accuracy"] = evaluate();
-    const auto peak = kernels::memory_peak(dev);
-    add_peak_metrics(m, peak, plan);
-    if (step == start) CADA_INFO("train-rm ", describe_peak(peak, plan));
-    if (metrics) metrics->log(step + 1, m);
+  }
+  StepOut s;
+  if (comm_.world() > 1) {
+    if (!a.empty()) (loss * share).backward();
+    dist::allreduce_gradients(comm_, params_);
+    auto t = dist::allreduce_sum(comm_, {loss.item<double>() * share, acc * share});
+    s.loss = t[0];
+    s.accuracy = t[1];
+  } else {
+    loss.backward();
+    s.loss = loss.item<double>();
+    s.accuracy = acc;
+  }
+  return s;
+}
+
+double RmRun::log_step(int64_t step, const StepOut& s, double grad_norm, double lr) {
+  std::map<std::string, double> m{{"train/loss", s.loss}, {"train/accuracy", s.accuracy},
+                                  {"train/grad_norm", grad_norm}, {"train/lr", lr}};
+  const bool last = step + 1 == cfg_.steps;
+  if (last || (cfg_.eval_every > 0 && (step + 1) % cfg_.eval_every == 0)) m["eval/accuracy"] = evaluate();
+  const auto peak = kernels::memory_peak(dev_);
+  add_peak_metrics(m, peak, plan_);
+  if (step == start_) CADA_INFO("train-rm ", describe_peak(peak, plan_));
+  if (metrics_) metrics_->log(step + 1, m);
+  if (last) out_.eval_accuracy = m["eval/accuracy"];
+  return m.count("eval/accuracy") ? m["eval/accuracy"] : NAN;
+}
+
+void RmRun::finish() {
+  out_.eval_examples = static_cast<int64_t>(data_.eval.size());
+  out_.final_dir = cfg_.output_dir + "/final";
+  dist::check_parameters_agree(comm_, params_);
+  if (comm_.is_main()) {
+    rm_->to(at::kCPU);
+    write_final_model(rm_, cfg_.output_dir, cfg_.model);  // an adapter folder under LoRA
+    write_training_curves(cfg_.output_dir);
+  }
+  comm_.barrier();
+}
+
+RewardTrainSummary RmRun::run(bool resume) {
+  if (resume) resume_from_checkpoint();
+  CheckpointSchedule schedule(cfg_.checkpoint);
+  Progress bar("train-rm", cfg_.steps - start_, "step", 0.0);
+  kernels::reset_memory_peak(dev_);  // the peak of training, not of loading
+  for (int64_t step = start_; step < cfg_.steps; ++step) {
+    detail::seed_step_rng(cfg_.seed, step);
+    const StepOut s = step_gradients();
+    const double gn = clip_grad_norm(params_, cfg_.optim.max_grad_norm);
+    const double lr = lr_at(cfg_.optim, step, cfg_.steps);
+    set_lr(*opt_, lr);
+    opt_->step();
+    const double eval_acc = log_step(step, s, gn, lr);
     char line[160];
-    std::snprintf(line, sizeof line, "loss %.4f acc %.3f%s", m["train/loss"], acc,
-                  m.count("eval/accuracy") ? (" eval acc " + std::to_string(m["eval/accuracy"]).substr(0, 5)).c_str() : "");
+    std::snprintf(line, sizeof line, "loss %.4f acc %.3f%s", s.loss, s.accuracy,
+                  std::isnan(eval_acc) ? "" : (" eval acc " + std::to_string(eval_acc).substr(0, 5)).c_str());
     bar.advance(1, line);
-    if (last) out.eval_accuracy = m["eval/accuracy"];
-    const bool stop = stop_requested(comm);  // SIGINT / SIGTERM: checkpoint, then stop
-    if (stop || (!last && schedule.due(comm, step + 1))) {
-      save_checkpoint(comm, cfg.output_dir, step + 1, rm, *opt, {{"data", order.state()}}, cfg.model,
-                      cfg.checkpoint.keep_last);
+    const bool stop = stop_requested(comm_);  // SIGINT / SIGTERM: checkpoint, then stop
+    if (stop || (step + 1 != cfg_.steps && schedule.due(comm_, step + 1))) {
+      save_checkpoint(comm_, cfg_.output_dir, step + 1, rm_, *opt_, {{"data", order_.state()}}, cfg_.model,
+                      cfg_.checkpoint.keep_last);
       schedule.written();
     }
-    if (stop) stop_run(cfg.output_dir, step + 1);
+    if (stop) stop_run(cfg_.output_dir, step + 1);
   }
   bar.finish();
-  out.eval_examples = static_cast<int64_t>(eval.size());
-  out.final_dir = cfg.output_dir + "/final";
-  dist::check_parameters_agree(comm, params);
-  if (main_rank) {
-    rm->to(at::kCPU);
-    write_final_model(rm, cfg.output_dir, cfg.model);  // an adapter folder under LoRA
-    write_training_curves(cfg.output_dir);
-  }
-  comm.barrier();
-  CADA_INFO("held-out accuracy ", out.eval_accuracy, " on ", out.eval_examples, " records; model in ", out.final_dir);
-  return out;
+  finish();
+  CADA_INFO("held-out accuracy ", out_.eval_accuracy, " on ", out_.eval_examples, " records; model in ", out_.final_dir);
+  return out_;
+}
+
+}  // namespace
+
+MemoryPlan reward_memory_plan(const RewardTrainConfig& cfg) {
+  MemoryPlanInput in;
+  in.model = model::ModelConfig::load(cfg.model).as_classifier(cfg.num_labels, 0);
+  in.trainable = rm_trainable(cfg);
+  in.device = cfg.device;
+  in.micro_batch_rows = cfg.batch_size * (cfg.mode == "pairwise" ? 2 : 1);  // chosen and rejected
+  in.row_tokens = cfg.max_length;
+  in.lm_head = false;
+  return plan_memory(in);
+}
+
+RewardTrainSummary run_reward_training(const RewardTrainConfig& cfg, bool resume) {
+  CADA_CHECK(!cfg.model.empty() && !cfg.data.empty(), "config: 'model' and 'data' are required");
+  CADA_CHECK(cfg.num_labels >= 1 && cfg.steps >= 1 && cfg.batch_size >= 1, "config: num_labels, steps and batch_size must be positive");
+  model::configure_threads(cfg.threads);
+  util::install_stop_handlers();
+  RmRun run(cfg);
+  return run.run(resume);
 }
 
 }  // namespace cada::train
