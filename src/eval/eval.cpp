@@ -757,32 +757,30 @@ GenerationFile read_generation_file(const std::string& generations) {
   return f;
 }
 
-}  // namespace
+// Every judge's value for every completion (rows: the rewards, then the leak judge on the
+// reasoning when configured) and each judge's parse failures. With several processes each
+// judges its contiguous share of the responses and the values are exchanged; `main` is false on
+// the ranks that leave the reports to rank 0.
+struct JudgeValues {
+  std::vector<reward::Values> values;
+  std::vector<int64_t> failures;
+  bool main = true;
+};
 
-json EvalRunner::judge(const std::string& generations, const std::string& out_dir) {
-  model::configure_threads(cfg_.threads);
-  // 1. Read and check the generation file.
-  GenerationFile file = read_generation_file(generations);
-  auto& records = file.records;
-  const auto& samples = file.samples;
-  const auto& slots = file.slots;
-  const auto& file_selectors = file.selectors;
-
-  // 2. Judges.
-  auto& set = rewards();
+JudgeValues run_judges(reward::RewardSet& set, const TargetPlan& plan, const std::vector<reward::Sample>& samples,
+                       int64_t chunk, dist::Comm& comm) {
   const size_t R = set.size();
   std::vector<int64_t> failures_before;  // parse failures are counted per judge since it was built
   for (const auto& r : set.rewards()) failures_before.push_back(r->failures());
-  const TargetPlan plan = target_plan(cfg_, set);
-  const size_t V = R + (plan.leak.empty() ? 0 : 1);  // rows: the rewards, then the leak judge on the reasoning
-  std::vector<reward::Values> values(V, reward::Values(samples.size()));
-  // With several processes each judges its contiguous share of the responses.
-  auto& comm = dist::init_from_env(cfg_.device);
+  const size_t V = R + (plan.leak.empty() ? 0 : 1);
+  JudgeValues jv;
+  jv.values.assign(V, reward::Values(samples.size()));
+  auto& values = jv.values;
   const auto mine = dist::shard(static_cast<int64_t>(samples.size()), comm.rank(), comm.world());
   {
     Progress bar("eval judge", mine.size(), "responses");
-    for (size_t s = mine.begin; s < static_cast<size_t>(mine.end); s += static_cast<size_t>(cfg_.chunk)) {
-      const size_t e = std::min<size_t>(mine.end, s + static_cast<size_t>(cfg_.chunk));
+    for (size_t s = mine.begin; s < static_cast<size_t>(mine.end); s += static_cast<size_t>(chunk)) {
+      const size_t e = std::min<size_t>(mine.end, s + static_cast<size_t>(chunk));
       std::vector<reward::Sample> part(samples.begin() + s, samples.begin() + e);
       auto scored = set.score(part);
       for (size_t r = 0; r < R; ++r) std::copy(scored[r].second.begin(), scored[r].second.end(), values[r].begin() + s);
@@ -791,99 +789,138 @@ json EvalRunner::judge(const std::string& generations, const std::string& out_di
     }
     bar.finish();
   }
-  std::vector<int64_t> failures(R);
-  for (size_t r = 0; r < R; ++r) failures[r] = set.rewards()[r]->failures() - failures_before[r];
-  if (comm.world() > 1) {
-    // Values travel as float64 with NaN for "no value" (both count as missing below).
-    std::vector<double> flat;
+  jv.failures.resize(R);
+  for (size_t r = 0; r < R; ++r) jv.failures[r] = set.rewards()[r]->failures() - failures_before[r];
+  if (comm.world() == 1) return jv;
+  // Values travel as float64 with NaN for "no value" (both count as missing in the metrics).
+  std::vector<double> flat;
+  for (size_t r = 0; r < V; ++r)
+    for (int64_t k = mine.begin; k < mine.end; ++k) flat.push_back(values[r][k] ? *values[r][k] : std::nan(""));
+  const auto parts = comm.allgather(std::string(reinterpret_cast<const char*>(flat.data()), flat.size() * sizeof(double)));
+  for (int q = 0; q < comm.world(); ++q) {
+    const auto other = dist::shard(static_cast<int64_t>(samples.size()), q, comm.world());
+    CADA_CHECK(parts[q].size() == V * other.size() * sizeof(double), "data parallel: rank ", q,
+               " sent judge values of another size");
+    const double* v = reinterpret_cast<const double*>(parts[q].data());
     for (size_t r = 0; r < V; ++r)
-      for (int64_t k = mine.begin; k < mine.end; ++k) flat.push_back(values[r][k] ? *values[r][k] : std::nan(""));
-    const auto parts = comm.allgather(std::string(reinterpret_cast<const char*>(flat.data()), flat.size() * sizeof(double)));
-    for (int q = 0; q < comm.world(); ++q) {
-      const auto other = dist::shard(static_cast<int64_t>(samples.size()), q, comm.world());
-      CADA_CHECK(parts[q].size() == V * other.size() * sizeof(double), "data parallel: rank ", q,
-                 " sent judge values of another size");
-      const double* v = reinterpret_cast<const double*>(parts[q].data());
-      for (size_t r = 0; r < V; ++r)
-        for (int64_t k = other.begin; k < other.end; ++k, ++v)
-          values[r][k] = std::isnan(*v) ? std::nullopt : std::optional<double>(*v);
-    }
-    std::vector<double> f(failures.begin(), failures.end());
-    f = dist::allreduce_sum(comm, f);
-    for (size_t r = 0; r < R; ++r) failures[r] = static_cast<int64_t>(f[r]);
-    if (!comm.is_main()) return json();  // rank 0 writes the scores and reports
+      for (int64_t k = other.begin; k < other.end; ++k, ++v)
+        values[r][k] = std::isnan(*v) ? std::nullopt : std::optional<double>(*v);
   }
+  std::vector<double> f(jv.failures.begin(), jv.failures.end());
+  f = dist::allreduce_sum(comm, f);
+  for (size_t r = 0; r < R; ++r) jv.failures[r] = static_cast<int64_t>(f[r]);
+  jv.main = comm.is_main();
+  return jv;
+}
 
-  // 3. Units and the scored file.
-  std::vector<std::string> names;
-  for (const auto& r : set.rewards()) names.push_back(r->name());
-  std::vector<EvalUnit> units(records.size());
+// The judged completions: each marked truncated or not and given its scores in the records (the
+// truncation policy applied), and one metric unit per record.
+struct ScoredUnits {
+  std::vector<EvalUnit> units;
+  TruncatedPolicy policy = TruncatedPolicy::exclude;
+  json by_dataset = json::object();   // {dataset: {completions, truncated}}
+  int64_t truncated = 0;
+};
+
+ScoredUnits score_units(GenerationFile& file, const std::vector<std::string>& names, const JudgeValues& jv,
+                        const TargetPlan& plan, const EvalConfig& cfg) {
+  auto& records = file.records;
+  const size_t R = names.size();
+  ScoredUnits su;
+  su.units.resize(records.size());
   for (size_t i = 0; i < records.size(); ++i) {
     const auto& rec = records[i];
-    auto& u = units[i];
+    auto& u = su.units[i];
     u.dataset = rec["dataset"].get<std::string>();
     u.jailbreak = rec["jailbreak"].get<std::string>();
     u.label = rec.value("label", "");
     u.category = rec.value("category", "");
     u.prompt_key = rec.contains("prompt_index") ? rec["prompt_index"].dump() : rec.value("id", rec["prompt"].get<std::string>());
-    for (const auto& s : file_selectors) u.chosen[s] = rec["bon"]["chosen"][s].get<int64_t>();
+    for (const auto& s : file.selectors) u.chosen[s] = rec["bon"]["chosen"][s].get<int64_t>();
     for (const auto& nm : names) u.scores[nm].resize(rec["completions"].size());
     if (!plan.leak.empty()) u.scores["reasoning_leak"].resize(rec["completions"].size());
   }
-  const TruncatedPolicy policy = parse_truncated_policy(cfg_.judges.truncated, "judges.truncated");
-  json trunc_by_ds = json::object();
-  int64_t n_truncated = 0;
-  for (size_t k = 0; k < samples.size(); ++k) {
-    const auto [ri, c] = slots[k];
-    const auto& comp = records[ri]["completions"][c];
+  su.policy = parse_truncated_policy(cfg.judges.truncated, "judges.truncated");
+  for (size_t k = 0; k < file.samples.size(); ++k) {
+    const auto [ri, c] = file.slots[k];
+    auto& comp = records[ri]["completions"][c];
     const bool cut = is_truncated(comp.value("text", ""), comp.value("finish_reason", ""));
-    records[ri]["completions"][c]["truncated"] = cut;
-    auto& td = trunc_by_ds[units[ri].dataset];
+    comp["truncated"] = cut;
+    auto& td = su.by_dataset[su.units[ri].dataset];
     if (td.is_null()) td = {{"completions", 0}, {"truncated", 0}};
     td["completions"] = td.value("completions", 0) + 1;
     td["truncated"] = td.value("truncated", 0) + (cut ? 1 : 0);
-    n_truncated += cut ? 1 : 0;
+    su.truncated += cut ? 1 : 0;
     json sc = json::object();
+    auto& scores = su.units[ri].scores;
     for (size_t r = 0; r < R; ++r) {
-      auto v = values[r][k];
-      if (cut) v = truncated_value(v, names[r], cfg_, policy);
+      auto v = jv.values[r][k];
+      if (cut) v = truncated_value(v, names[r], cfg, su.policy);
       const bool ok = v && std::isfinite(*v);
       sc[names[r]] = ok ? json(*v) : json(nullptr);
-      units[ri].scores[names[r]][c] = ok ? v : std::nullopt;
+      scores[names[r]][c] = ok ? v : std::nullopt;
     }
     if (!plan.leak.empty()) {
-      const Value leak = reasoning_leak_value(units[ri].scores[cfg_.judges.refusal][c], values[R][k],
-                                              cfg_.judges.leak_threshold);
-      units[ri].scores["reasoning_leak"][c] = leak;
+      const Value leak = reasoning_leak_value(scores[cfg.judges.refusal][c], jv.values[R][k], cfg.judges.leak_threshold);
+      scores["reasoning_leak"][c] = leak;
       sc["reasoning_leak"] = leak ? json(*leak) : json(nullptr);
     }
-    records[ri]["completions"][c]["scores"] = sc;
+    comp["scores"] = sc;
   }
-  io::make_dirs(out_dir);
-  {
-    std::string out;
-    for (const auto& rec : records) out += rec.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-    io::atomic_write_file(io::join_path(out_dir, "scores.jsonl"), out);
-  }
+  return su;
+}
 
-  // 4. Metrics and reports.
-  std::vector<std::string> selectors = {"all"};
-  selectors.insert(selectors.end(), file_selectors.begin(), file_selectors.end());
-  const MetricSpec spec = metric_spec(cfg_, names);
-  for (const auto& n : {spec.refusal, spec.strongreject, spec.helpfulness}) if (!n.empty()) set.get(n);
-  for (const auto& a : spec.asr) set.get(a.reward);
-  BootstrapOptions bo{cfg_.metrics.bootstrap, cfg_.metrics.confidence, cfg_.metrics.seed};
+// The report's "rewards" section: each judge's type, role in the metrics, counts and parse
+// failures (warned about).
+json rewards_section(reward::RewardSet& set, const MetricSpec& spec, const JudgeValues& jv) {
+  json rj = json::object();
+  for (size_t r = 0; r < set.size(); ++r) {
+    const auto& rw = set.rewards()[r];
+    int64_t nn = 0, nulls = 0;
+    for (const auto& v : jv.values[r]) (v && std::isfinite(*v)) ? ++nn : ++nulls;
+    std::string role;
+    if (rw->name() == spec.refusal) role += "refusal ";
+    if (rw->name() == spec.strongreject) role += "strongreject ";
+    if (rw->name() == spec.helpfulness) role += "helpfulness ";
+    for (const auto& a : spec.asr)
+      if (a.reward == rw->name()) role += "asr ";
+    if (!role.empty()) role.pop_back();
+    const int64_t failed = jv.failures[r];
+    rj[rw->name()] = {{"type", rw->type()}, {"role", role}, {"values", nn}, {"nulls", nulls},
+                      {"parse_failures", failed}};
+    if (failed > 0)
+      CADA_WARN("judge '", rw->name(), "': ", failed, " output(s) could not be parsed (null values, counted)");
+  }
+  return rj;
+}
+
+// The report's "truncation" section, with a rate per dataset.
+json truncation_section(ScoredUnits& su, size_t completions) {
+  for (auto& [ds, td] : su.by_dataset.items())
+    td["rate"] = td["completions"].get<double>() > 0
+                     ? td["truncated"].get<double>() / td["completions"].get<double>() : 0.0;
+  CADA_INFO("truncated (no final answer): ", su.truncated, " of ", completions, " completions; policy ",
+            to_string(su.policy));
+  return {{"policy", to_string(su.policy)}, {"truncated", su.truncated}, {"completions", completions},
+          {"rate", completions == 0 ? 0.0 : static_cast<double>(su.truncated) / completions},
+          {"by_dataset", su.by_dataset}};
+}
+
+// The report's header: the generation file, its model and sampling, the bootstrap and the judges.
+json report_header(const GenerationFile& file, const std::string& generations, const MetricSpec& spec,
+                   const TargetPlan& plan, const EvalConfig& cfg, const BootstrapOptions& bo) {
+  const auto& first = file.records[0];
   json report;
   report["cada_eval_report"] = 1;
   report["generations"] = generations;
-  report["records"] = records.size();
-  report["completions"] = samples.size();
-  report["model"] = records[0].value("model", json());
-  report["base_model"] = records[0].value("base_model", json());
-  report["sampling"] = records[0].value("sampling", json());
-  report["bon"] = records[0].value("bon", json::object()).value("n", 1) > 1
-                      ? json{{"n", records[0]["bon"]["n"]}, {"selectors", file_selectors},
-                             {"layer", records[0]["bon"].value("layer", json())}}
+  report["records"] = file.records.size();
+  report["completions"] = file.samples.size();
+  report["model"] = first.value("model", json());
+  report["base_model"] = first.value("base_model", json());
+  report["sampling"] = first.value("sampling", json());
+  report["bon"] = first.value("bon", json::object()).value("n", 1) > 1
+                      ? json{{"n", first["bon"]["n"]}, {"selectors", file.selectors},
+                             {"layer", first["bon"].value("layer", json())}}
                       : json(nullptr);
   report["bootstrap"] = {{"resamples", bo.resamples}, {"confidence", bo.confidence}, {"seed", bo.seed},
                          {"method", "percentile"}};
@@ -892,51 +929,59 @@ json EvalRunner::judge(const std::string& generations, const std::string& out_di
     asr_j.push_back({{"reward", a.reward}, {"threshold", a.threshold}, {"success", a.above ? "above" : "below"}});
   report["judges"] = {{"refusal", spec.refusal}, {"strongreject", spec.strongreject},
                       {"helpfulness", spec.helpfulness}, {"asr", asr_j}, {"target", to_string(plan.target)},
-                      {"reasoning_leak", cfg_.judges.reasoning_leak},
-                      {"leak_threshold", cfg_.judges.leak_threshold}};
+                      {"reasoning_leak", cfg.judges.reasoning_leak},
+                      {"leak_threshold", cfg.judges.leak_threshold}};
   report["metrics"] = metric_names(spec);
+  return report;
+}
+
+// The utility tables of the generation file's side file (MMLU / GSM8K), into the report.
+void add_utility(json& report, const std::string& generations, const BootstrapOptions& bo) {
+  if (!io::file_exists(utility_path(generations))) return;
+  json util;
+  try {
+    util = json::parse(io::read_file(utility_path(generations)));
+  } catch (const json::exception& e) {
+    CADA_FAIL(utility_path(generations), ": invalid JSON (", e.what(), ")");
+  }
+  const json tables = utility_datasets(util, bo);
+  for (const auto& [name, table] : tables.items()) report["datasets"][name] = table;
+  if (!util.empty()) report["metrics"].push_back("accuracy");
+}
+
+}  // namespace
+
+json EvalRunner::judge(const std::string& generations, const std::string& out_dir) {
+  model::configure_threads(cfg_.threads);
+  GenerationFile file = read_generation_file(generations);
+  auto& set = rewards();
+  const TargetPlan plan = target_plan(cfg_, set);
+  const JudgeValues jv = run_judges(set, plan, file.samples, cfg_.chunk, dist::init_from_env(cfg_.device));
+  if (!jv.main) return json();  // rank 0 writes the scores and reports
+
+  std::vector<std::string> names;
+  for (const auto& r : set.rewards()) names.push_back(r->name());
+  ScoredUnits su = score_units(file, names, jv, plan, cfg_);
+  io::make_dirs(out_dir);
+  {
+    std::string out;
+    for (const auto& rec : file.records) out += rec.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+    io::atomic_write_file(io::join_path(out_dir, "scores.jsonl"), out);
+  }
+
+  std::vector<std::string> selectors = {"all"};
+  selectors.insert(selectors.end(), file.selectors.begin(), file.selectors.end());
+  const MetricSpec spec = metric_spec(cfg_, names);
+  for (const auto& n : {spec.refusal, spec.strongreject, spec.helpfulness}) if (!n.empty()) set.get(n);
+  for (const auto& a : spec.asr) set.get(a.reward);
+  BootstrapOptions bo{cfg_.metrics.bootstrap, cfg_.metrics.confidence, cfg_.metrics.seed};
+  json report = report_header(file, generations, spec, plan, cfg_, bo);
   report["selectors"] = selectors;
-  json rj = json::object();
-  for (size_t r = 0; r < R; ++r) {
-    const auto& rw = set.rewards()[r];
-    int64_t nn = 0, nulls = 0;
-    for (const auto& v : values[r]) (v && std::isfinite(*v)) ? ++nn : ++nulls;
-    std::string role;
-    if (rw->name() == spec.refusal) role += "refusal ";
-    if (rw->name() == spec.strongreject) role += "strongreject ";
-    if (rw->name() == spec.helpfulness) role += "helpfulness ";
-    for (const auto& a : spec.asr)
-      if (a.reward == rw->name()) role += "asr ";
-    if (!role.empty()) role.pop_back();
-    const int64_t failed = failures[r];
-    rj[rw->name()] = {{"type", rw->type()}, {"role", role}, {"values", nn}, {"nulls", nulls},
-                      {"parse_failures", failed}};
-    if (failed > 0)
-      CADA_WARN("judge '", rw->name(), "': ", failed, " output(s) could not be parsed (null values, counted)");
-  }
-  report["rewards"] = rj;
-  for (auto& [ds, td] : trunc_by_ds.items())
-    td["rate"] = td["completions"].get<double>() > 0
-                     ? td["truncated"].get<double>() / td["completions"].get<double>() : 0.0;
-  report["truncation"] = {{"policy", to_string(policy)}, {"truncated", n_truncated},
-                          {"completions", samples.size()},
-                          {"rate", samples.empty() ? 0.0 : static_cast<double>(n_truncated) / samples.size()},
-                          {"by_dataset", trunc_by_ds}};
-  CADA_INFO("truncated (no final answer): ", n_truncated, " of ", samples.size(), " completions; policy ",
-            to_string(policy));
-  report["datasets"] = aggregate(units, spec, selectors, bo);
-  if (io::file_exists(utility_path(generations))) {
-    json util;
-    try {
-      util = json::parse(io::read_file(utility_path(generations)));
-    } catch (const json::exception& e) {
-      CADA_FAIL(utility_path(generations), ": invalid JSON (", e.what(), ")");
-    }
-    const json tables = utility_datasets(util, bo);
-    for (const auto& [name, table] : tables.items()) report["datasets"][name] = table;
-    if (!util.empty()) report["metrics"].push_back("accuracy");
-  }
-  if (json xs = xstest_report(records); !xs.empty()) {
+  report["rewards"] = rewards_section(set, spec, jv);
+  report["truncation"] = truncation_section(su, file.samples.size());
+  report["datasets"] = aggregate(su.units, spec, selectors, bo);
+  add_utility(report, generations, bo);
+  if (json xs = xstest_report(file.records); !xs.empty()) {
     report["xstest"] = xs;
     add_xstest_summaries(report);
   }
@@ -945,7 +990,7 @@ json EvalRunner::judge(const std::string& generations, const std::string& out_di
   io::atomic_write_file(io::join_path(out_dir, "report.json"), report.dump(2) + "\n");
   io::atomic_write_file(io::join_path(out_dir, "report.md"), report_markdown(report));
   io::write_figure(io::join_path(out_dir, "report"), report_chart(report, plot));
-  CADA_INFO("judged ", samples.size(), " completions of ", records.size(), " records; wrote ", out_dir,
+  CADA_INFO("judged ", file.samples.size(), " completions of ", file.records.size(), " records; wrote ", out_dir,
             "/{scores.jsonl, report.json, report.md, report.{png,svg}}");
   return report;
 }
