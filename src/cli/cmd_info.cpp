@@ -38,21 +38,12 @@ nlohmann::json adapter_summary(const std::string& dir) {
   return a;
 }
 
-int run(const Opts& o) {
+// The weights on disk: parameters stored and used, dtypes, bytes. Throws when they do not fit
+// config.json (a model that fits comfortably in memory is loaded first, so that the loader names
+// the tensor).
+nlohmann::json weights_summary(const std::string& dir, const cada::model::ModelConfig& cfg) {
   using namespace cada;
-  // An adapter folder: its adapter, then the base model it names.
-  nlohmann::json adapter;
-  std::string weights_dir = o.model;
-  if (model::is_adapter_folder(o.model)) {
-    adapter = adapter_summary(o.model);
-    weights_dir = adapter["base"].get<std::string>();
-  }
-  // The tokenizer and template: the folder's own, else (a PEFT adapter folder) the base's.
-  std::string text_dir = o.model;
-  if (!adapter.is_null() && !io::file_exists(o.model + "/tokenizer.json") && !io::file_exists(o.model + "/tokenizer.model"))
-    text_dir = weights_dir;
-  auto cfg = model::ModelConfig::load(weights_dir);
-  auto reader = io::CheckpointReader::open(weights_dir);
+  auto reader = io::CheckpointReader::open(dir);
   std::map<std::string, int64_t> file_dtypes;
   int64_t stored_params = 0, used_params = 0;
   for (const auto& name : reader->names()) {
@@ -63,14 +54,43 @@ int run(const Opts& o) {
                         (name == "lm_head.weight" && cfg.tie_word_embeddings);
     if (!unused) used_params += tv.numel();
   }
-  // A folder whose weights do not fit its config.json would fail to load: say so here too. A
-  // model that fits comfortably in memory is loaded, so that the loader names the tensor.
   if (used_params != cfg.num_parameters() &&
       static_cast<double>(cfg.num_parameters()) * 4 < 0.25 * static_cast<double>(util::host_available_bytes()))
-    model::load_model(weights_dir);
-  CADA_CHECK(used_params == cfg.num_parameters(), weights_dir, ": the weights hold ", used_params,
+    model::load_model(dir);
+  CADA_CHECK(used_params == cfg.num_parameters(), dir, ": the weights hold ", used_params,
              " parameters but config.json implies ", cfg.num_parameters(),
              "; the folder cannot be loaded (weights and config.json from different models?)");
+  return {{"stored_parameters", stored_params}, {"file_dtypes", file_dtypes}, {"weight_bytes", reader->total_bytes()}};
+}
+
+// What sets the family apart from the plain Llama layer, and the per-layer windows if any.
+void add_features(nlohmann::json& j, const cada::model::ModelConfig& cfg) {
+  std::vector<std::string> f;
+  if (cfg.qk_norm) f.push_back("q/k norm");
+  if (cfg.norm_plus_one) f.push_back("(1 + w) norms, scaled embeddings");
+  if (cfg.sandwich_norms) f.push_back("post-attention/feedforward norms");
+  auto num = [](double v) {
+    std::ostringstream os;
+    os << v;
+    return os.str();
+  };
+  if (cfg.attn_logit_softcapping > 0) f.push_back("attention soft-cap " + num(cfg.attn_logit_softcapping));
+  if (cfg.final_logit_softcapping > 0) f.push_back("final soft-cap " + num(cfg.final_logit_softcapping));
+  std::vector<int64_t> windows;
+  int64_t sliding = 0;
+  for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) {
+    windows.push_back(cfg.window(l));
+    sliding += cfg.window(l) > 0;
+  }
+  if (sliding > 0) {
+    j["layer_windows"] = windows;
+    f.push_back("sliding window " + std::to_string(cfg.min_window()) + " on " + std::to_string(sliding) + " of " +
+                std::to_string(cfg.num_hidden_layers) + " layers");
+  }
+  j["features"] = f;
+}
+
+nlohmann::json architecture_json(const cada::model::ModelConfig& cfg) {
   nlohmann::json j;
   j["architecture"] = cfg.architecture;
   j["model_type"] = cfg.model_type;
@@ -87,40 +107,19 @@ int run(const Opts& o) {
   j["tie_word_embeddings"] = cfg.tie_word_embeddings;
   j["qkv_bias"] = cfg.attention_bias;
   j["activation"] = cfg.hidden_act;
-  {
-    std::vector<std::string> f;  // what sets the family apart from the plain Llama layer
-    if (cfg.qk_norm) f.push_back("q/k norm");
-    if (cfg.norm_plus_one) f.push_back("(1 + w) norms, scaled embeddings");
-    if (cfg.sandwich_norms) f.push_back("post-attention/feedforward norms");
-    auto num = [](double v) {
-      std::ostringstream os;
-      os << v;
-      return os.str();
-    };
-    if (cfg.attn_logit_softcapping > 0) f.push_back("attention soft-cap " + num(cfg.attn_logit_softcapping));
-    if (cfg.final_logit_softcapping > 0) f.push_back("final soft-cap " + num(cfg.final_logit_softcapping));
-    std::vector<int64_t> windows;
-    int64_t sliding = 0;
-    for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) {
-      windows.push_back(cfg.window(l));
-      sliding += cfg.window(l) > 0;
-    }
-    if (sliding > 0) {
-      j["layer_windows"] = windows;
-      f.push_back("sliding window " + std::to_string(cfg.min_window()) + " on " + std::to_string(sliding) + " of " +
-                  std::to_string(cfg.num_hidden_layers) + " layers");
-    }
-    j["features"] = f;
-  }
+  add_features(j, cfg);
   j["parameters"] = cfg.num_parameters();
-  j["stored_parameters"] = stored_params;
   j["config_dtype"] = cfg.torch_dtype;
-  j["file_dtypes"] = file_dtypes;
-  j["weight_bytes"] = reader->total_bytes();
   if (cfg.num_labels > 0) j["num_labels"] = cfg.num_labels;
-  if (!adapter.is_null()) j["adapter"] = adapter;
+  return j;
+}
+
+// The tokenizer and the chat template cada renders with (and where it came from), or the reason
+// there is none.
+void add_text_setup(nlohmann::json& j, const std::string& dir) {
+  using namespace cada;
   try {
-    auto tok = text::load_tokenizer(text_dir);
+    auto tok = text::load_tokenizer(dir);
     j["tokenizer"] = {{"kind", tok->kind()}, {"vocab_size", tok->vocab_size()}};
     if (tok->bos_id) j["tokenizer"]["bos"] = tok->id_to_token(*tok->bos_id);
     if (tok->eos_id) j["tokenizer"]["eos"] = tok->id_to_token(*tok->eos_id);
@@ -128,31 +127,28 @@ int run(const Opts& o) {
     j["tokenizer"] = nullptr;
     j["tokenizer_error"] = e.what();
   }
-  // The template cada renders with, and where it came from (the folder's Jinja, or none).
-  std::string tmpl;
   try {
-    auto t = text::load_chat_template(text_dir);
-    tmpl = t->origin;
-    const std::string builtin = text::detect_chat_template(text_dir);
-    j["chat_template"] = {{"kind", t->name()}, {"source", tmpl}};
+    auto t = text::load_chat_template(dir);
+    const std::string builtin = text::detect_chat_template(dir);
+    j["chat_template"] = {{"kind", t->name()}, {"source", t->origin}};
     if (builtin != "jinja") j["chat_template"]["matches_builtin"] = builtin;
   } catch (const cada::Error& e) {
     j["chat_template"] = nullptr;
     j["chat_template_error"] = e.what();
   }
+}
 
-  if (o.json) {
-    std::cout << j.dump(2) << "\n";
-    return 0;
-  }
-  auto millions = [](int64_t n) { return std::to_string(n / 1000000) + "." + std::to_string((n / 100000) % 10) + "M"; };
-  std::cout << "model            " << o.model << "\n";
-  if (!adapter.is_null()) {
-    std::cout << "adapter          " << adapter.value("peft_type", std::string("LORA")) << " r="
-              << adapter.value("r", int64_t(0)) << " alpha=" << adapter.value("lora_alpha", 0.0) << " on "
-              << adapter.value("target_modules", nlohmann::json()).dump() << ", " << millions(adapter["parameters"].get<int64_t>())
-              << " parameters" << (adapter.contains("task_type") ? ", " + adapter["task_type"].get<std::string>() : "")
-              << "\n"
+std::string millions(int64_t n) { return std::to_string(n / 1000000) + "." + std::to_string((n / 100000) % 10) + "M"; }
+
+void print_text(const std::string& folder, const nlohmann::json& j, const cada::model::ModelConfig& cfg,
+                const std::string& weights_dir) {
+  std::cout << "model            " << folder << "\n";
+  if (j.contains("adapter")) {
+    const auto& a = j["adapter"];
+    std::cout << "adapter          " << a.value("peft_type", std::string("LORA")) << " r=" << a.value("r", int64_t(0))
+              << " alpha=" << a.value("lora_alpha", 0.0) << " on " << a.value("target_modules", nlohmann::json()).dump()
+              << ", " << millions(a["parameters"].get<int64_t>()) << " parameters"
+              << (a.contains("task_type") ? ", " + a["task_type"].get<std::string>() : "") << "\n"
               << "base             " << weights_dir << "\n";
   }
   std::cout << "architecture     " << cfg.architecture << " (" << cfg.model_type << ")\n"
@@ -168,15 +164,39 @@ int run(const Opts& o) {
   std::cout << "\n"
             << "vocab            " << cfg.vocab_size << (cfg.tie_word_embeddings ? " (tied embeddings)" : "") << "\n"
             << "dtype            " << cfg.torch_dtype << " (files:";
-  for (const auto& [d, n] : file_dtypes) std::cout << " " << d;
-  std::cout << ", " << reader->total_bytes() / (1024.0 * 1024.0) << " MiB)\n";
+  for (const auto& [d, n] : j["file_dtypes"].items()) std::cout << " " << d;
+  std::cout << ", " << j["weight_bytes"].get<double>() / (1024.0 * 1024.0) << " MiB)\n";
   if (j["tokenizer"].is_null())
     std::cout << "tokenizer        none (" << j["tokenizer_error"].get<std::string>() << ")\n";
   else
     std::cout << "tokenizer        " << j["tokenizer"]["kind"].get<std::string>() << ", "
               << j["tokenizer"]["vocab_size"] << " tokens\n";
   std::cout << "chat template    "
-            << (tmpl.empty() ? "none (" + j["chat_template_error"].get<std::string>() + ")" : tmpl) << "\n";
+            << (j["chat_template"].is_null() ? "none (" + j["chat_template_error"].get<std::string>() + ")"
+                                             : j["chat_template"]["source"].get<std::string>())
+            << "\n";
+}
+
+int run(const Opts& o) {
+  using namespace cada;
+  // An adapter folder: its adapter, then the base model it names.
+  nlohmann::json adapter;
+  std::string weights_dir = o.model;
+  if (model::is_adapter_folder(o.model)) {
+    adapter = adapter_summary(o.model);
+    weights_dir = adapter["base"].get<std::string>();
+  }
+  // The tokenizer and template: the folder's own, else (a PEFT adapter folder) the base's.
+  std::string text_dir = o.model;
+  if (!adapter.is_null() && !io::file_exists(o.model + "/tokenizer.json") && !io::file_exists(o.model + "/tokenizer.model"))
+    text_dir = weights_dir;
+  const auto cfg = model::ModelConfig::load(weights_dir);
+  nlohmann::json j = architecture_json(cfg);
+  j.update(weights_summary(weights_dir, cfg));
+  if (!adapter.is_null()) j["adapter"] = adapter;
+  add_text_setup(j, text_dir);
+  if (o.json) std::cout << j.dump(2) << "\n";
+  else print_text(o.model, j, cfg, weights_dir);
   return 0;
 }
 
