@@ -61,77 +61,74 @@ json to_json(const std::optional<double>& v) {
   return *v;
 }
 
-int run(const Opts& o) {
-  using namespace cada;
-  model::configure_threads(o.threads);
-  CADA_CHECK(o.chunk > 0, "--chunk must be positive, got ", o.chunk);
-
-  // Read and check the input before loading any model.
+// The records of the input file, one reward sample per response, and each sample's slot.
+struct ScoreInput {
   std::vector<json> records;
-  std::vector<std::string> wheres;
-  std::vector<reward::Sample> samples;
+  std::vector<std::string> wheres;   // file:line of each record
+  std::vector<cada::reward::Sample> samples;
   std::vector<Slot> slots;
+};
+
+ScoreInput read_score_input(const std::string& path) {
+  using namespace cada;
+  ScoreInput in;
   int64_t unknown_labels = 0;
-  {
-    io::JsonlReader reader(o.input);
-    json rec;
-    while (reader.next(rec)) {
-      const std::string where = o.input + ":" + std::to_string(reader.line());
-      CADA_CHECK(rec.is_object(), where, ": expected a JSON object");
-      reward::Sample base;
-      base.prompt = prompt_of(rec, where);
-      base.label = string_field(rec, "label", where);
-      base.category = string_field(rec, "category", where);
-      if (!base.label.empty() && base.label != "harmful" && base.label != "benign") ++unknown_labels;
-      const size_t ri = records.size();
-      if (rec.contains("completions")) {
-        const json& comps = rec["completions"];
-        CADA_CHECK(comps.is_array(), where, ": 'completions' must be a list");
-        for (size_t j = 0; j < comps.size(); ++j) {
-          const json& c = comps[j];
-          std::string text;
-          if (c.is_string()) text = c.get<std::string>();
-          else {
-            CADA_CHECK(c.is_object() && c.contains("text") && c["text"].is_string(), where, ": completions[", j,
-                       "] must be a string or an object with a 'text' string");
-            text = c["text"].get<std::string>();
-          }
-          reward::Sample s = base;
-          s.response = std::move(text);
-          samples.push_back(std::move(s));
-          slots.push_back({ri, static_cast<int64_t>(j)});
+  io::JsonlReader reader(path);
+  json rec;
+  while (reader.next(rec)) {
+    const std::string where = path + ":" + std::to_string(reader.line());
+    CADA_CHECK(rec.is_object(), where, ": expected a JSON object");
+    reward::Sample base;
+    base.prompt = prompt_of(rec, where);
+    base.label = string_field(rec, "label", where);
+    base.category = string_field(rec, "category", where);
+    if (!base.label.empty() && base.label != "harmful" && base.label != "benign") ++unknown_labels;
+    const size_t ri = in.records.size();
+    if (rec.contains("completions")) {
+      const json& comps = rec["completions"];
+      CADA_CHECK(comps.is_array(), where, ": 'completions' must be a list");
+      for (size_t j = 0; j < comps.size(); ++j) {
+        const json& c = comps[j];
+        std::string text;
+        if (c.is_string()) text = c.get<std::string>();
+        else {
+          CADA_CHECK(c.is_object() && c.contains("text") && c["text"].is_string(), where, ": completions[", j,
+                     "] must be a string or an object with a 'text' string");
+          text = c["text"].get<std::string>();
         }
-      } else {
-        const char* key = rec.contains("response") ? "response" : "completion";
-        CADA_CHECK(rec.contains(key) && rec[key].is_string(), where,
-                   ": expected 'completions' (cada generate output) or a 'response' string");
         reward::Sample s = base;
-        s.response = rec[key].get<std::string>();
-        samples.push_back(std::move(s));
-        slots.push_back({ri, -1});
+        s.response = std::move(text);
+        in.samples.push_back(std::move(s));
+        in.slots.push_back({ri, static_cast<int64_t>(j)});
       }
-      records.push_back(std::move(rec));
-      wheres.push_back(where);
+    } else {
+      const char* key = rec.contains("response") ? "response" : "completion";
+      CADA_CHECK(rec.contains(key) && rec[key].is_string(), where,
+                 ": expected 'completions' (cada generate output) or a 'response' string");
+      reward::Sample s = base;
+      s.response = rec[key].get<std::string>();
+      in.samples.push_back(std::move(s));
+      in.slots.push_back({ri, -1});
     }
+    in.records.push_back(std::move(rec));
+    in.wheres.push_back(where);
   }
-  CADA_CHECK(!records.empty(), o.input, ": no records");
+  CADA_CHECK(!in.records.empty(), path, ": no records");
   if (unknown_labels > 0)
     CADA_WARN(unknown_labels, " record(s) have a 'label' other than harmful / benign; composite terms with "
               "'when' harmful / benign / unlabeled do not apply to them");
+  return in;
+}
 
-  auto set = reward::RewardSet::load(o.rewards, {o.device, o.dtype, o.batch_size});
-  for (const auto& r : set.rewards()) {
-    if (!r->needs_prompt()) continue;
-    for (size_t i = 0; i < samples.size(); ++i)
-      CADA_CHECK(!samples[i].prompt.empty(), wheres[slots[i].record], ": reward '", r->name(), "' (", r->type(),
-                 ") reads the prompt, but the record has no 'prompt' or 'messages' field");
-  }
-
+// Every reward's value for every sample, chunk by chunk with progress.
+std::vector<cada::reward::Values> score_all(cada::reward::RewardSet& set, const std::vector<cada::reward::Sample>& samples,
+                                            int64_t chunk) {
+  using namespace cada;
   const size_t R = set.size();
   std::vector<reward::Values> values(R, reward::Values(samples.size()));
   Progress bar("score", static_cast<int64_t>(samples.size()), "responses");
-  for (size_t start = 0; start < samples.size(); start += static_cast<size_t>(o.chunk)) {
-    const size_t end = std::min(samples.size(), start + static_cast<size_t>(o.chunk));
+  for (size_t start = 0; start < samples.size(); start += static_cast<size_t>(chunk)) {
+    const size_t end = std::min(samples.size(), start + static_cast<size_t>(chunk));
     std::vector<reward::Sample> part(samples.begin() + start, samples.begin() + end);
     auto scored = set.score(part);
     for (size_t r = 0; r < R; ++r)
@@ -139,28 +136,36 @@ int run(const Opts& o) {
     bar.advance(static_cast<int64_t>(end - start));
   }
   bar.finish();
+  return values;
+}
 
-  for (size_t i = 0; i < samples.size(); ++i) {
+// The records with a "scores" object on each response, written atomically to `path`.
+void write_scores(ScoreInput& in, const cada::reward::RewardSet& set, const std::vector<cada::reward::Values>& values,
+                  const std::string& path) {
+  for (size_t i = 0; i < in.samples.size(); ++i) {
     json scores = json::object();
-    for (size_t r = 0; r < R; ++r) scores[set.rewards()[r]->name()] = to_json(values[r][i]);
-    json& rec = records[slots[i].record];
-    if (slots[i].completion < 0) {
+    for (size_t r = 0; r < set.size(); ++r) scores[set.rewards()[r]->name()] = to_json(values[r][i]);
+    json& rec = in.records[in.slots[i].record];
+    if (in.slots[i].completion < 0) {
       rec["scores"] = scores;
     } else {
-      json& c = rec["completions"][slots[i].completion];
+      json& c = rec["completions"][in.slots[i].completion];
       if (c.is_string()) c = json{{"text", c.get<std::string>()}};
       c["scores"] = scores;
     }
   }
   std::string out;
-  for (const auto& rec : records) out += rec.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-  io::atomic_write_file(o.out, out);
+  for (const auto& rec : in.records) out += rec.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  cada::io::atomic_write_file(path, out);
+}
 
-  // Summary: mean / min / max over the non-null values, nulls, judge parse failures.
+// Prints the summary table (mean / min / max over the non-null values, nulls, judge parse
+// failures) and returns it as JSON.
+json print_summary(const cada::reward::RewardSet& set, const std::vector<cada::reward::Values>& values) {
   json summary = json::object();
   std::printf("%-24s %-10s %12s %12s %12s %8s %8s %9s\n", "reward", "type", "mean", "min", "max", "scored", "null",
               "failures");
-  for (size_t r = 0; r < R; ++r) {
+  for (size_t r = 0; r < set.size(); ++r) {
     const auto& rw = set.rewards()[r];
     double sum = 0, lo = std::numeric_limits<double>::infinity(), hi = -lo;
     int64_t n = 0, nulls = 0;
@@ -188,9 +193,27 @@ int run(const Opts& o) {
                            {"parse_failures", rw->failures()}};
   }
   std::fflush(stdout);
+  return summary;
+}
+
+int run(const Opts& o) {
+  using namespace cada;
+  model::configure_threads(o.threads);
+  CADA_CHECK(o.chunk > 0, "--chunk must be positive, got ", o.chunk);
+  ScoreInput in = read_score_input(o.input);  // read and checked before any model is loaded
+  auto set = reward::RewardSet::load(o.rewards, {o.device, o.dtype, o.batch_size});
+  for (const auto& r : set.rewards()) {
+    if (!r->needs_prompt()) continue;
+    for (size_t i = 0; i < in.samples.size(); ++i)
+      CADA_CHECK(!in.samples[i].prompt.empty(), in.wheres[in.slots[i].record], ": reward '", r->name(), "' (",
+                 r->type(), ") reads the prompt, but the record has no 'prompt' or 'messages' field");
+  }
+  const auto values = score_all(set, in.samples, o.chunk);
+  write_scores(in, set, values, o.out);
+  const json summary = print_summary(set, values);
   if (!o.summary.empty()) io::atomic_write_file(o.summary, summary.dump(2) + "\n");
-  CADA_INFO("scored ", samples.size(), " responses of ", records.size(), " records with ", R, " reward(s); wrote ",
-            o.out);
+  CADA_INFO("scored ", in.samples.size(), " responses of ", in.records.size(), " records with ", set.size(),
+            " reward(s); wrote ", o.out);
   return 0;
 }
 
