@@ -133,14 +133,11 @@ void read_family(const Reader& r, ModelConfig& c) {
 
 }  // namespace
 
-ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
-  CADA_CHECK(j.is_object(), source, ": expected a JSON object");
-  Reader r{j, source};
-  ModelConfig c;
-  c.raw = j;
-  c.model_type = r.str("model_type", "");
-  CADA_CHECK(family_known(c.model_type), source, ": model_type '", c.model_type,
-             "' is not supported (expected llama, qwen2, mistral, qwen3, gemma or gemma2)");
+namespace {
+
+// config.json's architecture (or the family's default): a causal LM or a sequence classifier.
+// Returns whether it is a sequence classifier.
+bool read_architecture(const Reader& r, const json& j, const std::string& source, ModelConfig& c) {
   if (r.has("architectures")) {
     CADA_CHECK(j.at("architectures").is_array() && !j.at("architectures").empty() &&
                    j.at("architectures")[0].is_string(),
@@ -154,7 +151,11 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
   const bool seqcls = c.architecture.find("ForSequenceClassification") != std::string::npos;
   CADA_CHECK(causal || seqcls, source, ": architecture '", c.architecture,
              "' is not supported (expected *ForCausalLM or *ForSequenceClassification)");
+  return seqcls;
+}
 
+// Vocabulary, widths, layer and head counts, head_dim (the families' own defaults), biases.
+void read_sizes(const Reader& r, const std::string& source, ModelConfig& c) {
   c.vocab_size = r.i64("vocab_size", 32000);
   c.hidden_size = r.i64("hidden_size", 4096);
   c.intermediate_size = r.i64("intermediate_size", 11008);
@@ -194,9 +195,9 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
     c.o_proj_bias = c.attention_bias;
     c.mlp_bias = r.boolean("mlp_bias", false);
   }
-  if (c.model_type == "mistral" && r.has("sliding_window")) c.sliding_window = r.i64("sliding_window", 4096);
-  read_family(r, c);
+}
 
+void read_rope(const Reader& r, const json& j, const std::string& source, ModelConfig& c) {
   // Rotary parameters: transformers >= 5 writes "rope_parameters" (with rope_theta inside);
   // older files write "rope_theta" and "rope_scaling".
   c.rope_theta = r.f64("rope_theta", 10000.0);
@@ -233,8 +234,10 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
     }
   }
   CADA_CHECK(c.rope_theta > 0, source, ": rope_theta must be positive");
+}
 
-  c.torch_dtype = r.str("dtype", r.str("torch_dtype", "float32"));
+// eos (an integer or a list), bos and pad token ids, each inside the vocabulary.
+void read_token_ids(const Reader& r, const json& j, const std::string& source, ModelConfig& c) {
   auto ids = [&](const char* key) {
     std::vector<int64_t> out;
     if (!r.has(key)) return out;
@@ -261,28 +264,51 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
   if (c.pad_token_id && *c.pad_token_id < 0) c.pad_token_id.reset();  // -1: none, as some configs write
   CADA_CHECK(!c.pad_token_id || *c.pad_token_id < c.vocab_size, source, ": pad_token_id ", c.pad_token_id.value_or(0),
              " is outside the vocabulary (vocab_size ", c.vocab_size, ")");
-  {
-    // Sizes that no real model has overflow the parameter count: refused here, naming them.
-    const double C = static_cast<double>(c.hidden_size), F = static_cast<double>(c.intermediate_size);
-    const double D = static_cast<double>(c.head_dim), H = static_cast<double>(c.num_attention_heads);
-    const double params = static_cast<double>(c.vocab_size) * C * 2 +
-                          static_cast<double>(c.num_hidden_layers) * (3 * C * F + 4 * C * H * D);
-    CADA_CHECK(params < 1e14, source, ": the sizes (hidden_size ", c.hidden_size, ", intermediate_size ",
-               c.intermediate_size, ", num_hidden_layers ", c.num_hidden_layers, ", vocab_size ", c.vocab_size,
-               ") give about ", params, " parameters, far beyond any model; check them");
-  }
+}
 
-  if (seqcls) {
-    if (r.has("num_labels")) {
-      c.num_labels = r.i64("num_labels", 1);
-    } else if (r.has("id2label")) {
-      CADA_CHECK(j.at("id2label").is_object(), source, ": key 'id2label' must be an object");
-      c.num_labels = static_cast<int64_t>(j.at("id2label").size());
-    } else {
-      c.num_labels = 2;  // transformers' PretrainedConfig default
-    }
-    positive(c.num_labels, "num_labels", source);
+// Sizes that no real model has overflow the parameter count: refused here, naming them.
+void check_plausible_size(const std::string& source, const ModelConfig& c) {
+  const double C = static_cast<double>(c.hidden_size), F = static_cast<double>(c.intermediate_size);
+  const double D = static_cast<double>(c.head_dim), H = static_cast<double>(c.num_attention_heads);
+  const double params = static_cast<double>(c.vocab_size) * C * 2 +
+                        static_cast<double>(c.num_hidden_layers) * (3 * C * F + 4 * C * H * D);
+  CADA_CHECK(params < 1e14, source, ": the sizes (hidden_size ", c.hidden_size, ", intermediate_size ",
+             c.intermediate_size, ", num_hidden_layers ", c.num_hidden_layers, ", vocab_size ", c.vocab_size,
+             ") give about ", params, " parameters, far beyond any model; check them");
+}
+
+// A sequence classifier's label count: num_labels, else id2label's size, else 2 (transformers).
+void read_num_labels(const Reader& r, const json& j, const std::string& source, ModelConfig& c) {
+  if (r.has("num_labels")) {
+    c.num_labels = r.i64("num_labels", 1);
+  } else if (r.has("id2label")) {
+    CADA_CHECK(j.at("id2label").is_object(), source, ": key 'id2label' must be an object");
+    c.num_labels = static_cast<int64_t>(j.at("id2label").size());
+  } else {
+    c.num_labels = 2;  // transformers' PretrainedConfig default
   }
+  positive(c.num_labels, "num_labels", source);
+}
+
+}  // namespace
+
+ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
+  CADA_CHECK(j.is_object(), source, ": expected a JSON object");
+  Reader r{j, source};
+  ModelConfig c;
+  c.raw = j;
+  c.model_type = r.str("model_type", "");
+  CADA_CHECK(family_known(c.model_type), source, ": model_type '", c.model_type,
+             "' is not supported (expected llama, qwen2, mistral, qwen3, gemma or gemma2)");
+  const bool seqcls = read_architecture(r, j, source, c);
+  read_sizes(r, source, c);
+  if (c.model_type == "mistral" && r.has("sliding_window")) c.sliding_window = r.i64("sliding_window", 4096);
+  read_family(r, c);
+  read_rope(r, j, source, c);
+  c.torch_dtype = r.str("dtype", r.str("torch_dtype", "float32"));
+  read_token_ids(r, j, source, c);
+  check_plausible_size(source, c);
+  if (seqcls) read_num_labels(r, j, source, c);
   return c;
 }
 
