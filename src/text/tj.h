@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -39,6 +40,11 @@ bool get_bool(const json& j, const char* key, bool dflt);
 std::optional<std::string> get_opt_string(const json& j, const char* key);
 // j[key] as a string; throws naming file and key when missing or not a string.
 std::string get_string(const json& j, const char* key, const std::string& file, const std::string& where);
+// Calls read_one(part, part_where) for each component `j` describes: j itself, or for a
+// "Sequence" each entry of its `list_key` list in order, nested Sequences flattened. Nothing for
+// null (the component is absent).
+void for_each_component(const json& j, const char* list_key, const std::string& file, const std::string& where,
+                        const std::function<void(const json&, const std::string&)>& read_one);
 // A token id: an integer in [0, kMaxTokenId).
 int32_t token_id(const json& v, const std::string& file, const std::string& what);
 // GPT-2's bytes_to_unicode: the UTF-8 of the character standing for a byte, and the byte a

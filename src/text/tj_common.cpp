@@ -45,6 +45,16 @@ std::string type_of(const json& j) {
   return "";
 }
 
+void for_each_component(const json& j, const char* list_key, const std::string& file, const std::string& where,
+                        const std::function<void(const json&, const std::string&)>& read_one) {
+  if (j.is_null()) return;
+  if (type_of(j) != "Sequence") return read_one(j, where);
+  const json& list = j.value(list_key, json());
+  CADA_CHECK(list.is_array(), file, ": '", where, ".", list_key, "' must be a list");
+  for (size_t k = 0; k < list.size(); ++k)
+    for_each_component(list[k], list_key, file, where + "." + list_key + "[" + std::to_string(k) + "]", read_one);
+}
+
 bool get_bool(const json& j, const char* key, bool dflt) {
   if (j.is_object() && j.contains(key) && j[key].is_boolean()) return j[key].get<bool>();
   return dflt;

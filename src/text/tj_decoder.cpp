@@ -149,18 +149,12 @@ size_t read_count(const json& j, const char* key, const std::string& file, const
   return j[key].get<size_t>();
 }
 
-void read_steps(const json& j, const std::string& file, const std::string& where,
-                std::vector<std::shared_ptr<const Step>>& steps) {
-  if (j.is_null()) return;
+// One component (not a Sequence) into `steps`.
+void read_step(const json& j, const std::string& file, const std::string& where,
+               std::vector<std::shared_ptr<const Step>>& steps) {
   const std::string t = type_of(j);
   auto st = std::make_shared<Step>();
-  if (t == "Sequence") {
-    const json& list = j.value("decoders", json());
-    CADA_CHECK(list.is_array(), file, ": '", where, ".decoders' must be a list");
-    for (size_t k = 0; k < list.size(); ++k)
-      read_steps(list[k], file, where + ".decoders[" + std::to_string(k) + "]", steps);
-    return;
-  } else if (t == "ByteLevel") {
+  if (t == "ByteLevel") {
     st->kind = Step::kByteLevel;
   } else if (t == "Metaspace") {
     st->kind = Step::kMetaspace;
@@ -196,7 +190,9 @@ void read_steps(const json& j, const std::string& file, const std::string& where
 
 Decoder::Decoder(const json& j, const std::string& file, const std::string& where) {
   present_ = !j.is_null();
-  read_steps(j, file, where, steps_);
+  for_each_component(j, "decoders", file, where, [&](const json& part, const std::string& at) {
+    read_step(part, file, at, steps_);
+  });
 }
 
 std::string Decoder::decode(std::vector<std::string> tokens) const {

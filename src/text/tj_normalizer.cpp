@@ -76,18 +76,12 @@ void apply_step(const Step& st, Piece& p) {
   }
 }
 
-void read_steps(const json& j, const std::string& file, const std::string& where,
-                std::vector<std::shared_ptr<const Step>>& steps) {
-  if (j.is_null()) return;
+// One component (not a Sequence) into `steps`.
+void read_step(const json& j, const std::string& file, const std::string& where,
+               std::vector<std::shared_ptr<const Step>>& steps) {
   const std::string t = type_of(j);
   auto st = std::make_shared<Step>();
-  if (t == "Sequence") {
-    const json& list = j.value("normalizers", json());
-    CADA_CHECK(list.is_array(), file, ": '", where, ".normalizers' must be a list");
-    for (size_t k = 0; k < list.size(); ++k)
-      read_steps(list[k], file, where + ".normalizers[" + std::to_string(k) + "]", steps);
-    return;
-  } else if (t == "NFC" || t == "NFD" || t == "NFKC" || t == "NFKD") {
+  if (t == "NFC" || t == "NFD" || t == "NFKC" || t == "NFKD") {
     st->form = t;
   } else if (t == "Lowercase") {
     st->kind = Step::kLowercase;
@@ -113,7 +107,9 @@ void read_steps(const json& j, const std::string& file, const std::string& where
 }  // namespace
 
 Normalizer::Normalizer(const json& j, const std::string& file, const std::string& where) {
-  read_steps(j, file, where, steps_);
+  for_each_component(j, "normalizers", file, where, [&](const json& part, const std::string& at) {
+    read_step(part, file, at, steps_);
+  });
 }
 
 void Normalizer::apply(Piece& p) const {

@@ -179,18 +179,12 @@ std::string read_prepend_scheme(const json& j, const std::string& file, const st
   return s;
 }
 
-void read_steps(const json& j, const std::string& file, const std::string& where,
-                std::vector<std::shared_ptr<const Step>>& steps, bool& byte_level) {
-  if (j.is_null()) return;
+// One component (not a Sequence) into `steps`.
+void read_step(const json& j, const std::string& file, const std::string& where,
+               std::vector<std::shared_ptr<const Step>>& steps, bool& byte_level) {
   const std::string t = type_of(j);
   auto st = std::make_shared<Step>();
-  if (t == "Sequence") {
-    const json& list = j.value("pretokenizers", json());
-    CADA_CHECK(list.is_array(), file, ": '", where, ".pretokenizers' must be a list");
-    for (size_t k = 0; k < list.size(); ++k)
-      read_steps(list[k], file, where + ".pretokenizers[" + std::to_string(k) + "]", steps, byte_level);
-    return;
-  } else if (t == "Split") {
+  if (t == "Split") {
     st->pattern = read_pattern(j.value("pattern", json()), file, where + ".pattern");
     CADA_CHECK(st->pattern.regex || !st->pattern.literal.empty(), file, ": '", where, ".pattern' is empty");
     st->behavior = read_behavior(j, file, where);
@@ -228,7 +222,9 @@ void read_steps(const json& j, const std::string& file, const std::string& where
 }  // namespace
 
 PreTokenizer::PreTokenizer(const json& j, const std::string& file, const std::string& where) {
-  read_steps(j, file, where, steps_, byte_level_);
+  for_each_component(j, "pretokenizers", file, where, [&](const json& part, const std::string& at) {
+    read_step(part, file, at, steps_, byte_level_);
+  });
 }
 
 std::vector<Piece> PreTokenizer::split(Piece p) const {
