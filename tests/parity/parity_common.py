@@ -9,11 +9,18 @@ import subprocess
 import sys
 
 
-def parse_args(description):
+def parse_args(description, grad_check=False):
+    """--cada and --workdir (recreated); with grad_check, also --grad-check: the model_grad_check
+    binary, by default the one in cada's build folder's tests/."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--cada", required=True, help="path to the cada binary")
     p.add_argument("--workdir", required=True, help="scratch folder (recreated)")
+    if grad_check:
+        p.add_argument("--grad-check", default=None, help="model_grad_check binary (default: next to cada's tests)")
     args = p.parse_args()
+    if grad_check and args.grad_check is None:
+        args.grad_check = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(args.cada))), "tests",
+                                       "model_grad_check")
     if os.path.isdir(args.workdir):
         shutil.rmtree(args.workdir)
     os.makedirs(args.workdir, exist_ok=True)

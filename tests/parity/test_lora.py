@@ -15,14 +15,13 @@ log-probs within 1e-5.
 """
 import json
 import os
-import shutil
 import subprocess
 
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config
 
-from parity_common import read_jsonl, run_cada, write_jsonl
+from parity_common import parse_args, read_jsonl, run_cada, write_jsonl
 
 TOL = 1e-5
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -196,17 +195,7 @@ def check_cada_adapter(a, failures):
 
 
 def main():
-    import argparse
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--cada", required=True)
-    ap.add_argument("--workdir", required=True)
-    ap.add_argument("--grad-check", default=None, help="model_grad_check binary (default: next to cada's tests)")
-    a = ap.parse_args()
-    if a.grad_check is None:
-        a.grad_check = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(a.cada))), "tests",
-                                    "model_grad_check")
-    shutil.rmtree(a.workdir, ignore_errors=True)
-    os.makedirs(a.workdir)
+    a = parse_args(__doc__, grad_check=True)
     failures = []
     check_peft_adapters(a, failures)
     check_cada_adapter(a, failures)

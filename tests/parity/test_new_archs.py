@@ -21,7 +21,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, Gemma2Config, GemmaConfig, Qwen3Config
 
-from parity_common import read_jsonl, run_cada, write_jsonl
+from parity_common import parse_args, read_jsonl, run_cada, write_jsonl
 
 TOL = 1e-4
 MAX_NEW = 20
@@ -185,18 +185,7 @@ def check_gradients(a, name, path, V, seed):
 
 
 def main():
-    import argparse
-    import shutil
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--cada", required=True)
-    ap.add_argument("--workdir", required=True)
-    ap.add_argument("--grad-check", default=None, help="model_grad_check binary (default: next to cada's tests)")
-    a = ap.parse_args()
-    if a.grad_check is None:
-        a.grad_check = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(a.cada))), "tests",
-                                    "model_grad_check")
-    shutil.rmtree(a.workdir, ignore_errors=True)
-    os.makedirs(a.workdir)
+    a = parse_args(__doc__, grad_check=True)
     failures = []
     for i, (name, cfg) in enumerate(CONFIGS.items()):
         path = os.path.join(a.workdir, name)
