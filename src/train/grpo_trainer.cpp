@@ -130,11 +130,22 @@ at::ScalarType rollout_dtype(const GrpoConfig& cfg, const at::Device& dev) {
 // The memory plan of a run in `precision` (memory_plan.h): the policy, a separate reference
 // (full fine-tuning with beta > 0, or ref_model set), a low-precision rollout copy of a float32
 // policy, the engine's KV cache and one micro-batch of the longest sequences.
+// The KL reference is a separately loaded model unless LoRA trains without ref_model: then it is
+// the policy with its adapters off (AdaptersOff), no second copy.
+bool separate_reference(const GrpoConfig& cfg, bool lora) {
+  return cfg.loss.opts.beta > 0 && !(lora && cfg.ref_model.empty());
+}
+
+// Rollouts in a lower precision than the policy's float32 run on a copy; under LoRA the base is
+// already in its low-precision dtype and rollouts run on the policy.
+bool separate_rollout_copy(const GrpoConfig& cfg, const at::Device& dev, bool lora) {
+  return rollout_dtype(cfg, dev) != at::kFloat && !lora;
+}
+
 MemoryPlan plan_for(const GrpoConfig& cfg, const Precision& precision) {
   const at::Device dev = plan_device(cfg.train.device);
   const bool lora = cfg.trainable.lora.enabled();
-  const auto rd = rollout_dtype(cfg, dev);
-  const std::string rd_name = rd == at::kBFloat16 ? "bfloat16" : rd == at::kHalf ? "float16" : "float32";
+  const std::string rd_name = model::dtype_to_hf(rollout_dtype(cfg, dev));
   MemoryPlanInput in;
   in.model = model::ModelConfig::load(cfg.model);
   in.trainable = cfg.trainable;
@@ -143,8 +154,8 @@ MemoryPlan plan_for(const GrpoConfig& cfg, const Precision& precision) {
   const int64_t seq = cfg.rollout.max_prompt_length + cfg.rollout.max_completion_length;
   in.micro_batch_rows = cfg.train.micro_batch_size;
   in.row_tokens = seq;
-  if (cfg.loss.opts.beta > 0 && !(lora && cfg.ref_model.empty())) in.reference_dtype = frozen_weights_dtype(cfg.trainable, dev);
-  if (rd != at::kFloat && !lora) in.rollout_dtype = rd_name;
+  if (separate_reference(cfg, lora)) in.reference_dtype = frozen_weights_dtype(cfg.trainable, dev);
+  if (separate_rollout_copy(cfg, dev, lora)) in.rollout_dtype = rd_name;
   in.kv_rows = std::min(cfg.rollout.batch_rows, cfg.train.prompts_per_step * cfg.rollout.num_generations);
   in.kv_tokens = seq;
   in.kv_dtype = lora ? base_weights_dtype(cfg.trainable, dev) : rd_name;
@@ -298,19 +309,17 @@ void GrpoRun::load_models() {
   CADA_INFO("memory plan (estimate):\n", plan_.table());
   policy_ = load_trainable(cfg_.model, cfg_.train.device, cfg_.trainable);
   params_ = trainable_parameters(*policy_);
-  // Under LoRA the reference is the policy with its adapters off (AdaptersOff): no second copy.
-  if (cfg_.loss.opts.beta > 0 && !(policy_->has_lora() && cfg_.ref_model.empty())) {
+  if (separate_reference(cfg_, policy_->has_lora())) {
     ref_ = model::load_model(cfg_.ref_model.empty() ? cfg_.model : cfg_.ref_model,
                              {cfg_.train.device, frozen_weights_dtype(cfg_.trainable, dev_)});
     for (auto& p : ref_->parameters()) p.requires_grad_(false);
   }
   optimizer_ = make_adamw(params_, cfg_.optim);
-  // Rollouts in lower precision run on a copy refreshed after every update (in place, so the
-  // generator's slots and CUDA graphs stay valid); otherwise on the policy itself.
-  const at::ScalarType rd = rollout_dtype(cfg_, dev_);
+  // The rollout copy is refreshed after every update (in place, so the generator's slots and
+  // CUDA graphs stay valid).
   rollout_model_ = policy_;
-  if (rd != at::kFloat && !policy_->has_lora()) {  // under LoRA the base is already in its low-precision dtype
-    const char* name = rd == at::kBFloat16 ? "bfloat16" : "float16";
+  if (separate_rollout_copy(cfg_, dev_, policy_->has_lora())) {
+    const std::string name = model::dtype_to_hf(rollout_dtype(cfg_, dev_));
     rollout_model_ = model::load_model(cfg_.model, {cfg_.train.device, name});
     for (auto& p : rollout_model_->parameters()) p.requires_grad_(false);
     rollout_model_->eval();
