@@ -17,6 +17,7 @@
 #   --model D      the base policy (a Hugging Face folder); default: pre-train the tiny one
 #   --rm D         the reward model folder; default: train one with `cada train-rm`
 #   --fast         fewer steps and prompts (for tests; the numbers are not the documented ones)
+#   --smoke        the smallest run through every stage (the reproducibility test; numbers are noise)
 # Every stage writes into its own folder under --run and is skipped when its output exists, so
 # an interrupted pipeline continues where it stopped (generate-chains resumes inside a stage).
 set -euo pipefail
@@ -31,7 +32,8 @@ while [ $# -gt 0 ]; do
     --model) MODEL=$2; shift 2;;
     --rm) RM=$2; shift 2;;
     --fast) FAST=1; shift;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0;;
+    --smoke) FAST=2; shift;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0;;
     *) echo "pipeline.sh: unknown option '$1' (see --help)" >&2; exit 2;;
   esac
 done
@@ -48,6 +50,11 @@ if [ "$FAST" = 1 ]; then
   F_CH=(data.limit=64 filter.total_cap=0 filter.per_category_cap=0)
   F_SFT=(epochs=2); F_GRPO=(train.steps=4 checkpoint.every=2)
   F_EVAL=(datasets.0.sample=24 datasets.1.sample=16 datasets.2.sample=16 bon.n=2 metrics.bootstrap=200)
+elif [ "$FAST" = 2 ]; then
+  F_PRE=(steps=12 eval_every=0 checkpoint.every=6); F_RM=(steps=4 eval_every=0)
+  F_CH=(data.limit=12 filter.total_cap=0 filter.per_category_cap=0 filter.require_format=false)
+  F_SFT=(epochs=1); F_GRPO=(train.steps=2 train.prompts_per_step=4 rollout.num_generations=4 checkpoint.every=1)
+  F_EVAL=(datasets.0.sample=8 datasets.1.sample=6 datasets.2.sample=6 bon.n=2 metrics.bootstrap=100)
 fi
 
 if [ -z "$MODEL" ]; then

@@ -2,6 +2,7 @@
 #include "cada/train/lm_trainer.h"
 #include "loop_common.h"
 #include "cada/train/curves.h"
+#include "cada/train/precision.h"
 
 #include <algorithm>
 #include <cmath>
@@ -142,6 +143,7 @@ class RmRun {
   dist::Comm& comm_;
   text::TextSetup txt_;
   ExampleSets data_;
+  Precision precision_;
   MemoryPlan plan_;
   model::Transformer rm_{nullptr};
   std::vector<at::Tensor> params_;
@@ -164,6 +166,8 @@ RmRun::RmRun(const RewardTrainConfig& cfg)
   data_ = read_examples(cfg_, txt_);
   order_ = ShuffledOrder(data_.train.size(), cfg_.seed);
   rm_ = build_reward_model(cfg_, txt_, dev_);
+  precision_ = resolve_precision(dev_, cfg_.bf16_autocast, cfg_.cpu_bf16);
+  CADA_INFO("train-rm in ", precision_.describe);
   plan_ = reward_memory_plan(cfg_);
   CADA_INFO("train-rm memory plan (estimate):\n", plan_.table());
   make_trainable(*rm_, rm_trainable(cfg_), cfg_.model);
@@ -176,6 +180,7 @@ double RmRun::evaluate() {
   const auto& eval = data_.eval;
   if (eval.empty()) return NAN;
   torch::NoGradGuard ng;
+  AutocastScope autocast(precision_);
   rm_->eval();
   int64_t correct = 0;
   const size_t bs = static_cast<size_t>(cfg_.batch_size);
@@ -226,6 +231,7 @@ RmRun::StepOut RmRun::step_gradients() {
     labels.push_back(e.label);
   }
   opt_->zero_grad();
+  AutocastScope autocast(precision_);  // scores come back in float32 (score())
   at::Tensor loss;
   double acc = 0;
   // This rank's share of the global batch mean (exactly 1 in one process).
@@ -330,6 +336,7 @@ MemoryPlan reward_memory_plan(const RewardTrainConfig& cfg) {
   in.micro_batch_rows = cfg.batch_size * (cfg.mode == "pairwise" ? 2 : 1);  // chosen and rejected
   in.row_tokens = cfg.max_length;
   in.lm_head = false;
+  in.autocast = resolve_precision(plan_device(cfg.device), cfg.bf16_autocast, cfg.cpu_bf16).autocast;
   return plan_memory(in);
 }
 

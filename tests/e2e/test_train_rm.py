@@ -85,6 +85,20 @@ def main():
     assert not diff, f"resumed reward model differs: {diff[:3]}"
     print("SIGKILL during a checkpoint write + --resume gives the uninterrupted run's weights bitwise")
     check_lora(a, w, cfg, sample)
+    check_bf16(a, w, cfg, acc)
+
+
+def check_bf16(a, w, cfg, acc):
+    """cpu_bf16=auto: in bf16 autocast where the CPU has native bf16 (the log says which), else
+    float32 with a notice; either way the reward model learns as well as in float32."""
+    json.dump(dict(cfg, output_dir=f"{w}/rmH", cpu_bf16="auto"), open(f"{w}/rm_bf16.json", "w"))
+    p = subprocess.run([a.cada, "train-rm", "--config", f"{w}/rm_bf16.json"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    native = "train-rm in bf16 autocast" in p.stderr
+    assert native or "training in float32" in p.stderr, p.stderr[-1500:]
+    got = [json.loads(l)["eval/accuracy"] for l in open(f"{w}/rmH/metrics.jsonl") if "eval/accuracy" in l][-1]
+    print(f"cpu_bf16=auto ({'bf16' if native else 'float32 fallback'}): held-out accuracy {got:.3f} vs {acc:.3f}")
+    assert got >= acc - 0.05, f"the bf16 reward model learned less: {got:.3f} vs {acc:.3f} in float32"
 
 
 def max_score_diff(tok, model, sample, got):

@@ -36,6 +36,8 @@ struct RewardTrainConfig {
   uint64_t seed = 0;
   std::string device = "cpu";
   int threads = 0;
+  bool bf16_autocast = true;          // on CUDA: bf16 autocast over fp32 master weights
+  std::string cpu_bf16 = "off";       // on CPU: off | auto | on (train/precision.h)
   OptimOptions optim;
   CheckpointOptions checkpoint;
   bool tensorboard = true;
@@ -58,6 +60,8 @@ struct RewardTrainConfig {
     v("seed", seed, "data order and head initialisation");
     v("device", device, "cpu, cuda or cuda:N");
     v("threads", threads, "intra-op CPU threads (0 = all available)", config::Range::at_least(0));
+    v("bf16_autocast", bf16_autocast, "bf16 autocast on CUDA");
+    v("cpu_bf16", cpu_bf16, "bf16 autocast on CPU: off, auto (when the CPU has AMX / AVX512-BF16) or on");
     v.section("optim", optim, "AdamW and learning-rate schedule");
     v.section("checkpoint", checkpoint, "checkpoints");
     v("tensorboard", tensorboard, "write TensorBoard event files");
