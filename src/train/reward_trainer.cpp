@@ -67,6 +67,19 @@ TrainableOptions rm_trainable(const RewardTrainConfig& cfg) {
   return t;
 }
 
+// The memory plan of a reward-model run in the given precision.
+MemoryPlan plan_for(const RewardTrainConfig& cfg, const Precision& precision) {
+  MemoryPlanInput in;
+  in.model = model::ModelConfig::load(cfg.model).as_classifier(cfg.num_labels, 0);
+  in.trainable = rm_trainable(cfg);
+  in.device = cfg.device;
+  in.micro_batch_rows = cfg.batch_size * (cfg.mode == "pairwise" ? 2 : 1);  // chosen and rejected
+  in.row_tokens = cfg.max_length;
+  in.lm_head = false;
+  in.autocast = precision.autocast;
+  return plan_memory(in);
+}
+
 // The training and held-out examples of a reward-model data file.
 struct ExampleSets {
   std::vector<Example> train, eval;
@@ -168,7 +181,7 @@ RmRun::RmRun(const RewardTrainConfig& cfg)
   rm_ = build_reward_model(cfg_, txt_, dev_);
   precision_ = resolve_precision(dev_, cfg_.bf16_autocast, cfg_.cpu_bf16);
   CADA_INFO("train-rm in ", precision_.describe);
-  plan_ = reward_memory_plan(cfg_);
+  plan_ = plan_for(cfg_, precision_);
   CADA_INFO("train-rm memory plan (estimate):\n", plan_.table());
   make_trainable(*rm_, rm_trainable(cfg_), cfg_.model);
   params_ = trainable_parameters(*rm_);
@@ -329,15 +342,7 @@ RewardTrainSummary RmRun::run(bool resume) {
 }  // namespace
 
 MemoryPlan reward_memory_plan(const RewardTrainConfig& cfg) {
-  MemoryPlanInput in;
-  in.model = model::ModelConfig::load(cfg.model).as_classifier(cfg.num_labels, 0);
-  in.trainable = rm_trainable(cfg);
-  in.device = cfg.device;
-  in.micro_batch_rows = cfg.batch_size * (cfg.mode == "pairwise" ? 2 : 1);  // chosen and rejected
-  in.row_tokens = cfg.max_length;
-  in.lm_head = false;
-  in.autocast = resolve_precision(plan_device(cfg.device), cfg.bf16_autocast, cfg.cpu_bf16).autocast;
-  return plan_memory(in);
+  return plan_for(cfg, resolve_precision(plan_device(cfg.device), cfg.bf16_autocast, cfg.cpu_bf16));
 }
 
 RewardTrainSummary run_reward_training(const RewardTrainConfig& cfg, bool resume) {
