@@ -57,8 +57,8 @@ if ! { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; }
   exit 1
 fi
 if [ ! -x "$BUILD_DIR/bin/cada" ] || has_step build; then
-  log "building (scripts/setup.sh)"
-  bash scripts/setup.sh || { log "build failed"; exit 1; }
+  log "building (scripts/setup.sh --with-tests)"
+  bash scripts/setup.sh --with-tests || { log "build failed"; exit 1; }
 fi
 CADA=$(cd "$BUILD_DIR/bin" && pwd)/cada
 # A binary built against another copy of libtorch: use the one beside this Python (and the CUDA

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what cada needs and builds it. Idempotent: a second run only checks and rebuilds.
 #
-#   bash scripts/setup.sh            # Debian packages, Python venv (libtorch + parity tools), build
+#   bash scripts/setup.sh               # Debian packages, Python venv (libtorch + parity tools), the cada binary
+#   bash scripts/setup.sh --with-tests  # the same, and the test binaries (scripts/test.sh does this)
 #
 # Environment:
 #   CADA_VENV     Python virtual environment for libtorch and the parity tools
@@ -15,6 +16,14 @@ ROOT=$(pwd)
 VENV=${CADA_VENV:-$HOME/.cache/cada/venv}
 BUILD_DIR=${BUILD_DIR:-build}
 JOBS=${CADA_JOBS:-$(nproc)}
+# What to build: the cada binary (what the quickstart runs), or every target with the tests.
+TARGETS=(--target cada); WHAT="build cada"
+for a in "$@"; do
+  case "$a" in
+    --with-tests) TARGETS=(); WHAT="build cada and the tests" ;;
+    *) echo "[setup] unknown option '$a' (expected: --with-tests)" >&2; exit 2 ;;
+  esac
+done
 log() { printf '[setup] %s\n' "$*" >&2; }
 # step NAME LOG CMD...: runs CMD with its output in LOG and prints one line with the time it took;
 # on failure the line names LOG and the log's last lines follow.
@@ -76,7 +85,7 @@ if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
   step "configure $BUILD_DIR" "$LOGS/configure.log" \
     cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release "${TORCH_ARGS[@]}" -DCADA_PYTHON="$PY"
 fi
-step "build (jobs: $JOBS)" "$LOGS/build.log" cmake --build "$BUILD_DIR" -j "$JOBS"
+step "$WHAT (jobs: $JOBS)" "$LOGS/build.log" cmake --build "$BUILD_DIR" -j "$JOBS" "${TARGETS[@]}"
 # A warning that is new (not understood and silenced at its source) should be seen, not buried.
 nwarn=$(cat "$LOGS"/configure.log "$LOGS"/build.log 2>/dev/null | grep -cE 'warning:|CMake Warning' || true)
 [ "$nwarn" -eq 0 ] || log "$nwarn warnings: see $LOGS/configure.log and $LOGS/build.log"

@@ -4,7 +4,7 @@
 #   bash scripts/test.sh -L parity       # extra arguments go to ctest (labels: unit, parity, e2e, gpu)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --with-tests
 BUILD_DIR=${BUILD_DIR:-build}
 # ctest runs tests in parallel, each with libtorch's OpenMP threads: with more threads than
 # cores, spinning OpenMP barriers slow everything down by orders of magnitude. Passive waiting

@@ -7,7 +7,9 @@
 #include "cada/util/error.h"
 #include "command.h"
 
+// A named namespace per command file: the files may be compiled as one (unity build).
 namespace {
+namespace cmd_compare {
 
 struct Opts {
   std::vector<std::string> runs;  // name=path/to/report.json
@@ -44,8 +46,6 @@ int run(const Opts& o) {
   return 0;
 }
 
-}  // namespace
-
 CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
     "compare", "Eval reports side by side: a table (markdown, JSON) and a grouped bar chart (PNG)",
     [](CLI::App& sub) -> cada::cli::Runner {
@@ -59,3 +59,6 @@ CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
       sub.add_option("--title", o->title, "chart title");
       return [o]() { return run(*o); };
     }});
+
+}  // namespace cmd_compare
+}  // namespace

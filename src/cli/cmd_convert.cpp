@@ -3,7 +3,9 @@
 #include "cada/util/log.h"
 #include "command.h"
 
+// A named namespace per command file: the files may be compiled as one (unity build).
 namespace {
+namespace cmd_convert {
 
 struct Opts {
   std::string model, out;
@@ -20,8 +22,6 @@ int run(const Opts& o) {
   return 0;
 }
 
-}  // namespace
-
 CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
     "convert", "Re-save a model folder in another dtype or shard size (Hugging Face layout)",
     [](CLI::App& sub) -> cada::cli::Runner {
@@ -32,3 +32,6 @@ CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
       sub.add_option("--max-shard-size", o->max_shard_size, "bytes per weights file before sharding");
       return [o]() { return run(*o); };
     }});
+
+}  // namespace cmd_convert
+}  // namespace

@@ -10,7 +10,9 @@
 #include "cada/util/log.h"
 #include "command.h"
 
+// A named namespace per command file: the files may be compiled as one (unity build).
 namespace {
+namespace cmd_eval {
 
 struct Opts {
   std::string config;
@@ -49,8 +51,6 @@ int run(const Opts& o) {
   return 0;
 }
 
-}  // namespace
-
 CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
     "eval", "Safety evaluation: benchmarks, jailbreaks, Best-of-N, judges, metrics with bootstrap intervals",
     [](CLI::App& sub) -> cada::cli::Runner {
@@ -63,3 +63,6 @@ CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
       sub.add_flag("--print-defaults", o->print_defaults, "print every config key with its default and meaning");
       return [o]() { return run(*o); };
     }});
+
+}  // namespace cmd_eval
+}  // namespace

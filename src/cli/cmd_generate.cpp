@@ -14,7 +14,9 @@
 #include "cada/text/records.h"
 #include "command.h"
 
+// A named namespace per command file: the files may be compiled as one (unity build).
 namespace {
+namespace cmd_generate {
 
 struct Opts {
   std::string model, input, out, stats;
@@ -138,8 +140,6 @@ int run(const Opts& o) {
   return 0;
 }
 
-}  // namespace
-
 CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
     "generate", "Batched generation with a KV cache: samplers, stop conditions, per-token log-probs",
     [](CLI::App& sub) -> cada::cli::Runner {
@@ -166,3 +166,6 @@ CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
       sub.add_option("--threads", o->threads, "intra-op CPU threads (0 = all available cores)");
       return [o]() { return run(*o); };
     }});
+
+}  // namespace cmd_generate
+}  // namespace

@@ -7,7 +7,9 @@
 #include "cada/util/log.h"
 #include "command.h"
 
+// A named namespace per command file: the files may be compiled as one (unity build).
 namespace {
+namespace cmd_generate_chains {
 
 struct Opts {
   std::string config;
@@ -39,8 +41,6 @@ int run(const Opts& o) {
   return 0;
 }
 
-}  // namespace
-
 CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
     "generate-chains",
     "Reasoning chains over a safety specification: sample, score, filter, write SFT records without the spec",
@@ -56,3 +56,6 @@ CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
                      "print the prompts the model would see for the first N records and exit (no model needed)");
       return [o]() { return run(*o); };
     }});
+
+}  // namespace cmd_generate_chains
+}  // namespace

@@ -15,7 +15,9 @@
 #include "cada/util/memory.h"
 #include "command.h"
 
+// A named namespace per command file: the files may be compiled as one (unity build).
 namespace {
+namespace cmd_info {
 
 struct Opts {
   std::string model;
@@ -200,8 +202,6 @@ int run(const Opts& o) {
   return 0;
 }
 
-}  // namespace
-
 CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
     "info", "Architecture, parameter count, dtype, tokenizer and chat template of a model folder",
     [](CLI::App& sub) -> cada::cli::Runner {
@@ -210,3 +210,6 @@ CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
       sub.add_flag("--json", o->json, "print JSON instead of text");
       return [o]() { return run(*o); };
     }});
+
+}  // namespace cmd_info
+}  // namespace

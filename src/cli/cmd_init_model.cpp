@@ -9,7 +9,9 @@
 #include "cada/util/log.h"
 #include "command.h"
 
+// A named namespace per command file: the files may be compiled as one (unity build).
 namespace {
+namespace cmd_init_model {
 
 struct Opts {
   std::string preset = "tiny";
@@ -102,8 +104,6 @@ int run(const Opts& o) {
   return 0;
 }
 
-}  // namespace
-
 CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
     "init-model", "Create a randomly initialised model folder (HF layout) from a preset or config.json",
     [](CLI::App& sub) -> cada::cli::Runner {
@@ -121,3 +121,6 @@ CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
       sub.add_option("--dtype", o->dtype, "float32, bfloat16 or float16 on disk");
       return [o]() { return run(*o); };
     }});
+
+}  // namespace cmd_init_model
+}  // namespace

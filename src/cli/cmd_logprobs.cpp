@@ -13,7 +13,9 @@
 #include "cada/text/records.h"
 #include "command.h"
 
+// A named namespace per command file: the files may be compiled as one (unity build).
 namespace {
+namespace cmd_logprobs {
 
 struct Opts {
   std::string model, input, out;
@@ -117,8 +119,6 @@ int run(const Opts& o) {
   return 0;
 }
 
-}  // namespace
-
 CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
     "logprobs", "Per-token log-probs of completions under a model (perplexity, scoring, parity checks)",
     [](CLI::App& sub) -> cada::cli::Runner {
@@ -141,3 +141,6 @@ CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
       sub.add_option("--threads", o->threads, "intra-op CPU threads (0 = all available cores)");
       return [o]() { return run(*o); };
     }});
+
+}  // namespace cmd_logprobs
+}  // namespace

@@ -8,7 +8,9 @@
 #include "cada/util/log.h"
 #include "command.h"
 
+// A named namespace per command file: the files may be compiled as one (unity build).
 namespace {
+namespace cmd_merge_adapter {
 
 struct Opts {
   std::string adapter, base, out;
@@ -34,8 +36,6 @@ int run(const Opts& o) {
   return 0;
 }
 
-}  // namespace
-
 CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
     "merge-adapter", "Merge a LoRA adapter folder (PEFT layout) into its base model and write a plain model folder",
     [](CLI::App& sub) -> cada::cli::Runner {
@@ -47,3 +47,6 @@ CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
       sub.add_option("--max-shard-size", o->max_shard_size, "bytes per weights file before sharding");
       return [o]() { return run(*o); };
     }});
+
+}  // namespace cmd_merge_adapter
+}  // namespace

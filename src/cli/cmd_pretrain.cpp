@@ -7,7 +7,9 @@
 #include "cada/util/config.h"
 #include "command.h"
 
+// A named namespace per command file: the files may be compiled as one (unity build).
 namespace {
+namespace cmd_pretrain {
 
 struct Opts : cada::cli::ConfigOptions {
   bool dry_run = false;
@@ -35,8 +37,6 @@ int run(const Opts& o) {
   return 0;
 }
 
-}  // namespace
-
 CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
     "pretrain", "Next-token training on a corpus (BOS + text + EOS, packed rows), e.g. the tiny base model",
     [](CLI::App& sub) -> cada::cli::Runner {
@@ -47,3 +47,6 @@ CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
                    "print the first step's loss and gradient norms as JSON; no update, nothing written");
       return [o]() { return run(*o); };
     }});
+
+}  // namespace cmd_pretrain
+}  // namespace

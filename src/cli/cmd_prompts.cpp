@@ -6,7 +6,9 @@
 #include "cada/util/config.h"
 #include "command.h"
 
+// A named namespace per command file: the files may be compiled as one (unity build).
 namespace {
+namespace cmd_prompts {
 
 struct Opts {
   std::string config;
@@ -32,8 +34,6 @@ int run(const Opts& o) {
   return 0;
 }
 
-}  // namespace
-
 CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
     "prompts", "Public data sets (PKU-SafeRLHF, BeaverTails, WildJailbreak, Alpaca, Dolly, ...) -> prompt records",
     [](CLI::App& sub) -> cada::cli::Runner {
@@ -43,3 +43,6 @@ CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
       sub.add_flag("--print-defaults", o->print_defaults, "print every config key with its default and meaning");
       return [o]() { return run(*o); };
     }});
+
+}  // namespace cmd_prompts
+}  // namespace

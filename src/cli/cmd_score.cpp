@@ -13,7 +13,9 @@
 #include "cada/util/progress.h"
 #include "command.h"
 
+// A named namespace per command file: the files may be compiled as one (unity build).
 namespace {
+namespace cmd_score {
 
 using nlohmann::json;
 
@@ -217,8 +219,6 @@ int run(const Opts& o) {
   return 0;
 }
 
-}  // namespace
-
 CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
     "score", "Score generations with the configured rewards (reward models, refusal, format, length, judges)",
     [](CLI::App& sub) -> cada::cli::Runner {
@@ -239,3 +239,6 @@ CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
       sub.add_option("--threads", o->threads, "intra-op CPU threads (0 = all available cores)");
       return [o]() { return run(*o); };
     }});
+
+}  // namespace cmd_score
+}  // namespace

@@ -10,7 +10,9 @@
 #include "cada/util/log.h"
 #include "command.h"
 
+// A named namespace per command file: the files may be compiled as one (unity build).
 namespace {
+namespace cmd_serve {
 
 struct Opts {
   std::string model, served_model_name, chat_template;
@@ -88,8 +90,6 @@ int run(const Opts& o) {
   return server.run();
 }
 
-}  // namespace
-
 CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
     "serve", "OpenAI-compatible HTTP server (chat/completions, completions, streaming, log-probs) over the rollout engine",
     [](CLI::App& sub) -> cada::cli::Runner {
@@ -119,3 +119,6 @@ CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
       sub.add_option("--threads", o->threads, "intra-op CPU threads (0 = all available cores)");
       return [o]() { return run(*o); };
     }});
+
+}  // namespace cmd_serve
+}  // namespace

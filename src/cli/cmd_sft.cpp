@@ -7,7 +7,9 @@
 #include "cada/util/config.h"
 #include "command.h"
 
+// A named namespace per command file: the files may be compiled as one (unity build).
 namespace {
+namespace cmd_sft {
 
 struct Opts : cada::cli::ConfigOptions {
   bool dry_run = false;
@@ -34,8 +36,6 @@ int run(const Opts& o) {
   return 0;
 }
 
-}  // namespace
-
 CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
     "sft", "Supervised fine-tuning: completion-only loss on chat records (prompt/completion or messages)",
     [](CLI::App& sub) -> cada::cli::Runner {
@@ -46,3 +46,6 @@ CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
                    "print the first step's loss and gradient norms as JSON; no update, nothing written");
       return [o]() { return run(*o); };
     }});
+
+}  // namespace cmd_sft
+}  // namespace

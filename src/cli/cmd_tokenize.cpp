@@ -13,7 +13,9 @@
 #include "cada/util/log.h"
 #include "command.h"
 
+// A named namespace per command file: the files may be compiled as one (unity build).
 namespace {
+namespace cmd_tokenize {
 
 using nlohmann::json;
 
@@ -216,8 +218,6 @@ int run(const Opts& o) {
   return 0;
 }
 
-}  // namespace
-
 CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
     "tokenize", "Encode text (or chat conversations) to token ids, or decode ids to text",
     [](CLI::App& sub) -> cada::cli::Runner {
@@ -253,3 +253,6 @@ CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
         return run(*opt);
       };
     }});
+
+}  // namespace cmd_tokenize
+}  // namespace

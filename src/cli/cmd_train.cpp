@@ -11,8 +11,9 @@
 #include "cada/util/log.h"
 #include "command.h"
 
+// A named namespace per command file: the files may be compiled as one (unity build).
 namespace {
-
+namespace cmd_train {
 
 // `spec` of the GRPO config: the CADA setting with the specification in the rollout prompt.
 struct SpecRollout {
@@ -105,8 +106,6 @@ int run(const cada::cli::ConfigOptions& o) {
   return 0;
 }
 
-}  // namespace
-
 CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
     "train", "GRPO reinforcement learning from a JSON config (rewards, rollout, loss, optimizer, checkpoints)",
     [](CLI::App& sub) -> cada::cli::Runner {
@@ -115,3 +114,6 @@ CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
       cada::cli::add_memory_plan_flag(sub, *o);
       return [o]() { return run(*o); };
     }});
+
+}  // namespace cmd_train
+}  // namespace

@@ -6,7 +6,9 @@
 #include "cada/util/config.h"
 #include "command.h"
 
+// A named namespace per command file: the files may be compiled as one (unity build).
 namespace {
+namespace cmd_train_reward_model {
 
 int run(const cada::cli::ConfigOptions& o) {
   using namespace cada;
@@ -24,8 +26,6 @@ int run(const cada::cli::ConfigOptions& o) {
   return 0;
 }
 
-}  // namespace
-
 CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
     "train-rm", "Train a reward model (HF sequence-classification layout): pairwise Bradley-Terry or pointwise",
     [](CLI::App& sub) -> cada::cli::Runner {
@@ -34,3 +34,6 @@ CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
       cada::cli::add_memory_plan_flag(sub, *o);
       return [o]() { return run(*o); };
     }});
+
+}  // namespace cmd_train_reward_model
+}  // namespace

@@ -111,4 +111,4 @@ std::optional<T> load_config_or_print_defaults(const ConfigOptions& o) {
 #define CADA_CLI_CONCAT(a, b) CADA_CLI_CONCAT_(a, b)
 // Registers a subcommand at static-initialisation time.
 #define CADA_REGISTER_COMMAND(...) \
-  static const bool CADA_CLI_CONCAT(cada_cmd_registered_, __LINE__) = ::cada::cli::register_command(__VA_ARGS__)
+  static const bool CADA_CLI_CONCAT(cada_cmd_registered_, __COUNTER__) = ::cada::cli::register_command(__VA_ARGS__)

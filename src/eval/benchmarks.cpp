@@ -12,24 +12,13 @@
 #include "cada/io/files.h"
 #include "cada/io/jsonl.h"
 #include "cada/util/error.h"
+#include "cada/util/strings.h"
 
 namespace cada::eval {
 
 using nlohmann::json;
 
 namespace {
-
-std::string where_of(const std::string& path, size_t line) { return path + ":" + std::to_string(line); }
-
-std::string join(const std::vector<std::string>& v) {
-  std::string s;
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + v[i];
-  return s;
-}
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 bool all_space(const std::string& s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; });
@@ -44,13 +33,13 @@ struct Table {
     std::vector<std::string> missing;
     for (const auto& c : required)
       if (!t.has_column(c)) missing.push_back(c);
-    CADA_CHECK(missing.empty(), p, ": not a ", format, " file: column(s) ", join(missing), " missing (found: ",
-               join(t.header), ")");
+    CADA_CHECK(missing.empty(), p, ": not a ", format, " file: column(s) ", util::join(missing), " missing (found: ",
+               util::join(t.header), ")");
   }
   size_t rows() const { return t.rows.size(); }
   const std::string& get(size_t r, const std::string& col) const { return t.rows[r][t.column(col)]; }
   std::string opt(size_t r, const std::string& col) const { return t.has_column(col) ? get(r, col) : ""; }
-  std::string where(size_t r) const { return where_of(path, t.row_lines[r]); }
+  std::string where(size_t r) const { return util::file_line(path, t.row_lines[r]); }
   // Every column except `skip`, as meta.
   json meta(size_t r, const std::set<std::string>& skip) const {
     json m = json::object();
@@ -78,7 +67,7 @@ const std::vector<std::string>& benchmark_formats() {
 
 std::string detect_format(const std::string& path) {
   if (std::string f = detect_public_format(path); !f.empty()) return f;
-  if (ends_with(path, ".jsonl") || ends_with(path, ".json")) return "jsonl";
+  if (util::ends_with(path, ".jsonl") || util::ends_with(path, ".json")) return "jsonl";
   auto t = io::read_csv(path);
   auto has = [&](std::initializer_list<const char*> cols) {
     for (const char* c : cols)
@@ -90,8 +79,8 @@ std::string detect_format(const std::string& path) {
   if (has({"Behavior", "BehaviorID"})) return "harmbench";
   if (has({"Goal", "Behavior"})) return "jbb";
   if (has({"goal", "target"})) return "advbench";
-  CADA_FAIL(path, ": cannot tell the benchmark format from the columns (", join(t.header),
-            "); set the dataset's 'format' to one of: ", join(benchmark_formats()));
+  CADA_FAIL(path, ": cannot tell the benchmark format from the columns (", util::join(t.header),
+            "); set the dataset's 'format' to one of: ", util::join(benchmark_formats()));
 }
 
 std::vector<PromptRecord> read_strongreject(const std::string& path) {
@@ -195,7 +184,7 @@ std::vector<PromptRecord> read_prompt_jsonl(const std::string& path) {
   io::JsonlReader reader(path);
   json rec;
   while (reader.next(rec)) {
-    const std::string where = where_of(path, reader.line());
+    const std::string where = util::file_line(path, reader.line());
     CADA_CHECK(rec.is_object(), where, ": expected a JSON object");
     PromptRecord p;
     p.where = where;
@@ -251,7 +240,7 @@ std::vector<PromptRecord> read_benchmark(const std::string& path, const std::str
   if (f == "jsonl") return read_prompt_jsonl(path);
   const auto& pub = public_formats();
   if (std::find(pub.begin(), pub.end(), f) != pub.end()) return read_public(path, f);
-  CADA_FAIL("unknown benchmark format '", f, "' for ", path, " (expected one of: ", join(benchmark_formats()), ")");
+  CADA_FAIL("unknown benchmark format '", f, "' for ", path, " (expected one of: ", util::join(benchmark_formats()), ")");
 }
 
 std::string record_field(const PromptRecord& r, const std::string& field) {

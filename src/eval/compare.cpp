@@ -9,16 +9,13 @@
 #include "cada/eval/report.h"
 #include "cada/io/files.h"
 #include "cada/util/error.h"
+#include "cada/util/strings.h"
 
 namespace cada::eval {
 
 using nlohmann::json;
 
 namespace {
-
-bool contains(const std::vector<std::string>& v, const std::string& s) {
-  return std::find(v.begin(), v.end(), s) != v.end();
-}
 
 // The summaries {metric: summary} of one dataset of a report for the selector and jailbreak.
 const json* dataset_summaries(const json& report, const std::string& ds, const CompareOptions& o,
@@ -63,7 +60,7 @@ json compare_reports(const std::vector<CompareRun>& runs, const CompareOptions& 
   if (datasets.empty())
     for (const auto& rep : reports)
       for (auto it = rep["datasets"].begin(); it != rep["datasets"].end(); ++it)
-        if (!contains(datasets, it.key())) datasets.push_back(it.key());
+        if (!util::contains(datasets, it.key())) datasets.push_back(it.key());
   if (o.datasets.empty()) std::sort(datasets.begin(), datasets.end());
   json rows = json::array();
   for (const auto& ds : datasets) {
@@ -76,7 +73,7 @@ json compare_reports(const std::vector<CompareRun>& runs, const CompareOptions& 
       sums[i] = dataset_summaries(reports[i], ds, o, runs[i].report);
       if (o.metrics.empty())
         for (auto it = sums[i]->begin(); it != sums[i]->end(); ++it)
-          if (!contains(metrics, it.key())) metrics.push_back(it.key());
+          if (!util::contains(metrics, it.key())) metrics.push_back(it.key());
     }
     if (o.metrics.empty()) std::sort(metrics.begin(), metrics.end());
     CADA_CHECK(any, "compare: no report has dataset '", ds, "'");

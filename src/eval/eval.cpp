@@ -31,18 +31,13 @@
 #include "cada/util/config.h"
 #include "cada/util/log.h"
 #include "cada/util/progress.h"
+#include "cada/util/strings.h"
 
 namespace cada::eval {
 
 using nlohmann::json;
 
 namespace {
-
-std::string join(const std::vector<std::string>& v) {
-  std::string s;
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + v[i];
-  return s;
-}
 
 std::string basename_no_ext(const std::string& path) {
   std::string b = path.substr(path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/') + 1);
@@ -59,7 +54,7 @@ std::vector<std::string> selector_list(const json& sel, std::vector<std::string>
     }
     const std::string s = x.get<std::string>();
     if (std::find(bon_selectors().begin(), bon_selectors().end(), s) == bon_selectors().end()) {
-      if (problems) problems->push_back("'bon.selector' is '" + s + "'; expected one of: " + join(bon_selectors()));
+      if (problems) problems->push_back("'bon.selector' is '" + s + "'; expected one of: " + util::join(bon_selectors()));
       return;
     }
     if (std::find(out.begin(), out.end(), s) == out.end()) out.push_back(s);
@@ -155,7 +150,6 @@ bool jailbreak_matches(const std::string& want, const std::string& have) {
                      [](char c) { return c >= '0' && c <= '9'; });
 }
 
-
 // The judge value a truncated completion contributes (eval/truncation.h): the refusal judge's
 // by refusal_under_policy; an attack-success judge's null (exclude), not a success
 // (as_refusal: the threshold itself) or a success (as_compliance); StrongREJECT's null,
@@ -197,7 +191,7 @@ EvalConfig parse_config(const json& j, const std::string& source) {
               return jailbreak_matches(n.get<std::string>(), h);
             }))
           problems.push_back(source + ": datasets[" + std::to_string(i) + "]: jailbreak " + n.dump() +
-                             " is not configured (configured: " + join(jb_names) + ")");
+                             " is not configured (configured: " + util::join(jb_names) + ")");
   auto sels = selector_list(cfg.bon.selector, &problems);
   for (auto& p : cfg.sampling.rollout::SamplingConfig::problems("sampling")) problems.push_back(std::move(p));
   for (auto& p : cfg.sampling.rollout::EngineConfig::problems("sampling")) problems.push_back(std::move(p));
@@ -236,7 +230,7 @@ EvalConfig parse_config(const json& j, const std::string& source) {
       const auto names = reward_names_of(rewards_json(cfg.rewards, source));
       for (const auto& n : judged)
         if (!n.empty() && std::find(names.begin(), names.end(), n) == names.end())
-          problems.push_back("judge '" + n + "' is not a configured reward (configured: " + join(names) + ")");
+          problems.push_back("judge '" + n + "' is not a configured reward (configured: " + util::join(names) + ")");
     } catch (const Error& e) {
       problems.push_back(e.what());
     }
@@ -749,8 +743,8 @@ GenerationFile read_generation_file(const std::string& generations) {
     }
     if (ri == 0) f.selectors = sels;
     else
-      CADA_CHECK(sels == f.selectors, where, ": the Best-of-N selectors (", join(sels),
-                 ") differ from the first record's (", join(f.selectors), ")");
+      CADA_CHECK(sels == f.selectors, where, ": the Best-of-N selectors (", util::join(sels),
+                 ") differ from the first record's (", util::join(f.selectors), ")");
     f.records.push_back(std::move(rec));
   }
   CADA_CHECK(!f.records.empty(), generations, ": no records");

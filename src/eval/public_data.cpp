@@ -9,6 +9,7 @@
 #include "cada/io/files.h"
 #include "cada/io/jsonl.h"
 #include "cada/util/error.h"
+#include "cada/util/strings.h"
 
 namespace cada::eval {
 
@@ -16,14 +17,8 @@ using nlohmann::json;
 
 namespace {
 
-std::string where_of(const std::string& path, size_t line) { return path + ":" + std::to_string(line); }
-
 bool blank(const std::string& s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; });
-}
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // One JSON row with its place: typed field access that fails with one sentence naming it.
@@ -98,7 +93,7 @@ void each_jsonl_row(const std::string& path, const std::string& what, F&& f) {
   io::JsonlReader reader(path);
   json rec;
   while (reader.next(rec)) {
-    const std::string where = where_of(path, reader.line());
+    const std::string where = util::file_line(path, reader.line());
     CADA_CHECK(rec.is_object(), where, ": expected ", what, " as a JSON object, got ", rec.type_name());
     f(Row{rec, where, what}, reader.line());
   }
@@ -180,10 +175,10 @@ std::vector<PromptRecord> read_wildjailbreak(const std::string& path) {
   auto col = [&](size_t r, const char* c) -> std::string { return t.has_column(c) ? t.rows[r][t.column(c)] : ""; };
   std::vector<PromptRecord> out;
   for (size_t r = 0; r < t.rows.size(); ++r) {
-    const std::string where = where_of(path, t.row_lines[r]);
+    const std::string where = util::file_line(path, t.row_lines[r]);
     const std::string type = col(r, "data_type");
     const bool adversarial = type.rfind("adversarial_", 0) == 0, vanilla = type.rfind("vanilla_", 0) == 0;
-    const bool harmful = ends_with(type, "_harmful"), benign = ends_with(type, "_benign");
+    const bool harmful = util::ends_with(type, "_harmful"), benign = util::ends_with(type, "_benign");
     CADA_CHECK((adversarial || vanilla) && (harmful || benign), where, ": WildJailbreak data_type must be ",
                "vanilla_harmful, vanilla_benign, adversarial_harmful or adversarial_benign, got '", type, "'");
     PromptRecord p;
@@ -215,7 +210,7 @@ std::vector<PromptRecord> read_alpaca(const std::string& path) {
   std::vector<PromptRecord> out;
   for (size_t i = 0; i < list.size(); ++i) {
     const size_t line = i < lines.size() ? lines[i] : 1;
-    const std::string where = where_of(path, line);
+    const std::string where = util::file_line(path, line);
     CADA_CHECK(list[i].is_object(), where, ": expected an Alpaca {instruction, input, output} object, got ",
                list[i].type_name());
     out.push_back(instruction_record(Row{list[i], where, "an Alpaca row"}, "input", "output", "alpaca", line));
@@ -248,8 +243,8 @@ std::vector<PromptRecord> read_public(const std::string& path, const std::string
 }
 
 std::string detect_public_format(const std::string& path) {
-  if (ends_with(path, ".tsv")) return "wildjailbreak";
-  if (!ends_with(path, ".json") && !ends_with(path, ".jsonl")) return "";
+  if (util::ends_with(path, ".tsv")) return "wildjailbreak";
+  if (!util::ends_with(path, ".json") && !util::ends_with(path, ".jsonl")) return "";
   const std::string text = io::read_file(path);
   const size_t start = text.find_first_not_of(" \t\r\n");
   if (start == std::string::npos) return "";
@@ -273,7 +268,7 @@ std::vector<JailbreakTemplate> read_jailbreak_templates(const std::string& path)
   CADA_CHECK(t.has_column("prompt"), path, ": not a jailbreak prompts CSV: expected a 'prompt' column");
   std::vector<JailbreakTemplate> out;
   for (size_t r = 0; r < t.rows.size(); ++r) {
-    const std::string where = where_of(path, t.row_lines[r]);
+    const std::string where = util::file_line(path, t.row_lines[r]);
     const std::string& text = t.rows[r][t.column("prompt")];
     CADA_CHECK(!blank(text), where, ": empty 'prompt' (every row of a jailbreak prompts CSV needs its text)");
     if (t.has_column("jailbreak") && t.rows[r][t.column("jailbreak")] != "True") continue;

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "cada/util/error.h"
+#include "cada/util/strings.h"
 
 namespace cada::reward {
 
@@ -27,13 +28,6 @@ std::string seconds(double s) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%g", s);
   return buf;
-}
-
-std::string trim(const std::string& s) {
-  size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return s.substr(b, e - b);
 }
 
 void curl_init_once() {
@@ -107,7 +101,7 @@ double retry_delay_s(int64_t retry, double backoff_s, std::optional<double> retr
 }
 
 std::optional<double> parse_retry_after(const std::string& value) {
-  const std::string v = trim(value);
+  const std::string v = util::trim(value);
   if (v.empty()) return std::nullopt;
   for (char c : v)
     if (!std::isdigit(static_cast<unsigned char>(c)) && c != '.') return std::nullopt;
@@ -128,7 +122,7 @@ std::string server_error_message(const std::string& body) {
     if (j.contains("message") && j["message"].is_string()) return j["message"].get<std::string>();
     if (j.contains("detail") && j["detail"].is_string()) return j["detail"].get<std::string>();
   }
-  const std::string t = trim(body);
+  const std::string t = util::trim(body);
   if (t.empty()) return "(empty body)";
   return t.size() > 300 ? t.substr(0, 300) + "..." : t;
 }

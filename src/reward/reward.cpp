@@ -19,6 +19,7 @@
 #include "cada/util/config.h"
 #include "cada/util/log.h"
 #include "internal.h"
+#include "cada/util/strings.h"
 
 namespace cada::reward {
 
@@ -183,19 +184,6 @@ std::mutex& registry_mutex() {
   return m;
 }
 
-std::string join(const std::vector<std::string>& v) {
-  std::string s;
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + v[i];
-  return s;
-}
-
-bool valid_name(const std::string& n) {
-  if (n.empty()) return false;
-  for (char c : n)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) return false;
-  return true;
-}
-
 }  // namespace
 
 void register_reward_type(const std::string& type, PrepareFn prepare) {
@@ -238,7 +226,7 @@ RewardSet RewardSet::from_json(const json& config, const std::string& source, co
       problems.push_back(where + " must be an object with 'name' and 'type'");
       continue;
     }
-    if (!e.contains("name") || !e["name"].is_string() || !valid_name(e["name"].get<std::string>())) {
+    if (!e.contains("name") || !e["name"].is_string() || !util::valid_name(e["name"].get<std::string>())) {
       problems.push_back(where + ": 'name' must be a non-empty string of letters, digits, '_', '-' or '.'");
       continue;
     }
@@ -249,7 +237,7 @@ RewardSet RewardSet::from_json(const json& config, const std::string& source, co
       continue;
     }
     if (!e.contains("type") || !e["type"].is_string()) {
-      problems.push_back("reward '" + names[i] + "': 'type' is required (one of: " + join(types_known) + ")");
+      problems.push_back("reward '" + names[i] + "': 'type' is required (one of: " + util::join(types_known) + ")");
       declared[names[i]] = "";
       continue;
     }
@@ -257,7 +245,7 @@ RewardSet RewardSet::from_json(const json& config, const std::string& source, co
     declared[names[i]] = types[i];
     if (std::find(types_known.begin(), types_known.end(), types[i]) == types_known.end())
       problems.push_back("reward '" + names[i] + "': unknown type '" + types[i] + "' (valid types: " +
-                         join(types_known) + ")");
+                         util::join(types_known) + ")");
   }
 
   // Pass 2: each type validates its options (no weights loaded).
@@ -353,7 +341,7 @@ std::shared_ptr<Reward> RewardSet::get(const std::string& name) const {
     if (r->name() == name) return r;
     names.push_back(r->name());
   }
-  CADA_FAIL("no reward named '", name, "' (configured: ", join(names), ")");
+  CADA_FAIL("no reward named '", name, "' (configured: ", util::join(names), ")");
 }
 
 std::vector<std::pair<std::string, Values>> RewardSet::score(const std::vector<Sample>& samples) {

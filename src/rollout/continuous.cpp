@@ -7,14 +7,15 @@
 #include <deque>
 
 #include "completion.h"
+#include "cada/util/clock.h"
 #include "cada/util/error.h"
 
 namespace cada::rollout {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+using util::Clock;
+using util::seconds_since;
 
 int64_t pow2_at_least(int64_t n) {
   int64_t b = 1;

@@ -7,6 +7,7 @@
 #include "cada/kernels/ops.h"
 #include "cada/rollout/continuous.h"
 #include "completion.h"
+#include "cada/util/clock.h"
 #include "cada/util/error.h"
 #include "cada/util/memory.h"
 
@@ -14,9 +15,8 @@ namespace cada::rollout {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+using util::Clock;
+using util::seconds_since;
 
 // Per-row decoding state.
 struct Row {

@@ -26,27 +26,13 @@
 #include "cada/util/config.h"
 #include "cada/util/log.h"
 #include "cada/util/progress.h"
+#include "cada/util/strings.h"
 
 namespace cada::safety {
 
 using nlohmann::json;
 
 namespace {
-
-std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
-  std::string s;
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
-  return s;
-}
-
-std::string strip(const std::string& s) {
-  size_t a = s.find_first_not_of(" \t\r\n\f\v"), b = s.find_last_not_of(" \t\r\n\f\v");
-  return a == std::string::npos ? "" : s.substr(a, b - a + 1);
-}
-
-bool contains(const std::vector<std::string>& v, const std::string& x) {
-  return std::find(v.begin(), v.end(), x) != v.end();
-}
 
 // Test hooks. CADA_TEST_KILL_CHAINS=<point>:<n> sends SIGKILL to this process at <point> of the
 // n-th prompt it writes: "samples" (its sample lines written, its progress line not), "partial"
@@ -136,9 +122,9 @@ std::vector<ChainPrompt> load_chain_prompts(const ChainsDataOptions& d) {
       return rec[k].get<std::string>();
     };
     if (!d.split.empty() && field("split") != d.split) continue;
-    if (!d.labels.empty() && !contains(d.labels, field("label"))) continue;
-    if (!d.kinds.empty() && !contains(d.kinds, field("kind"))) continue;
-    if (!d.categories.empty() && !contains(d.categories, field("category"))) continue;
+    if (!d.labels.empty() && !util::contains(d.labels, field("label"))) continue;
+    if (!d.kinds.empty() && !util::contains(d.kinds, field("kind"))) continue;
+    if (!d.categories.empty() && !util::contains(d.categories, field("category"))) continue;
     ChainPrompt p;
     p.where = where;
     p.id = field("id");
@@ -368,8 +354,8 @@ reward::RewardSet ChainsRun::build_rewards() {
            {"harmless_reward", cfg_.filter.harmless_reward},
            {"helpful_reward", cfg_.filter.helpful_reward},
            {"best_of", cfg_.filter.best_of}})
-    CADA_CHECK(name.empty() || contains(names, name), source_, ": 'filter.", key, "' names the reward '", name,
-               "', which 'rewards' does not configure (configured: ", join(names), ")");
+    CADA_CHECK(name.empty() || util::contains(names, name), source_, ": 'filter.", key, "' names the reward '", name,
+               "', which 'rewards' does not configure (configured: ", util::join(names), ")");
   return rewards;
 }
 
@@ -395,7 +381,7 @@ void ChainsRun::claim_folder(bool resume) {
         if (diffs.size() >= 5) break;
       }
       CADA_FAIL(paths_.config, ": --resume needs the configuration the run started with (only filter and runtime "
-                "batching may change); these differ: ", join(diffs));
+                "batching may change); these differ: ", util::join(diffs));
     }
   } else if (has_run) {
     CADA_FAIL(paths_.dir, ": the run has samples but no config.json; it cannot be resumed safely");
@@ -503,7 +489,7 @@ std::vector<std::vector<ScoredSample>> ChainsRun::score_round(const std::vector<
       s.answer = parsed.answer;
       s.well_formed = parsed.well_formed;
       s.response = parsed.well_formed ? text::format_response(parsed.reasoning, parsed.answer, cfg_.prompt.style)
-                                      : strip(s.text);
+                                      : util::trim(s.text);
       s.finish_reason = c.finish_reason;
       reward::Sample r;
       r.prompt = prompts_[i].messages;  // the ORIGINAL prompt, without the specification

@@ -12,6 +12,7 @@
 #include "cada/util/config.h"
 #include "cada/util/error.h"
 #include "cada/util/hash.h"
+#include "cada/util/strings.h"
 
 namespace cada::safety {
 
@@ -58,24 +59,6 @@ uint64_t derive_seed(uint64_t base, const std::string& key) {
 
 namespace {
 
-std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
-  std::string s;
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
-  return s;
-}
-
-bool valid_name(const std::string& s) {
-  if (s.empty()) return false;
-  for (char c : s)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) return false;
-  return true;
-}
-
-std::string trim(const std::string& s) {
-  size_t a = s.find_first_not_of(" \t\r\n"), b = s.find_last_not_of(" \t\r\n");
-  return a == std::string::npos ? "" : s.substr(a, b - a + 1);
-}
-
 // Collects problems with key paths while reading one spec.
 struct Checker {
   std::vector<std::string> problems;
@@ -89,7 +72,7 @@ struct Checker {
   void keys(const json& obj, const std::string& path, const std::vector<std::string>& allowed) {
     for (auto it = obj.begin(); it != obj.end(); ++it)
       if (std::find(allowed.begin(), allowed.end(), it.key()) == allowed.end())
-        problem("unknown key '" + at(path, it.key()) + "' (valid keys here: " + join(allowed) + ")");
+        problem("unknown key '" + at(path, it.key()) + "' (valid keys here: " + util::join(allowed) + ")");
   }
 
   // A non-empty string (required) or absent/empty (optional).
@@ -103,7 +86,7 @@ struct Checker {
       problem("'" + at(path, key) + "' must be a string, got " + v.dump());
       return "";
     }
-    std::string s = trim(v.get<std::string>());
+    std::string s = util::trim(v.get<std::string>());
     if (required && s.empty()) problem("'" + at(path, key) + "' must not be empty");
     return s;
   }
@@ -126,7 +109,7 @@ struct Checker {
         problem("'" + p + "' must be a string, got " + v[i].dump());
         continue;
       }
-      std::string s = trim(v[i].get<std::string>());
+      std::string s = util::trim(v[i].get<std::string>());
       if (s.empty()) problem("'" + p + "' must not be empty");
       out.push_back(s);
     }
@@ -158,7 +141,7 @@ void parse_explicit(const json& j, Spec& s, Checker& c) {
       const std::string path = "categories." + it.key();
       Category cat;
       cat.name = it.key();
-      if (!valid_name(cat.name)) c.problem("category name '" + cat.name + "' must use letters, digits, '_', '-', '.'");
+      if (!util::valid_name(cat.name)) c.problem("category name '" + cat.name + "' must use letters, digits, '_', '-', '.'");
       if (!it.value().is_object()) {
         c.problem("'" + path + "' must be an object with 'title' and 'rules', got " + it.value().dump());
         continue;
@@ -216,7 +199,7 @@ void parse_cases(const json& j, Spec& s, Checker& c) {
     for (auto it = cats->begin(); it != cats->end(); ++it) {
       Category cat;
       cat.name = it.key();
-      if (!valid_name(cat.name)) c.problem("category name '" + cat.name + "' must use letters, digits, '_', '-', '.'");
+      if (!util::valid_name(cat.name)) c.problem("category name '" + cat.name + "' must use letters, digits, '_', '-', '.'");
       cat.title = c.str(*cats, "categories", it.key(), true);
       s.categories.push_back(std::move(cat));
     }
@@ -244,7 +227,7 @@ void parse_cases(const json& j, Spec& s, Checker& c) {
       if (!cs.category.empty() && !s.category(cs.category))
         c.problem("'" + path + ".category' is '" + cs.category + "', which 'categories' does not declare");
       if (!cs.verdict.empty() && std::find(verdicts().begin(), verdicts().end(), cs.verdict) == verdicts().end())
-        c.problem("'" + path + ".verdict' is '" + cs.verdict + "'; expected one of: " + join(verdicts()));
+        c.problem("'" + path + ".verdict' is '" + cs.verdict + "'; expected one of: " + util::join(verdicts()));
       s.cases.push_back(std::move(cs));
     }
   }
@@ -271,7 +254,7 @@ Spec parse_spec(const json& j, const std::string& source) {
   }
   s.kind = c.str(j, "", "kind", true);
   s.name = c.str(j, "", "name", true);
-  if (!s.name.empty() && !valid_name(s.name)) c.problem("'name' must use letters, digits, '_', '-', '.' only");
+  if (!s.name.empty() && !util::valid_name(s.name)) c.problem("'name' must use letters, digits, '_', '-', '.' only");
   s.description = c.str(j, "", "description", false);
   if (s.kind == "explicit") {
     parse_explicit(j, s, c);

@@ -8,12 +8,13 @@
 #include <chrono>
 #include <cstdint>
 
+#include "cada/util/clock.h"
 #include "cada/util/hash.h"
 
 namespace cada::train::detail {
 
-using Clock = std::chrono::steady_clock;
-inline double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+using util::Clock;
+inline double since(Clock::time_point t) { return util::seconds_since(t); }
 
 // Independent seeds from (seed, epoch) and the like.
 inline uint64_t mix(uint64_t x) { return util::splitmix64(x); }

@@ -13,6 +13,7 @@
 #include "cada/io/files.h"
 #include "cada/util/error.h"
 #include "cada/util/launch.h"
+#include "cada/util/strings.h"
 
 namespace cada::train {
 
@@ -22,13 +23,6 @@ bool is_run_entry(const std::string& name) {
   return name == "config.json" || name == "metrics.jsonl" || name == "final" || name.rfind("checkpoint-", 0) == 0 ||
          name == "curves.png" || name == "curves.svg" ||
          name.rfind("events.out.tfevents.", 0) == 0;
-}
-
-std::string join(const std::vector<std::string>& v, size_t most) {
-  std::string s;
-  for (size_t i = 0; i < v.size() && i < most; ++i) s += (i ? ", " : "") + v[i];
-  if (v.size() > most) s += ", ...";
-  return s;
 }
 
 // Flattens objects into dotted keys; lists and scalars are leaves.
@@ -107,13 +101,13 @@ RunFolder RunFolder::claim(const std::string& dir, bool resume, bool overwrite, 
     CADA_CHECK(!saved.is_discarded(), saved_path, ": not valid JSON; the run cannot be resumed safely");
     const auto changes = meaning_changes(saved, config);
     CADA_CHECK(changes.empty(), dir, ": --resume would continue the run under a config that changes its meaning: ",
-               join(changes, 6), "; restore ", changes.size() == 1 ? "that key" : "those keys",
+               util::join_first(changes, 6), "; restore ", changes.size() == 1 ? "that key" : "those keys",
                ", or start a new run (another output_dir or --overwrite)");
     return f;
   }
   const auto old = run_entries(dir);
   if (old.empty()) return f;
-  CADA_CHECK(overwrite, dir, " already holds a run (", join(old, 4), "); pass --resume to continue it, --overwrite "
+  CADA_CHECK(overwrite, dir, " already holds a run (", util::join_first(old, 4), "); pass --resume to continue it, --overwrite "
              "to replace it, or choose another output_dir");
   for (const auto& name : old) io::remove_tree(io::join_path(dir, name));
   return f;

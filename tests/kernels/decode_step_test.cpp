@@ -11,12 +11,14 @@
 #include "cada/kernels/fused.h"
 #include "cada/kernels/gemm.h"
 #include "cada/kernels/packed.h"
+#include "../test_util.h"
 
 using namespace cada::kernels;
 
 namespace {
 
-double max_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
+using cada::testing_util::max_diff;
+
 
 struct Dims {
   int64_t B, C, H, Hk, D, F, layers;

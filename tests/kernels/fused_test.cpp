@@ -6,11 +6,13 @@
 #include <torch/torch.h>
 
 #include "cada/kernels/fused.h"
+#include "../test_util.h"
 
 using namespace cada::kernels;
 
 namespace {
-double max_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
+
+using cada::testing_util::max_diff;
 }  // namespace
 
 TEST(Fused, MatchesReferenceInInference) {

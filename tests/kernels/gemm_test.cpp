@@ -8,13 +8,13 @@
 #include <torch/torch.h>
 
 #include "cada/kernels/gemm.h"
+#include "../test_util.h"
 
 using namespace cada::kernels;
 
 namespace {
-double max_diff(const at::Tensor& a, const at::Tensor& b) {
-  return a.numel() == 0 ? 0.0 : (a - b).abs().max().item<double>();
-}
+
+using cada::testing_util::max_diff;
 bool libtorch_forced() {
   const char* g = std::getenv("CADA_CPU_GEMM");
   return g && std::string(g) == "libtorch";

@@ -23,29 +23,27 @@
 #include "cada/model/peft_io.h"
 #include "cada/model/transformer.h"
 #include "cada/util/error.h"
+#include "../test_util.h"
 
 using namespace cada::model;
 
 namespace {
 
-ModelConfig tiny_config(const std::string& type = "llama", bool tied = false) {
+using cada::testing_util::fresh_dir;
+using cada::testing_util::max_diff;
+
+ModelConfig lora_base_config(const std::string& type = "llama", bool tied = false) {
   nlohmann::json j = {{"model_type", type},    {"hidden_size", 32},        {"intermediate_size", 48},
                       {"num_hidden_layers", 3}, {"num_attention_heads", 4}, {"num_key_value_heads", 2},
                       {"vocab_size", 97},       {"tie_word_embeddings", tied}};
   return ModelConfig::from_json(j, "test");
 }
 
-std::string fresh_dir(const std::string& name) {
-  std::string dir = ::testing::TempDir() + "/" + name + "_" + std::to_string(getpid());
-  cada::io::remove_tree(dir);
-  cada::io::make_dirs(dir);
-  return dir;
-}
 
 // A random base model saved to a folder.
 std::string saved_base(const std::string& name, const std::string& type = "llama") {
   const std::string dir = fresh_dir(name);
-  Transformer m(tiny_config(type));
+  Transformer m(lora_base_config(type));
   init_weights(m, 7, 0.2);
   save_model(m, dir, at::kFloat);
   return dir;
@@ -65,7 +63,6 @@ void randomise_b(TransformerImpl& m, uint64_t seed) {
     if (name.find("lora_B") != std::string::npos) p.normal_(0.0, 0.3, gen);
 }
 
-double max_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
 
 LoraConfig lora(int64_t r = 4) {
   LoraConfig c;
@@ -262,7 +259,7 @@ TEST(Checkpointing, AutocastSeesWeightsChangedBetweenSteps) {
 }
 
 TEST(ChunkedLogprobs, LogprobsAndEntropyEqualTheFullComputationWithGradients) {
-  Transformer m(tiny_config("llama", /*tied=*/true));
+  Transformer m(lora_base_config("llama", /*tied=*/true));
   init_weights(m, 9, 0.3);
   auto h0 = at::randn({13, 32});
   auto t = at::randint(0, 97, {13}, at::kLong);

@@ -12,10 +12,14 @@
 #include "cada/model/logprobs.h"
 #include "cada/model/transformer.h"
 #include "cada/util/error.h"
+#include "../test_util.h"
 
 using namespace cada::model;
 
 namespace {
+
+using cada::testing_util::fresh_dir;
+using cada::testing_util::max_diff;
 
 ModelConfig tiny_config(const std::string& type = "llama", int64_t kv = 2, bool tied = false) {
   nlohmann::json j = {{"model_type", type},    {"hidden_size", 32},        {"intermediate_size", 48},
@@ -31,15 +35,7 @@ Transformer random_model(const ModelConfig& cfg, uint64_t seed = 1) {
   return m;
 }
 
-// A fresh empty folder (no std::filesystem: libtorch exports clashing copies of it).
-std::string fresh_dir(const std::string& name) {
-  std::string dir = ::testing::TempDir() + "/" + name + "_" + std::to_string(getpid());
-  cada::io::make_dirs(dir);
-  for (const auto& f : cada::io::list_dir(dir)) cada::io::remove_file(dir + "/" + f);
-  return dir;
-}
 
-double max_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
 
 }  // namespace
 

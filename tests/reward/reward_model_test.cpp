@@ -96,7 +96,7 @@ TEST(RewardModel, RmRewardThroughTheChatTemplate) {
     const auto want = direct_score(*m, ids_for(text::parse_response(samples[i].response).answer));
     EXPECT_NEAR(*all[0].second[i], want[1], 1e-5);
     EXPECT_NEAR(*all[1].second[i], want[2] - want[0], 1e-5);
-    EXPECT_NEAR(*all[2].second[i], 1.0 / (1.0 + std::exp(-want[0])), 1e-6);
+    EXPECT_NEAR(*all[2].second[i], 1.0 / (1.0 + std::exp(-want[0])), 1e-5);  // float32 batch vs one row
     EXPECT_NEAR(*all[3].second[i], (want[0] - 0.5) / 2.0, 1e-5);
     const auto full = direct_score(*m, ids_for(samples[i].response));
     EXPECT_NEAR(*all[4].second[i], full[0], 1e-5);

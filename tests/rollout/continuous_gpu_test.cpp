@@ -13,7 +13,7 @@ namespace {
 
 bool have_gpu() { return kernels::cuda_kernels_available() && torch::cuda::is_available(); }
 
-model::Transformer tiny_model() {
+model::Transformer gpu_tiny_model() {
   nlohmann::json j = {{"model_type", "qwen2"},    {"hidden_size", 64},        {"intermediate_size", 96},
                       {"num_hidden_layers", 3},   {"num_attention_heads", 4}, {"num_key_value_heads", 2},
                       {"vocab_size", 500},        {"eos_token_id", 3}};
@@ -23,7 +23,7 @@ model::Transformer tiny_model() {
   return m;
 }
 
-std::vector<rollout::Request> requests(float temperature) {
+std::vector<rollout::Request> gpu_requests(float temperature) {
   std::vector<rollout::Request> reqs;
   for (int i = 0; i < 40; ++i) {
     rollout::Request r;
@@ -55,10 +55,10 @@ std::vector<std::vector<rollout::Completion>> run(model::TransformerImpl& m, con
 
 TEST(ContinuousGpu, GraphsEqualEagerBitwiseInFloat32) {
   if (!have_gpu()) GTEST_SKIP() << "no CUDA device or CUDA kernels in this build";
-  auto m = tiny_model();
+  auto m = gpu_tiny_model();
   m->to(at::kCUDA);
   for (float temperature : {0.0f, 1.0f}) {
-    auto reqs = requests(temperature);
+    auto reqs = gpu_requests(temperature);
     rollout::GenerationStats st;
     auto graphed = run(*m, reqs, rollout::Engine::kContinuous, true, 16, &st);
     auto eager = run(*m, reqs, rollout::Engine::kContinuous, false, 16);
@@ -73,9 +73,9 @@ TEST(ContinuousGpu, GraphsEqualEagerBitwiseInFloat32) {
 
 TEST(ContinuousGpu, GraphsEqualEagerGreedyInBfloat16) {
   if (!have_gpu()) GTEST_SKIP() << "no CUDA device or CUDA kernels in this build";
-  auto m = tiny_model();
+  auto m = gpu_tiny_model();
   m->to(at::kCUDA, at::kBFloat16);
-  auto reqs = requests(0.0f);
+  auto reqs = gpu_requests(0.0f);
   auto graphed = run(*m, reqs, rollout::Engine::kContinuous, true, 16);
   auto eager = run(*m, reqs, rollout::Engine::kContinuous, false, 16);
   for (size_t i = 0; i < reqs.size(); ++i)
@@ -84,8 +84,8 @@ TEST(ContinuousGpu, GraphsEqualEagerGreedyInBfloat16) {
 
 TEST(ContinuousGpu, GreedyTokensEqualTheCpu) {
   if (!have_gpu()) GTEST_SKIP() << "no CUDA device or CUDA kernels in this build";
-  auto m = tiny_model();
-  auto reqs = requests(0.0f);
+  auto m = gpu_tiny_model();
+  auto reqs = gpu_requests(0.0f);
   auto cpu = run(*m, reqs, rollout::Engine::kStatic, false, 16);
   m->to(at::kCUDA);
   auto gpu = run(*m, reqs, rollout::Engine::kContinuous, true, 16);

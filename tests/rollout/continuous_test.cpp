@@ -13,7 +13,7 @@ using namespace cada;
 
 namespace {
 
-model::Transformer tiny_model(const std::string& type = "llama", int64_t window = 0) {
+model::Transformer continuous_tiny_model(const std::string& type = "llama", int64_t window = 0) {
   nlohmann::json j = {{"model_type", type},       {"hidden_size", 32},        {"intermediate_size", 48},
                       {"num_hidden_layers", 2},   {"num_attention_heads", 4}, {"num_key_value_heads", 2},
                       {"vocab_size", 60},         {"eos_token_id", 3}};
@@ -64,7 +64,7 @@ void expect_same(const std::vector<std::vector<rollout::Completion>>& a,
 }  // namespace
 
 TEST(Continuous, GreedyEqualsOneRequestAtATimeWithRefillEosAndStopIds) {
-  auto m = tiny_model();
+  auto m = continuous_tiny_model();
   auto reqs = mixed_requests(0.0f, 1);
   // A stop id that some completions meet midway, next to the config's EOS.
   rollout::Generator probe(*m, nullptr, options(rollout::Engine::kStatic, 1));
@@ -88,7 +88,7 @@ TEST(Continuous, GreedyEqualsOneRequestAtATimeWithRefillEosAndStopIds) {
 }
 
 TEST(Continuous, SamplesEqualStaticBatchesForEverySampler) {
-  auto m = tiny_model();
+  auto m = continuous_tiny_model();
   for (int variant = 0; variant < 4; ++variant) {
     auto reqs = mixed_requests(0.9f, 3);
     for (size_t i = 0; i < reqs.size(); ++i) {
@@ -116,7 +116,7 @@ TEST(Continuous, SamplesEqualStaticBatchesForEverySampler) {
 }
 
 TEST(Continuous, SlidingWindowEqualsStaticBatches) {
-  auto m = tiny_model("mistral", 4);
+  auto m = continuous_tiny_model("mistral", 4);
   auto reqs = mixed_requests(0.0f, 1);
   rollout::Generator stat(*m, nullptr, options(rollout::Engine::kStatic, 4));
   rollout::Generator cont(*m, nullptr, options(rollout::Engine::kContinuous, 2));
@@ -124,7 +124,7 @@ TEST(Continuous, SlidingWindowEqualsStaticBatches) {
 }
 
 TEST(Continuous, SlotStepEqualsTheModelForward) {
-  auto m = tiny_model("qwen2");
+  auto m = continuous_tiny_model("qwen2");
   c10::InferenceMode guard;
   rollout::DecodeSlots slots(*m, 3, 32, /*cuda_graphs=*/false);
   std::vector<int32_t> p0{5, 9, 11, 2, 7}, p1{8};

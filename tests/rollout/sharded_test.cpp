@@ -10,7 +10,7 @@ using namespace cada;
 
 namespace {
 
-model::Transformer tiny_model() {
+model::Transformer sharded_tiny_model() {
   nlohmann::json j = {{"model_type", "llama"},    {"hidden_size", 32},        {"intermediate_size", 48},
                       {"num_hidden_layers", 2},   {"num_attention_heads", 4}, {"num_key_value_heads", 2},
                       {"vocab_size", 60},         {"eos_token_id", 3}};
@@ -20,7 +20,7 @@ model::Transformer tiny_model() {
   return m;
 }
 
-std::vector<rollout::Request> requests() {
+std::vector<rollout::Request> sharded_requests() {
   std::vector<rollout::Request> reqs;
   for (int i = 0; i < 7; ++i) {  // 7 requests: shards of 4 and 3
     rollout::Request r;
@@ -42,8 +42,8 @@ TEST(Sharded, TwoGlooProcessesEqualOneProcess) {
   int st = 0;
   const int rc = dist::run_pair(
       [](int rank, int port) {
-        auto m = tiny_model();
-        auto reqs = requests();
+        auto m = sharded_tiny_model();
+        auto reqs = sharded_requests();
         auto& comm = dist::init(dist::launch(rank, 2, port), dist::opts(30));
         for (auto engine : {rollout::Engine::kStatic, rollout::Engine::kContinuous}) {
           rollout::GeneratorOptions o;

@@ -15,7 +15,7 @@ using namespace cada;
 
 namespace {
 
-std::string workdir(const std::string& name) {
+std::string grpo_workdir(const std::string& name) {
   std::string d = ::testing::TempDir() + "/cada_grpo_" + name + "_" + std::to_string(getpid());
   io::remove_tree(d);
   io::make_dirs(d);
@@ -23,7 +23,7 @@ std::string workdir(const std::string& name) {
 }
 
 // A tiny model folder with a sentencepiece tokenizer over a small alphabet.
-std::string make_model(const std::string& dir) {
+std::string grpo_model_dir(const std::string& dir) {
   std::mt19937 rng(1);
   std::vector<std::string> corpus;
   const std::string letters = "abcdefghijklmnopqrstuvwxyz";
@@ -86,7 +86,7 @@ train::GrpoConfig base_config(const std::string& dir, const std::string& model) 
   return c;
 }
 
-std::map<std::string, at::Tensor> params_of(const std::string& ckpt) {
+std::map<std::string, at::Tensor> grpo_params_of(const std::string& ckpt) {
   auto m = model::load_model(ckpt);
   std::map<std::string, at::Tensor> out;
   for (auto& [k, v] : m->hf_named_parameters()) out[k] = v.detach().clone();
@@ -109,8 +109,8 @@ void expect_learns(const train::GrpoSummary& s) {
 }  // namespace
 
 TEST(GrpoTrainer, RewardRisesOnATinyTask) {
-  auto dir = workdir("learn");
-  auto model = make_model(dir);
+  auto dir = grpo_workdir("learn");
+  auto model = grpo_model_dir(dir);
   auto cfg = base_config(dir, model);
   cfg.train.steps = 30;
   cfg.loss.opts.beta = 0.01;  // exercises the reference model path too
@@ -123,8 +123,8 @@ TEST(GrpoTrainer, RewardRisesOnATinyTask) {
 // Rollouts through continuous batching on a bfloat16 copy of the policy that is refreshed after
 // every update: the policy still learns (a stale copy would sample the initial policy forever).
 TEST(GrpoTrainer, LearnsWithBfloat16RolloutsOnContinuousBatching) {
-  auto dir = workdir("bf16rollout");
-  auto model = make_model(dir);
+  auto dir = grpo_workdir("bf16rollout");
+  auto model = grpo_model_dir(dir);
   auto cfg = base_config(dir, model);
   cfg.train.steps = 30;
   cfg.rollout.dtype = "bfloat16";
@@ -135,8 +135,8 @@ TEST(GrpoTrainer, LearnsWithBfloat16RolloutsOnContinuousBatching) {
 }
 
 TEST(GrpoTrainer, ResumeIsBitwiseExact) {
-  auto dir = workdir("resume");
-  auto model = make_model(dir);
+  auto dir = grpo_workdir("resume");
+  auto model = grpo_model_dir(dir);
   auto cfg = base_config(dir, model);
   cfg.train.steps = 6;
   cfg.train.num_iterations = 2;  // old log-probs path
@@ -145,11 +145,11 @@ TEST(GrpoTrainer, ResumeIsBitwiseExact) {
   cfg.checkpoint.every = 3;
   cfg.checkpoint.keep_last = 5;
   train::run_grpo(cfg, x_share, false);
-  auto straight = params_of(cfg.output_dir + "/checkpoint-6");
+  auto straight = grpo_params_of(cfg.output_dir + "/checkpoint-6");
   io::remove_tree(cfg.output_dir + "/checkpoint-6");
   auto s = train::run_grpo(cfg, x_share, /*resume=*/true);
   EXPECT_EQ(s.mean_reward.size(), 3u);  // only steps 4..6 ran
-  auto resumed = params_of(cfg.output_dir + "/checkpoint-6");
+  auto resumed = grpo_params_of(cfg.output_dir + "/checkpoint-6");
   ASSERT_EQ(straight.size(), resumed.size());
   for (auto& [k, v] : straight) EXPECT_TRUE(at::equal(v, resumed[k])) << k;
   io::remove_tree(dir);
