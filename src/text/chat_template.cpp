@@ -61,6 +61,8 @@ using detail::read_json_or_null;
 
 namespace {
 
+using detail::token_value;
+
 const char* const kQwenDefaultSystem = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
 
 std::string join_names() {
@@ -71,7 +73,6 @@ std::string join_names() {
   }
   return out;
 }
-
 
 void need_messages(const std::vector<Message>& messages, const std::string& name) {
   CADA_CHECK(!messages.empty(), "the ", name, " chat template needs at least one message");
@@ -296,7 +297,6 @@ const std::map<std::string, Factory>& registry() {
 
 bool has(const std::string& s, const char* needle) { return s.find(needle) != std::string::npos; }
 
-
 // The chat template text of a folder: chat_template.jinja, else tokenizer_config.json's
 // chat_template (a string, or a list of {name, template} where "default" is used).
 std::string folder_jinja(const std::string& model_dir) {
@@ -313,16 +313,6 @@ std::string folder_jinja(const std::string& model_dir) {
     }
   }
   return "";
-}
-
-// A special token value of tokenizer_config.json / special_tokens_map.json: a string, or
-// {"content": ...}; null when absent.
-std::optional<std::string> token_value(const nlohmann::json& cfg, const char* key) {
-  if (!cfg.is_object() || !cfg.contains(key)) return std::nullopt;
-  const auto& v = cfg[key];
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_object() && v.contains("content") && v["content"].is_string()) return v["content"].get<std::string>();
-  return std::nullopt;
 }
 
 }  // namespace

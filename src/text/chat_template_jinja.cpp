@@ -14,14 +14,7 @@ namespace cada::text {
 namespace {
 
 using detail::read_json_or_null;
-
-std::optional<std::string> token_value(const nlohmann::json& cfg, const char* key) {
-  if (!cfg.is_object() || !cfg.contains(key)) return std::nullopt;
-  const auto& v = cfg[key];
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_object() && v.contains("content") && v["content"].is_string()) return v["content"].get<std::string>();
-  return std::nullopt;
-}
+using detail::token_value;
 
 // transformers drops the null fields of each message, then copies a message's reasoning
 // (reasoning_content, thinking or reasoning) to both "thinking" and "reasoning_content".

@@ -78,4 +78,14 @@ std::string python_json_string(const std::string& s);
 // The parsed JSON file at `path`, null when it does not exist; invalid JSON names the file.
 nlohmann::json read_json_or_null(const std::string& path);
 
+// A special token value of tokenizer_config.json / special_tokens_map.json: a string, or
+// {"content": ...}; null when absent.
+inline std::optional<std::string> token_value(const nlohmann::json& cfg, const char* key) {
+  if (!cfg.is_object() || !cfg.contains(key)) return std::nullopt;
+  const auto& v = cfg[key];
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_object() && v.contains("content") && v["content"].is_string()) return v["content"].get<std::string>();
+  return std::nullopt;
+}
+
 }  // namespace cada::text::detail
