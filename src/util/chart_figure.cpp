@@ -85,6 +85,18 @@ Format format_of(const std::string& path) {
   CADA_FAIL("chart: ", path, " must end in .png or .svg");
 }
 
+std::vector<double> whole_ticks(double lo, double hi, int target) {
+  CADA_CHECK(std::isfinite(lo) && std::isfinite(hi) && target >= 1, "chart: ticks need a finite range");
+  if (hi < lo) std::swap(lo, hi);
+  lo = std::floor(lo);
+  hi = std::ceil(hi);
+  if (hi == lo) {
+    lo -= 1;
+    hi += 1;
+  }
+  return nice_ticks(lo, hi, static_cast<int>(std::min<double>(target, hi - lo)));
+}
+
 std::vector<double> nice_ticks(double lo, double hi, int target) {
   CADA_CHECK(std::isfinite(lo) && std::isfinite(hi) && target >= 1, "chart: ticks need a finite range");
   if (hi < lo) std::swap(lo, hi);

@@ -65,11 +65,13 @@ void draw_panel(cairo_t* cr, const Panel& p, double x0, double y0, const PanelOp
   draw::text(cr, b.x + b.w / 2, y0 + top - 8, p.title, 0.5);
   draw::set_font(cr, font);
   Range xr, yr;
+  bool whole_x = true;  // every x a whole number (steps): whole-number ticks
   for (const auto& s : p.series)
     for (size_t i = 0; i < std::min(s.x.size(), s.y.size()); ++i)
       if (std::isfinite(s.x[i]) && std::isfinite(s.y[i])) {
         xr.add(s.x[i]);
         yr.add(s.y[i]);
+        whole_x = whole_x && s.x[i] == std::floor(s.x[i]);
       }
   cairo_rectangle(cr, b.x, b.y, b.w, b.h);
   draw::set_colour(cr, black);
@@ -79,7 +81,7 @@ void draw_panel(cairo_t* cr, const Panel& p, double x0, double y0, const PanelOp
     draw::text(cr, b.x + b.w / 2, b.y + b.h / 2, "no data", 0.5);
     return;
   }
-  const auto xt = nice_ticks(xr.lo, xr.hi, 5), yt = nice_ticks(yr.lo, yr.hi, 4);
+  const auto xt = whole_x ? whole_ticks(xr.lo, xr.hi, 5) : nice_ticks(xr.lo, xr.hi, 5), yt = nice_ticks(yr.lo, yr.hi, 4);
   for (double t : xt) {
     const double x = b.x + (t - xt.front()) / (xt.back() - xt.front()) * b.w;
     draw::set_colour(cr, grid);

@@ -141,6 +141,17 @@ TEST(Chart, NiceTicksAreRoundAndCoverTheRange) {
   EXPECT_NEAR(big[1] - big[0], 500, 1e-9);
 }
 
+TEST(Chart, WholeTicksForSteps) {
+  EXPECT_EQ(cada::chart::whole_ticks(1, 2), (std::vector<double>{1, 2}));  // two GRPO steps
+  EXPECT_EQ(cada::chart::whole_ticks(1, 4), (std::vector<double>{1, 2, 3, 4}));
+  const auto one = cada::chart::whole_ticks(5, 5);  // one step still gets an axis
+  EXPECT_EQ(one, (std::vector<double>{4, 5, 6}));
+  const auto many = cada::chart::whole_ticks(1, 400);
+  EXPECT_LE(many.front(), 1);
+  EXPECT_GE(many.back(), 400);
+  for (double t : many) EXPECT_EQ(t, std::floor(t));
+}
+
 TEST(Chart, FormatFromExtension) {
   EXPECT_EQ(cada::chart::format_of("a/report.png"), Format::png);
   EXPECT_EQ(cada::chart::format_of("a/report.SVG"), Format::svg);

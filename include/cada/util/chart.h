@@ -78,5 +78,8 @@ Figure line_panels(const std::vector<Panel>& panels, const PanelOptions& opts = 
 
 // Round tick values covering [lo, hi] with about `target` steps (1, 2 or 5 times a power of ten).
 std::vector<double> nice_ticks(double lo, double hi, int target = 5);
+// nice_ticks for an axis of whole numbers (training steps): whole-number ticks only, at least 1
+// apart, so a two-step run is not labelled 1, 1.2, 1.4, ...
+std::vector<double> whole_ticks(double lo, double hi, int target = 5);
 
 }  // namespace cada::chart
