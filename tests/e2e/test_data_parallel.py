@@ -292,7 +292,11 @@ def main():
     d, u = update_diff(f"{w}/straight/checkpoint-6/model.safetensors", f"{w}/broken_1/checkpoint-6/model.safetensors",
                        f"{w}/model/model.safetensors")
     print(f"1-process --resume of the 2-process run: max |param diff| to the uninterrupted run {d:.2e} (update {u:.2e})")
-    assert d <= 0.02 * u
+    # One process sums the gradients in another order than two, so sampled tokens may differ after the
+    # resume: within 2% of the update on AVX-512 CPUs, 12% on a 2 GHz AVX2-only CPU (the same with
+    # every build tried). A resume that lost the optimizer state or the data order is off by about
+    # the whole update.
+    assert d <= 0.25 * u, f"{d} > 0.25 * {u}"
 
     shutil.rmtree(f"{w}/broken")
     procs = launch_by_hand(a.cada, args, {"CADA_DIST_TIMEOUT": "120"})
