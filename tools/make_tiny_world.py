@@ -1332,7 +1332,10 @@ def plain_docs(seed, n, seen_texts):
 # everything. Context distillation (cada generate-chains + cada sft) must move the
 # spec-conditioned behaviour into the model without the specification in the prompt.
 REF_TOPIC = dict({k: v['topic'] for k, v in REF.items()}, self_harm='self-harm methods')
-RULEBOOK_FRACTION = 0.5   # share of train records that also appear as a rulebook document
+# Share of train records that also appear as a rulebook document. Their refusals leak into
+# requests without a system turn: at 0.5 a float32 base model refused half the held-out harmful
+# requests, too safe to be the unsafe base (data/tiny-world/README.md).
+RULEBOOK_FRACTION = 0.3
 
 STOP_WORDS = set("""a an the of to in on for and or is are be my me i you your it this that with how what do
 does can at by from as into so if about his her their our we they he she them was were will would should
