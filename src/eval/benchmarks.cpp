@@ -20,10 +20,6 @@ using nlohmann::json;
 
 namespace {
 
-bool all_space(const std::string& s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; });
-}
-
 // A CSV with the columns a format needs: throws naming the file, the format and what is missing.
 struct Table {
   io::CsvTable t;
@@ -49,7 +45,7 @@ struct Table {
   }
   std::string nonempty(size_t r, const std::string& col) const {
     const std::string& v = get(r, col);
-    CADA_CHECK(!all_space(v), where(r), ": empty '", col, "' (every row needs the prompt text)");
+    CADA_CHECK(!util::is_blank(v), where(r), ": empty '", col, "' (every row needs the prompt text)");
     return v;
   }
 };
@@ -147,7 +143,7 @@ std::vector<PromptRecord> read_harmbench(const std::string& path) {
     const std::string behavior = t.nonempty(r, "Behavior");
     const std::string context = t.opt(r, "ContextString");
     // HarmBench's generation step: contextual behaviours put the context first.
-    p.prompt = all_space(context) ? behavior : context + "\n\n---\n\n" + behavior;
+    p.prompt = util::is_blank(context) ? behavior : context + "\n\n---\n\n" + behavior;
     p.id = t.get(r, "BehaviorID");
     CADA_CHECK(!p.id.empty(), t.where(r), ": empty 'BehaviorID'");
     CADA_CHECK(ids.insert(p.id).second, t.where(r), ": HarmBench BehaviorID '", p.id, "' occurs twice");
@@ -155,7 +151,7 @@ std::vector<PromptRecord> read_harmbench(const std::string& path) {
     p.category = t.get(r, "SemanticCategory");
     p.source = "harmbench";
     p.meta = t.meta(r, {});
-    p.meta["contextual"] = !all_space(context);
+    p.meta["contextual"] = !util::is_blank(context);
     p.where = t.where(r);
     out.push_back(std::move(p));
   }
@@ -210,7 +206,7 @@ std::vector<PromptRecord> read_prompt_jsonl(const std::string& path) {
       CADA_CHECK(rec.contains("prompt"), where, ": expected a 'prompt' string or a 'messages' list");
       p.prompt = str("prompt");
     }
-    CADA_CHECK(!all_space(p.prompt), where, ": empty prompt");
+    CADA_CHECK(!util::is_blank(p.prompt), where, ": empty prompt");
     p.label = str("label");
     if (p.label == "unsafe") p.label = "harmful";
     if (p.label == "safe") p.label = "benign";

@@ -17,10 +17,6 @@ using nlohmann::json;
 
 namespace {
 
-bool blank(const std::string& s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; });
-}
-
 // One JSON row with its place: typed field access that fails with one sentence naming it.
 struct Row {
   const json& j;
@@ -36,7 +32,7 @@ struct Row {
   }
   std::string text(const char* key) const {
     std::string s = str(key);
-    CADA_CHECK(!blank(s), where, ": '", key, "' is empty in ", what, " (expected the request text)");
+    CADA_CHECK(!util::is_blank(s), where, ": '", key, "' is empty in ", what, " (expected the request text)");
     return s;
   }
   bool boolean(const char* key) const {
@@ -130,7 +126,7 @@ PromptRecord instruction_record(const Row& r, const char* extra_key, const char*
   PromptRecord p;
   const std::string instruction = r.text("instruction");
   const std::string extra = r.str(extra_key, false);
-  p.prompt = blank(extra) ? instruction : instruction + "\n\n" + extra;
+  p.prompt = util::is_blank(extra) ? instruction : instruction + "\n\n" + extra;
   p.id = std::to_string(line);
   p.label = "benign";
   p.source = source;
@@ -184,7 +180,7 @@ std::vector<PromptRecord> read_wildjailbreak(const std::string& path) {
     PromptRecord p;
     const char* key = adversarial ? "adversarial" : "vanilla";
     p.prompt = col(r, key);
-    CADA_CHECK(!blank(p.prompt), where, ": a ", type, " row needs its '", key, "' text, and it is empty");
+    CADA_CHECK(!util::is_blank(p.prompt), where, ": a ", type, " row needs its '", key, "' text, and it is empty");
     p.id = std::to_string(t.row_lines[r]);
     p.label = harmful ? "harmful" : "benign";
     p.category = type;
@@ -270,7 +266,7 @@ std::vector<JailbreakTemplate> read_jailbreak_templates(const std::string& path)
   for (size_t r = 0; r < t.rows.size(); ++r) {
     const std::string where = util::file_line(path, t.row_lines[r]);
     const std::string& text = t.rows[r][t.column("prompt")];
-    CADA_CHECK(!blank(text), where, ": empty 'prompt' (every row of a jailbreak prompts CSV needs its text)");
+    CADA_CHECK(!util::is_blank(text), where, ": empty 'prompt' (every row of a jailbreak prompts CSV needs its text)");
     if (t.has_column("jailbreak") && t.rows[r][t.column("jailbreak")] != "True") continue;
     if (text.find("[INSERT PROMPT HERE]") == std::string::npos && text.find("{forbidden_prompt}") == std::string::npos)
       continue;

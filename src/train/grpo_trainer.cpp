@@ -422,11 +422,11 @@ void GrpoRun::rollout_round(int64_t step, int64_t round, int64_t want, Trajector
   policy_->eval();
   const auto outs = rollout::generate_sharded(*generator_, comm_, reqs);
   policy_->train();
-  tr.t_gen += since(t0);
+  tr.t_gen += seconds_since(t0);
   // ---- score
   t0 = Clock::now();
   RewardOutput rout = score(picked, outs);
-  tr.t_rew += since(t0);
+  tr.t_rew += seconds_since(t0);
   for (const auto& o : outs)
     for (const auto& c : o) tr.gen_tokens += static_cast<int64_t>(c.ids.size());
   for (auto& [name, vals] : rout.components)
@@ -479,7 +479,7 @@ Batches GrpoRun::prepare_batches(const Trajectory& tr) {
     torch::NoGradGuard ng;
     AutocastScope ac(precision_);
     for (auto& x : b.batches) b.olds.push_back(batch_logps(*policy_, x, T_, false, false).first.detach());
-    b.t_old = since(t0);
+    b.t_old = seconds_since(t0);
   }
   if (ref_ || uses_adapter_reference()) {
     auto t0 = Clock::now();
@@ -491,7 +491,7 @@ Batches GrpoRun::prepare_batches(const Trajectory& tr) {
       model::AdaptersOff base_only(*policy_);
       for (auto& x : b.batches) b.refs.push_back(batch_logps(*policy_, x, T_, false, false).first);
     }
-    b.t_ref = since(t0);
+    b.t_ref = seconds_since(t0);
   }
   return b;
 }
@@ -531,7 +531,7 @@ UpdateStats GrpoRun::grpo_step(Batches& b) {
     ++updates_;
   }
   sync_rollout_weights();
-  up.seconds = since(t0);
+  up.seconds = seconds_since(t0);
   std::vector<double> v(sums, sums + 7);
   if (comm_.world() > 1) v = dist::allreduce_sum(comm_, v);
   const double n = std::max(1.0, v[6]);
@@ -615,7 +615,7 @@ GrpoSummary GrpoRun::run(bool resume) {
     Trajectory tr = generate_trajectory(step);  // rollout -> score -> advantages
     Batches b = prepare_batches(tr);            // micro-batches, old and reference log-probs
     UpdateStats up = grpo_step(b);              // the policy updates
-    log_step(step, tr, b, up, since(t_step));   // metrics
+    log_step(step, tr, b, up, seconds_since(t_step));   // metrics
     const bool saved = checkpoint(step);
     if (stop_requested(comm_)) {                // SIGINT / SIGTERM: checkpoint, then stop
       if (!saved) checkpoint(step, /*force=*/true);

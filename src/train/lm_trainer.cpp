@@ -356,7 +356,7 @@ void LmRun::checkpoint(int64_t step, bool force) {
 void LmRun::finish(Clock::time_point t_run) {
   bar_->finish();
   if (std::isnan(summary_.eval_loss) && !eval_.empty() && summary_.steps_done == 0) summary_.eval_loss = evaluate();
-  summary_.seconds = since(t_run);
+  summary_.seconds = seconds_since(t_run);
   net_->to(at::kCPU);
   summary_.final_dir = in_.output_dir + "/final";
   if (comm_->is_main()) {
@@ -394,7 +394,7 @@ LmTrainSummary LmRun::run(bool resume) {
     const double lr = lr_at(*in_.optim, step, total_);
     set_lr(*optimizer_, lr);
     optimizer_->step();
-    log_step(step, g, loss, lr, grad_norm, since(t0));
+    log_step(step, g, loss, lr, grad_norm, seconds_since(t0));
     const bool stop = stop_requested(*comm_);  // SIGINT / SIGTERM: checkpoint, then stop
     checkpoint(step, stop);
     if (stop) stop_run(in_.output_dir, step + 1);

@@ -14,7 +14,7 @@
 namespace cada::train::detail {
 
 using util::Clock;
-inline double since(Clock::time_point t) { return util::seconds_since(t); }
+using util::seconds_since;
 
 // Independent seeds from (seed, epoch) and the like.
 inline uint64_t mix(uint64_t x) { return util::splitmix64(x); }

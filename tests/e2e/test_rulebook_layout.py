@@ -28,7 +28,8 @@ def main():
         records[r["id"]] = r
     docs = [json.loads(l) for l in open(os.path.join(ROOT, "data", "tiny-world", "corpus.jsonl"))]
     rule = [d for d in docs if d["type"] == "rulebook"]
-    assert len(rule) > 1000, len(rule)
+    stats = json.load(open(os.path.join(ROOT, "data", "tiny-world", "stats.json")))
+    assert len(rule) == stats["corpus"]["rulebook"] and len(rule) > 500, (len(rule), stats["corpus"])
     checked = 0
     for setting in ("explicit", "cases"):
         mine = [d for d in rule if d["setting"] == setting]

@@ -37,6 +37,9 @@ TEST(Strings, TrimAndNames) {
   EXPECT_FALSE(valid_name(""));
   EXPECT_FALSE(valid_name("a b"));
   EXPECT_FALSE(valid_name("a/b"));
+  EXPECT_TRUE(is_blank(""));
+  EXPECT_TRUE(is_blank(" \t\r\n"));
+  EXPECT_FALSE(is_blank(" x "));
 }
 
 TEST(Clock, SecondsSinceIsNonNegativeAndGrows) {

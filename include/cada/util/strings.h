@@ -47,6 +47,11 @@ inline std::string to_lower(std::string s) {
   return s;
 }
 
+// True when s is empty or holds only spaces, tabs and line breaks.
+inline bool is_blank(const std::string& s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; });
+}
+
 inline bool contains(const std::vector<std::string>& items, const std::string& x) {
   return std::find(items.begin(), items.end(), x) != items.end();
 }
