@@ -59,8 +59,8 @@ fi
 
 if [ -z "$MODEL" ]; then
   if ! done_file "$RUN/base/final/config.json"; then
-    stage "1. a tiny model with its own tokenizer, pre-trained on the tiny world (it complies with everything)"
-    "$CADA" init-model --preset tiny --train-tokenizer data/tiny-world/corpus.jsonl --vocab-size 2048 \
+    stage "1. a ~2M-parameter model with its own tokenizer, pre-trained on the tiny world (it complies with everything)"
+    "$CADA" init-model --preset mini --train-tokenizer data/tiny-world/corpus.jsonl --vocab-size 2048 \
       --seed 1 --out "$RUN/init"
     RESUME=(); [ -d "$RUN/base" ] && RESUME=(--resume)
     "$CADA" pretrain --config "$CONFIGS/pretrain.json" model="$RUN/init" output_dir="$RUN/base" "${F_PRE[@]}" "${RESUME[@]}"

@@ -26,6 +26,10 @@ struct Opts {
 
 // Architecture presets (Llama layout). vocab_size comes from the tokenizer.
 nlohmann::json preset_config(const std::string& name) {
+  if (name == "mini")  // about 2M parameters: the quickstart's base model (scripts/pipeline.sh)
+    return {{"hidden_size", 192}, {"intermediate_size", 512}, {"num_hidden_layers", 4},
+            {"num_attention_heads", 4}, {"num_key_value_heads", 2}, {"max_position_embeddings", 512},
+            {"tie_word_embeddings", true}};
   if (name == "tiny")  // about 5M parameters: the project's laptop default
     return {{"hidden_size", 256}, {"intermediate_size", 688}, {"num_hidden_layers", 6},
             {"num_attention_heads", 4}, {"num_key_value_heads", 2}, {"max_position_embeddings", 512},
@@ -34,7 +38,7 @@ nlohmann::json preset_config(const std::string& name) {
     return {{"hidden_size", 768}, {"intermediate_size", 2048}, {"num_hidden_layers", 12},
             {"num_attention_heads", 12}, {"num_key_value_heads", 4}, {"max_position_embeddings", 2048},
             {"tie_word_embeddings", true}};
-  CADA_FAIL("unknown preset '", name, "' (expected tiny or small)");
+  CADA_FAIL("unknown preset '", name, "' (expected mini, tiny or small)");
 }
 
 std::vector<std::string> corpus_lines(const std::string& path) {
@@ -108,7 +112,7 @@ CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
     "init-model", "Create a randomly initialised model folder (HF layout) from a preset or config.json",
     [](CLI::App& sub) -> cada::cli::Runner {
       auto o = std::make_shared<Opts>();
-      sub.add_option("--preset", o->preset, "architecture preset: tiny (~5M) or small (~100M)");
+      sub.add_option("--preset", o->preset, "architecture preset: mini (~2M), tiny (~5M) or small (~100M)");
       sub.add_option("--config", o->config,
                      "HF config.json to use instead of the preset (its vocab_size, when given, may exceed the "
                      "tokenizer's: padded embedding rows)");
