@@ -1,6 +1,7 @@
 // cada init-model: a fresh randomly initialised model folder in the HF layout, with a
 // tokenizer copied from another folder or trained on a corpus.
 #include <fstream>
+#include <iterator>
 
 #include "cada/io/files.h"
 #include "cada/io/jsonl.h"
@@ -24,21 +25,29 @@ struct Opts {
   std::string dtype = "float32";
 };
 
-// Architecture presets (Llama layout). vocab_size comes from the tokenizer.
+// Architecture presets (Llama layout, tied embeddings). vocab_size comes from the tokenizer.
+struct Preset {
+  const char* name;
+  int hidden, intermediate, layers, heads, kv_heads, max_positions;
+};
+constexpr Preset kPresets[] = {
+    {"mini", 192, 512, 4, 4, 2, 512},     // about 2M parameters: the quickstart's base (scripts/pipeline.sh)
+    {"tiny", 256, 688, 6, 4, 2, 512},     // about 5M parameters: the project's laptop default
+    {"small", 768, 2048, 12, 12, 4, 2048},  // about 100M parameters (with a 32k vocabulary)
+};
+
 nlohmann::json preset_config(const std::string& name) {
-  if (name == "mini")  // about 2M parameters: the quickstart's base model (scripts/pipeline.sh)
-    return {{"hidden_size", 192}, {"intermediate_size", 512}, {"num_hidden_layers", 4},
-            {"num_attention_heads", 4}, {"num_key_value_heads", 2}, {"max_position_embeddings", 512},
-            {"tie_word_embeddings", true}};
-  if (name == "tiny")  // about 5M parameters: the project's laptop default
-    return {{"hidden_size", 256}, {"intermediate_size", 688}, {"num_hidden_layers", 6},
-            {"num_attention_heads", 4}, {"num_key_value_heads", 2}, {"max_position_embeddings", 512},
-            {"tie_word_embeddings", true}};
-  if (name == "small")  // about 100M parameters (with a 32k vocabulary)
-    return {{"hidden_size", 768}, {"intermediate_size", 2048}, {"num_hidden_layers", 12},
-            {"num_attention_heads", 12}, {"num_key_value_heads", 4}, {"max_position_embeddings", 2048},
-            {"tie_word_embeddings", true}};
-  CADA_FAIL("unknown preset '", name, "' (expected mini, tiny or small)");
+  std::string names;  // "mini, tiny or small"
+  const size_t n = std::size(kPresets);
+  for (size_t i = 0; i < n; ++i) {
+    const Preset& p = kPresets[i];
+    if (name == p.name)
+      return {{"hidden_size", p.hidden}, {"intermediate_size", p.intermediate}, {"num_hidden_layers", p.layers},
+              {"num_attention_heads", p.heads}, {"num_key_value_heads", p.kv_heads},
+              {"max_position_embeddings", p.max_positions}, {"tie_word_embeddings", true}};
+    names += (i == 0 ? "" : i + 1 == n ? " or " : ", ") + std::string(p.name);
+  }
+  CADA_FAIL("unknown preset '", name, "' (expected ", names, ")");
 }
 
 std::vector<std::string> corpus_lines(const std::string& path) {
