@@ -43,7 +43,7 @@ mkdir -p "$LOGS"
 T_START=$SECONDS
 
 # ---- Debian packages ----
-PKGS=(build-essential cmake pkg-config git ccache python3 python3-venv python3-pip
+PKGS=(build-essential cmake ninja-build pkg-config git ccache python3 python3-venv python3-pip
       nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev
       libsentencepiece-dev libpcre2-dev libutf8proc-dev libopenblas-dev libopenblas0-openmp libgloo-dev
       libcairo2-dev fonts-dejavu-core libcpp-httplib-dev libcurl4-openssl-dev libssl-dev)
@@ -81,9 +81,11 @@ if [ -n "${Torch_DIR:-}" ]; then
 else
   TORCH_ARGS=(-DCMAKE_PREFIX_PATH="$("$PY" -c 'import torch; print(torch.utils.cmake_prefix_path)')")
 fi
+# Ninja schedules the whole build graph at once (Make works target by target).
+GEN=(); command -v ninja >/dev/null 2>&1 && GEN=(-G Ninja)
 if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
   step "configure $BUILD_DIR" "$LOGS/configure.log" \
-    cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release "${TORCH_ARGS[@]}" -DCADA_PYTHON="$PY"
+    cmake -S . -B "$BUILD_DIR" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release "${TORCH_ARGS[@]}" -DCADA_PYTHON="$PY"
 fi
 step "$WHAT (jobs: $JOBS)" "$LOGS/build.log" cmake --build "$BUILD_DIR" -j "$JOBS" "${TARGETS[@]}"
 # A warning that is new (not understood and silenced at its source) should be seen, not buried.

@@ -1,17 +1,26 @@
 // CUDA kernels for the ops in cada/kernels/ops.h. Each mirrors the CPU reference in ops.cpp.
-#include <ATen/ATen.h>
-#include <ATen/cuda/CUDAContext.h>
-#include <c10/cuda/CUDAGuard.h>
+// No libtorch here (ops_cuda_launch.h): the tensor entry points are in ops_cuda_host.cpp.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
 
 #include <cfloat>
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
 
-#include "cada/kernels/ops.h"
+#include "ops_cuda_launch.h"
 
 namespace cada::kernels::cuda {
 
 namespace {
 
 constexpr int kThreads = 256;
+
+__device__ __forceinline__ float to_float(float x) { return x; }
+__device__ __forceinline__ float to_float(double x) { return static_cast<float>(x); }
+__device__ __forceinline__ float to_float(__half x) { return __half2float(x); }
+__device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
 
 // Lower bound: first index in [0, n) with a[i] >= x (n when none).
 __device__ int64_t lower_bound(const float* a, int64_t n, float x) {
@@ -79,7 +88,7 @@ __global__ void logsoftmax_gather_kernel(const scalar_t* __restrict__ logits, co
   const scalar_t* x = logits + row * V;
   float m = -FLT_MAX, s = 0.f;
   for (int64_t i = threadIdx.x; i < V; i += blockDim.x) {
-    float v = static_cast<float>(x[i]) * inv_t;
+    float v = to_float(x[i]) * inv_t;
     if (v > m) {
       s = s * __expf(m - v) + 1.f;
       m = v;
@@ -104,7 +113,7 @@ __global__ void logsoftmax_gather_kernel(const scalar_t* __restrict__ logits, co
   }
   if (threadIdx.x == 0) {
     float lse = sm[0] + logf(ss[0]);
-    out[row] = static_cast<float>(x[targets[row]]) * inv_t - lse;
+    out[row] = to_float(x[targets[row]]) * inv_t - lse;
   }
 }
 
@@ -144,7 +153,7 @@ __global__ void sample_plain_kernel(const scalar_t* __restrict__ logits, const f
   float m = -INFINITY;
   int64_t am = V;
   for (int64_t i = begin; i < end; ++i) {
-    const float v = static_cast<float>(x[i]);
+    const float v = to_float(x[i]);
     if (am == V || v > m) {  // ascending i: a tie keeps the first index, as argmax does
       m = v;
       am = i;
@@ -174,7 +183,7 @@ __global__ void sample_plain_kernel(const scalar_t* __restrict__ logits, const f
   __syncthreads();
   const float inv_t = 1.f / T;
   float s = 0.f;
-  for (int64_t i = begin; i < end; ++i) s += __expf((static_cast<float>(x[i]) - M) * inv_t);
+  for (int64_t i = begin; i < end; ++i) s += __expf((to_float(x[i]) - M) * inv_t);
   __shared__ float prefix[kThreads + 1];
   sm[tid] = s;
   __syncthreads();
@@ -196,7 +205,7 @@ __global__ void sample_plain_kernel(const scalar_t* __restrict__ logits, const f
     float loc = 0.f;
     int64_t pick = -1, last = -1;
     for (int64_t i = begin; i < end; ++i) {
-      const float e = __expf((static_cast<float>(x[i]) - M) * inv_t);
+      const float e = __expf((to_float(x[i]) - M) * inv_t);
       loc += e;
       if (e > 0.f) last = i;
       if (prefix[tid] + loc > target) {
@@ -224,99 +233,68 @@ __global__ void counter_uniform_kernel(const int64_t* __restrict__ keys, const i
   out[b] = static_cast<float>(h >> 40) * (1.0f / 16777216.0f);
 }
 
-void check_kernel(const char* name) {
-  cudaError_t err = cudaGetLastError();
-  TORCH_CHECK(err == cudaSuccess, name, " failed: ", cudaGetErrorString(err));
+const char* launched() {
+  const cudaError_t err = cudaGetLastError();
+  return err == cudaSuccess ? nullptr : cudaGetErrorString(err);
 }
+
+// Calls f with a null pointer of the element type of `dtype` (the launchers' dispatch).
+template <typename F>
+const char* dispatch(launch::Dtype dtype, F&& f) {
+  switch (dtype) {
+    case launch::Dtype::kFloat32: return f(static_cast<const float*>(nullptr));
+    case launch::Dtype::kFloat64: return f(static_cast<const double*>(nullptr));
+    case launch::Dtype::kFloat16: return f(static_cast<const __half*>(nullptr));
+    case launch::Dtype::kBFloat16: return f(static_cast<const __nv_bfloat16*>(nullptr));
+  }
+  return "unsupported logits dtype";
+}
+
+unsigned blocks_for(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
 
 }  // namespace
 
-at::Tensor sample_tokens(const at::Tensor& logits_in, const at::Tensor& temperature, const at::Tensor& top_k,
-                         const at::Tensor& top_p, const at::Tensor& min_p, const at::Tensor& uniform) {
-  c10::cuda::CUDAGuard guard(logits_in.device());
-  auto dev = logits_in.device();
-  auto logits = logits_in.to(at::kFloat);
-  const int64_t B = logits.size(0), V = logits.size(1);
-  auto temp = temperature.to(dev, at::kFloat).contiguous();
-  auto t_safe = at::where(temp <= 0, at::ones_like(temp), temp).unsqueeze(1);
-  auto probs = at::softmax(logits / t_safe, -1);
-  auto [sorted, idx] = probs.sort(/*stable=*/true, -1, /*descending=*/true);
-  sorted = sorted.contiguous();
-  idx = idx.contiguous();
-  auto csum = sorted.cumsum(-1).contiguous();
-  auto argmax = logits.argmax(-1).contiguous();
-  auto k = top_k.to(dev, at::kLong).contiguous();
-  auto tp = top_p.to(dev, at::kFloat).contiguous();
-  auto mp = min_p.to(dev, at::kFloat).contiguous();
-  auto u = uniform.to(dev, at::kFloat).contiguous();
-  auto out = at::empty({B}, logits.options().dtype(at::kLong));
-  if (B == 0) return out;
-  const int blocks = static_cast<int>((B + kThreads - 1) / kThreads);
-  select_kernel<<<blocks, kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
-      sorted.data_ptr<float>(), csum.data_ptr<float>(), idx.data_ptr<int64_t>(), temp.data_ptr<float>(),
-      k.data_ptr<int64_t>(), tp.data_ptr<float>(), mp.data_ptr<float>(), u.data_ptr<float>(),
-      argmax.data_ptr<int64_t>(), out.data_ptr<int64_t>(), B, V);
-  check_kernel("sample_tokens");
-  return out;
+namespace launch {
+
+const char* select(const float* sorted, const float* csum, const int64_t* idx, const float* temp,
+                   const int64_t* top_k, const float* top_p, const float* min_p, const float* uniform,
+                   const int64_t* argmax, int64_t* out, int64_t B, int64_t V, void* stream) {
+  select_kernel<<<blocks_for(B), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+      sorted, csum, idx, temp, top_k, top_p, min_p, uniform, argmax, out, B, V);
+  return launched();
 }
 
-at::Tensor logsoftmax_gather(const at::Tensor& logits_in, const at::Tensor& targets_in, double temperature) {
-  c10::cuda::CUDAGuard guard(logits_in.device());
-  auto logits = logits_in.contiguous();
-  auto targets = targets_in.to(logits.device(), at::kLong).contiguous();
-  const int64_t N = logits.size(0), V = logits.size(1);
-  auto out = at::empty({N}, logits.options().dtype(at::kFloat));
-  if (N == 0) return out;
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, logits.scalar_type(), "logsoftmax_gather", [&] {
-    logsoftmax_gather_kernel<scalar_t><<<static_cast<unsigned>(N), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
-        logits.data_ptr<scalar_t>(), targets.data_ptr<int64_t>(), out.data_ptr<float>(), V,
-        static_cast<float>(1.0 / temperature));
+const char* logsoftmax_gather(Dtype dtype, const void* logits, const int64_t* targets, float* out, int64_t N,
+                              int64_t V, float inv_t, void* stream) {
+  return dispatch(dtype, [&](auto* tag) {
+    using T = std::remove_const_t<std::remove_pointer_t<decltype(tag)>>;
+    logsoftmax_gather_kernel<T><<<static_cast<unsigned>(N), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+        static_cast<const T*>(logits), targets, out, V, inv_t);
+    return launched();
   });
-  check_kernel("logsoftmax_gather");
-  return out;
 }
 
-at::Tensor group_advantages(const at::Tensor& rewards, int64_t group_size, bool scale_by_std, double eps) {
-  c10::cuda::CUDAGuard guard(rewards.device());
-  auto r = rewards.to(at::kFloat).contiguous();
-  auto out = at::empty_like(r);
-  const int64_t groups = r.size(0) / group_size;
-  if (groups == 0) return out;
-  const int blocks = static_cast<int>((groups + kThreads - 1) / kThreads);
-  group_advantages_kernel<<<blocks, kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
-      r.data_ptr<float>(), out.data_ptr<float>(), groups, group_size, scale_by_std, static_cast<float>(eps));
-  check_kernel("group_advantages");
-  return out;
+const char* group_advantages(const float* rewards, float* out, int64_t groups, int64_t G, bool scale, float eps,
+                             void* stream) {
+  group_advantages_kernel<<<blocks_for(groups), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+      rewards, out, groups, G, scale, eps);
+  return launched();
 }
 
-at::Tensor sample_plain(const at::Tensor& logits_in, const at::Tensor& temperature, const at::Tensor& uniform) {
-  c10::cuda::CUDAGuard guard(logits_in.device());
-  auto logits = logits_in.contiguous();
-  const int64_t B = logits.size(0), V = logits.size(1);
-  auto temp = temperature.to(logits.device(), at::kFloat).contiguous();
-  auto u = uniform.to(logits.device(), at::kFloat).contiguous();
-  auto out = at::empty({B}, logits.options().dtype(at::kLong));
-  if (B == 0) return out;
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, logits.scalar_type(), "sample_plain", [&] {
-    sample_plain_kernel<scalar_t><<<static_cast<unsigned>(B), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
-        logits.data_ptr<scalar_t>(), temp.data_ptr<float>(), u.data_ptr<float>(), out.data_ptr<int64_t>(), V);
+const char* sample_plain(Dtype dtype, const void* logits, const float* temp, const float* uniform, int64_t* out,
+                         int64_t B, int64_t V, void* stream) {
+  return dispatch(dtype, [&](auto* tag) {
+    using T = std::remove_const_t<std::remove_pointer_t<decltype(tag)>>;
+    sample_plain_kernel<T><<<static_cast<unsigned>(B), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+        static_cast<const T*>(logits), temp, uniform, out, V);
+    return launched();
   });
-  check_kernel("sample_plain");
-  return out;
 }
 
-at::Tensor counter_uniform(const at::Tensor& keys_in, const at::Tensor& counters_in) {
-  c10::cuda::CUDAGuard guard(keys_in.device());
-  auto keys = keys_in.contiguous();
-  auto counters = counters_in.to(keys.device()).contiguous();
-  const int64_t B = keys.size(0);
-  auto out = at::empty({B}, keys.options().dtype(at::kFloat));
-  if (B == 0) return out;
-  const int blocks = static_cast<int>((B + kThreads - 1) / kThreads);
-  counter_uniform_kernel<<<blocks, kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
-      keys.data_ptr<int64_t>(), counters.data_ptr<int64_t>(), out.data_ptr<float>(), B);
-  check_kernel("counter_uniform");
-  return out;
+const char* counter_uniform(const int64_t* keys, const int64_t* counters, float* out, int64_t B, void* stream) {
+  counter_uniform_kernel<<<blocks_for(B), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(keys, counters, out, B);
+  return launched();
 }
 
+}  // namespace launch
 }  // namespace cada::kernels::cuda
