@@ -6,7 +6,7 @@
 # refusal of harmful prompts, over-refusal on benign and borderline prompts (benign requests
 # that look harmful), placeholder leaks (attack success) and the reasoning format.
 #
-#   bash scripts/ablate_codes.sh                         # tiny default (18 min on 2 AVX2 cores, float32)
+#   bash scripts/ablate_codes.sh                         # tiny default (13 min on 2 AVX2 cores, float32)
 #   bash scripts/ablate_codes.sh --run runs/ablate-2 --fast
 #   bash scripts/ablate_codes.sh --configs configs/gpu/cada --model /models/Qwen2.5-1.5B-Instruct --rm /models/rm
 #
