@@ -7,7 +7,6 @@
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
-#include <type_traits>
 
 #include "ops_cuda_launch.h"
 
@@ -238,16 +237,18 @@ const char* launched() {
   return err == cudaSuccess ? nullptr : cudaGetErrorString(err);
 }
 
-// Calls f with a null pointer of the element type of `dtype` (the launchers' dispatch).
+// Calls run(x) with the logits `data` as a typed pointer of `dtype` (the kernel template
+// argument is deduced from it), then returns the launch's error.
 template <typename F>
-const char* dispatch(launch::Dtype dtype, F&& f) {
+const char* with_logits(launch::Dtype dtype, const void* data, F&& run) {
   switch (dtype) {
-    case launch::Dtype::kFloat32: return f(static_cast<const float*>(nullptr));
-    case launch::Dtype::kFloat64: return f(static_cast<const double*>(nullptr));
-    case launch::Dtype::kFloat16: return f(static_cast<const __half*>(nullptr));
-    case launch::Dtype::kBFloat16: return f(static_cast<const __nv_bfloat16*>(nullptr));
+    case launch::Dtype::kFloat32: run(static_cast<const float*>(data)); break;
+    case launch::Dtype::kFloat64: run(static_cast<const double*>(data)); break;
+    case launch::Dtype::kFloat16: run(static_cast<const __half*>(data)); break;
+    case launch::Dtype::kBFloat16: run(static_cast<const __nv_bfloat16*>(data)); break;
+    default: return "unsupported logits dtype";
   }
-  return "unsupported logits dtype";
+  return launched();
 }
 
 unsigned blocks_for(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
@@ -266,11 +267,9 @@ const char* select(const float* sorted, const float* csum, const int64_t* idx, c
 
 const char* logsoftmax_gather(Dtype dtype, const void* logits, const int64_t* targets, float* out, int64_t N,
                               int64_t V, float inv_t, void* stream) {
-  return dispatch(dtype, [&](auto* tag) {
-    using T = std::remove_const_t<std::remove_pointer_t<decltype(tag)>>;
-    logsoftmax_gather_kernel<T><<<static_cast<unsigned>(N), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
-        static_cast<const T*>(logits), targets, out, V, inv_t);
-    return launched();
+  return with_logits(dtype, logits, [&](auto* x) {
+    logsoftmax_gather_kernel<<<static_cast<unsigned>(N), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+        x, targets, out, V, inv_t);
   });
 }
 
@@ -283,11 +282,9 @@ const char* group_advantages(const float* rewards, float* out, int64_t groups, i
 
 const char* sample_plain(Dtype dtype, const void* logits, const float* temp, const float* uniform, int64_t* out,
                          int64_t B, int64_t V, void* stream) {
-  return dispatch(dtype, [&](auto* tag) {
-    using T = std::remove_const_t<std::remove_pointer_t<decltype(tag)>>;
-    sample_plain_kernel<T><<<static_cast<unsigned>(B), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
-        static_cast<const T*>(logits), temp, uniform, out, V);
-    return launched();
+  return with_logits(dtype, logits, [&](auto* x) {
+    sample_plain_kernel<<<static_cast<unsigned>(B), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+        x, temp, uniform, out, V);
   });
 }
 
