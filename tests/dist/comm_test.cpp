@@ -1,6 +1,6 @@
-// The c10d communicator with two real processes on loopback (Gloo): each test forks a peer
-// before libtorch starts any threads, both form a group through a TCPStore, and the child's
-// checks come back as its exit code.
+// The c10d communicator with two real processes on loopback (Gloo): each test starts a peer
+// process (two_process.h), both form a group through a TCPStore, and the peer's checks come back
+// as its exit code.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -45,7 +45,6 @@ TEST(Dist, SingleProcessCollectivesAreIdentity) {
 }
 
 TEST(Dist, TwoProcessCollectives) {
-  CADA_NEEDS_FRESH_PROCESS();
   int st = 0;
   const int rc = run_pair(
       [](int rank, int port) {
@@ -86,7 +85,6 @@ TEST(Dist, TwoProcessCollectives) {
 }
 
 TEST(Dist, DifferentValuesAreNamed) {
-  CADA_NEEDS_FRESH_PROCESS();
   int st = 0;
   run_pair(
       [](int rank, int port) {
@@ -103,7 +101,6 @@ TEST(Dist, DifferentValuesAreNamed) {
 }
 
 TEST(Dist, DivergedParametersAreCaught) {
-  CADA_NEEDS_FRESH_PROCESS();
   int st = 0;
   run_pair(
       [](int rank, int port) {
@@ -125,7 +122,6 @@ TEST(Dist, DivergedParametersAreCaught) {
 }
 
 TEST(Dist, DeadPeerIsAClearErrorNotAHang) {
-  CADA_NEEDS_FRESH_PROCESS();
   int st = 0;
   run_pair(
       [](int rank, int port) {
@@ -148,7 +144,6 @@ TEST(Dist, DeadPeerIsAClearErrorNotAHang) {
 }
 
 TEST(Dist, HungPeerTimesOut) {
-  CADA_NEEDS_FRESH_PROCESS();
   int st = 0;
   run_pair(
       [](int rank, int port) {

@@ -1,17 +1,24 @@
-// Two real processes on loopback for data-parallel tests: the test forks a peer (rank 1) before
-// libtorch starts any threads, both form a Gloo group through a TCPStore, and the child's checks
-// come back as its exit code. Shared by the layers' test binaries (include "../dist/two_process.h").
+// Two real processes on loopback for data-parallel tests: the test starts its own binary again as
+// the peer (rank 1), running only the current test; both form a Gloo group through a TCPStore,
+// and the peer's checks come back as its exit code. A fresh process rather than fork(): the test
+// binary runs every test in one process, and a child forked after libtorch started its OpenMP or
+// Gloo threads can deadlock. Shared by the layers' test binaries (include "../dist/two_process.h").
 #pragma once
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
+#include <string>
+#include <vector>
 
 #include "cada/dist/comm.h"
 
@@ -41,31 +48,65 @@ LaunchInfo launch(int rank, int world, int port) {
   return li;
 }
 
-// Runs body(rank) in a forked rank 1 and here as rank 0; returns the child's exit status.
-// A forked child must not inherit libtorch or Gloo threads, so each test that forks needs a
-// fresh process: ctest runs one test per process; a direct run of the binary skips the rest.
-bool first_fork() {
-  static int forks = 0;
-  return forks++ == 0;
-}
-#define CADA_NEEDS_FRESH_PROCESS() \
-  if (!::cada::dist::first_fork()) GTEST_SKIP() << "run each two-process test in its own process (ctest does)"
+// The peer's environment: the port of the rendezvous and the pipe it signals readiness on.
+constexpr const char* kPeerPort = "CADA_TEST_PEER_PORT";
+constexpr const char* kPeerReadyFd = "CADA_TEST_PEER_READY_FD";
 
+// Runs body(1, port) in a second process and body(0, port) here; returns the peer's exit code
+// (100 when it did not exit normally) and its raw wait status in *child_status. In the peer (the
+// same binary, filtered to the current test, with kPeerPort set), the test runs up to here, then
+// body(1) runs and the process exits with 0, 2 (a failed check) or 3 (an exception). Rank 0 starts
+// body(0) only once the peer is ready, so the rendezvous timeout does not include its start-up.
 int run_pair(const std::function<void(int rank, int port)>& body, int* child_status) {
-  const int port = free_port();
-  pid_t pid = ::fork();
-  if (pid == 0) {
+  if (const char* peer_port = std::getenv(kPeerPort)) {  // this process is rank 1
+    if (const char* fd = std::getenv(kPeerReadyFd)) {
+      const int ready = std::atoi(fd);
+      const char byte = 1;
+      (void)!::write(ready, &byte, 1);
+      ::close(ready);
+    }
     int rc = 0;
     try {
-      body(1, port);
+      body(1, std::atoi(peer_port));
     } catch (const std::exception& e) {
       std::fprintf(stderr, "rank 1: %s\n", e.what());
       rc = 3;
     }
     if (::testing::Test::HasFailure()) rc = 2;
+    std::fflush(nullptr);
     std::_Exit(rc);
   }
-  body(0, port);
+  const int port = free_port();
+  int ready[2];
+  if (::pipe(ready) != 0) {
+    ADD_FAILURE() << "pipe: " << std::strerror(errno);
+    return 100;
+  }
+  const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string filter = std::string("--gtest_filter=") + test->test_suite_name() + "." + test->name();
+  std::string brief = "--gtest_brief=1";
+  std::string exe = "/proc/self/exe";
+  std::string port_var = std::string(kPeerPort) + "=" + std::to_string(port);
+  std::string fd_var = std::string(kPeerReadyFd) + "=" + std::to_string(ready[1]);
+  std::vector<char*> argv{exe.data(), filter.data(), brief.data(), nullptr};
+  std::vector<char*> envp;
+  for (char** e = environ; *e; ++e) envp.push_back(*e);
+  envp.push_back(port_var.data());
+  envp.push_back(fd_var.data());
+  envp.push_back(nullptr);
+  pid_t pid = 0;
+  const int err = ::posix_spawn(&pid, exe.c_str(), nullptr, nullptr, argv.data(), envp.data());
+  ::close(ready[1]);
+  if (err != 0) {
+    ::close(ready[0]);
+    ADD_FAILURE() << "cannot start the peer process: " << std::strerror(err);
+    return 100;
+  }
+  char byte = 0;
+  const bool started = ::read(ready[0], &byte, 1) == 1;  // EOF: the peer ended before run_pair
+  ::close(ready[0]);
+  if (started) body(0, port);
+  else ADD_FAILURE() << "the peer process ended before it reached the two-process part of the test";
   int st = 0;
   ::waitpid(pid, &st, 0);
   *child_status = st;

@@ -38,7 +38,6 @@ std::vector<rollout::Request> sharded_requests() {
 }  // namespace
 
 TEST(Sharded, TwoGlooProcessesEqualOneProcess) {
-  CADA_NEEDS_FRESH_PROCESS();
   int st = 0;
   const int rc = dist::run_pair(
       [](int rank, int port) {
