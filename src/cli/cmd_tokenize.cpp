@@ -32,6 +32,7 @@ struct Opts {
   bool add_generation_prompt = false;
   std::string chat_template;
   bool print_cada_jinja = false;
+  std::string errors = "stop";  // stop | record
   bool text_given = false;  // --text was passed (possibly empty)
 };
 
@@ -154,6 +155,45 @@ std::string text_of(const Record& r) {
   return r.value["text"].get<std::string>();
 }
 
+// A record's own value of a per-call option (as the keyword arguments of one call to a Hugging
+// Face tokenizer), else the command line's.
+bool record_flag(const Record& r, const char* key, bool fallback) {
+  if (!r.value.is_object() || !r.value.contains(key)) return fallback;
+  CADA_CHECK(r.value[key].is_boolean(), r.where, ": '", key, "' must be true or false, got ", r.value[key].dump());
+  return r.value[key].get<bool>();
+}
+
+// One record's output: {"ids", "prompt"} when encoding (with --chat), {"text"} when decoding.
+nlohmann::json process(const Opts& o, const cada::text::Tokenizer& tok, const cada::text::ChatTemplate* tmpl,
+                       const Record& r) {
+  json out = json::object();
+  if (o.decode) {
+    out["text"] = tok.decode(parse_ids(r, tok.vocab_size()), record_flag(r, "skip_special_tokens", o.skip_special_tokens));
+    return out;
+  }
+  const bool special = record_flag(r, "add_special_tokens", o.add_special_tokens);
+  if (!tmpl) {
+    out["ids"] = tok.encode(text_of(r), special);
+    return out;
+  }
+  const bool gen = record_flag(r, "add_generation_prompt", o.add_generation_prompt);
+  std::string prompt;
+  try {
+    // A record's messages go to the template as they are (tool_calls, reasoning_content, ...),
+    // with its "tools" and "chat_template_kwargs" (e.g. {"enable_thinking": false}).
+    const auto& rec = r.ordered;
+    const bool rich = rec.is_object() && rec.contains("messages");
+    auto field = [&](const char* k) { return rich && rec.contains(k) ? rec[k] : nlohmann::ordered_json(nullptr); };
+    prompt = rich ? tmpl->render_json(rec["messages"], gen, field("tools"), field("chat_template_kwargs"))
+                  : tmpl->render(parse_messages(r), gen);
+  } catch (const cada::Error& e) {
+    CADA_FAIL(r.where, ": ", e.what());
+  }
+  out["ids"] = tok.encode(prompt, special);
+  out["prompt"] = prompt;
+  return out;
+}
+
 int run(const Opts& o) {
   using namespace cada;
   if (o.print_cada_jinja) {
@@ -183,30 +223,17 @@ int run(const Opts& o) {
     }
   };
 
+  size_t failed = 0;
   for (const Record& r : recs) {
-    json out = json::object();
-    if (r.value.is_object() && r.value.contains("id")) out["id"] = r.value["id"];
-    if (o.decode) {
-      out["text"] = tok->decode(parse_ids(r, tok->vocab_size()), o.skip_special_tokens);
-    } else if (o.chat) {
-      std::string prompt;
-      try {
-        // A record's messages go to the template as they are (tool_calls, reasoning_content, ...),
-        // with its "tools" and "chat_template_kwargs" (e.g. {"enable_thinking": false}).
-        const auto& rec = r.ordered;
-        const bool rich = rec.is_object() && rec.contains("messages");
-        auto field = [&](const char* k) { return rich && rec.contains(k) ? rec[k] : nlohmann::ordered_json(nullptr); };
-        prompt = rich ? tmpl->render_json(rec["messages"], o.add_generation_prompt, field("tools"),
-                                          field("chat_template_kwargs"))
-                      : tmpl->render(parse_messages(r), o.add_generation_prompt);
-      } catch (const cada::Error& e) {
-        CADA_FAIL(r.where, ": ", e.what());
-      }
-      out["ids"] = tok->encode(prompt, o.add_special_tokens);
-      out["prompt"] = prompt;
-    } else {
-      out["ids"] = tok->encode(text_of(r), o.add_special_tokens);
+    json out;
+    try {
+      out = process(o, *tok, tmpl.get(), r);
+    } catch (const cada::Error& e) {
+      if (o.errors == "stop") throw;
+      out = {{"error", e.what()}};  // --errors record: this record's error in its place
+      ++failed;
     }
+    if (r.value.is_object() && r.value.contains("id")) out["id"] = r.value["id"];
     emit(out);
   }
   if (writer) {
@@ -214,6 +241,10 @@ int run(const Opts& o) {
     CADA_INFO("wrote ", writer->records_written(), " records to ", o.out);
   } else {
     std::cout.flush();
+  }
+  if (failed > 0) {
+    CADA_WARN(failed, " of ", recs.size(), " records failed; each has an \"error\" in the output instead");
+    return 1;
   }
   return 0;
 }
@@ -227,7 +258,8 @@ CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
                      "one input: text to encode, a user turn with --chat, or space-separated ids with --decode");
       sub.add_option("--input", opt->input,
                      "input file: plain text (one record per line) or JSONL with \"text\", \"messages\" (--chat) "
-                     "or \"ids\" (--decode)");
+                     "or \"ids\" (--decode); a JSONL record may set add_special_tokens, add_generation_prompt or "
+                     "skip_special_tokens (true / false) for itself");
       sub.add_option("--input-format", opt->input_format, "auto (JSONL for .jsonl/.json files), text or jsonl")
           ->check(CLI::IsMember({"auto", "text", "jsonl"}));
       sub.add_option("--out", opt->out,
@@ -246,6 +278,10 @@ CADA_REGISTER_COMMAND(cada::cli::CommandSpec{
                        for (const auto& n : cada::text::chat_template_names()) s += (s.empty() ? "" : ", ") + n;
                        return s;
                      }());
+      sub.add_option("--errors", opt->errors,
+                     "a record that cannot be encoded, rendered or decoded: stop (exit 1 at once) or record (write "
+                     "{\"error\": ...} in its place, go on, exit 1 at the end)")
+          ->check(CLI::IsMember({"stop", "record"}));
       sub.add_flag("--print-cada-jinja", opt->print_cada_jinja,
                    "print the Jinja source of the cada chat template and exit");
       return [opt, text_opt]() -> int {

@@ -347,48 +347,44 @@ def main():
                 text, err = hf_render(hf, conv, gen)
                 (ok_convs if err is None else bad_convs).append((conv, gen, text, err))
 
-        # One cada run per generation-prompt setting over all renderable conversations.
-        for gen in (False, True):
-            cases = [c for c in ok_convs if c[1] == gen]
-            inp = os.path.join(d, "convs_%d.jsonl" % gen)
-            out = os.path.join(d, "out_%d.jsonl" % gen)
-            write_jsonl(inp, [{"messages": c[0]} for c in cases])
-            cmd = ["tokenize", "--model", d, "--chat", "--input", inp, "--out", out]
-            if gen:
-                cmd.append("--add-generation-prompt")
-            proc = run_cada(args.cada, cmd, check=False)
-            if not report.check(name + ": cada run", proc.returncode == 0, proc.stderr.strip()):
-                continue
-            report.check(name + ": folder template rendered by the Jinja engine",
-                         "chat template: jinja from tokenizer_config.json" in proc.stderr, "stderr: " + proc.stderr.strip())
-            got = read_jsonl(out)
-            for (conv, _, want, _), rec in zip(cases, got):
-                report.check(name + ": prompt == apply_chat_template", rec["prompt"] == want,
-                             "conversation %s gen=%s\n  cada: %r\n  hf:   %r" % (json.dumps(conv, ensure_ascii=False),
-                                                                             gen, rec["prompt"], want))
-                ids = fast.encode(want, add_special_tokens=False).ids
-                report.check(name + ": ids == tokenizer(prompt)", rec["ids"] == ids,
-                             "prompt %r\n  cada: %s\n  hf:   %s" % (want, rec["ids"][:30], ids[:30]))
-            report.check(name + ": record count", len(got) == len(cases), "%d vs %d" % (len(got), len(cases)))
-
-        # Conversations the original template rejects must fail in cada too.
-        for conv, gen, _, err in bad_convs:
-            if gen:
-                continue
-            inp = os.path.join(d, "bad.jsonl")
-            write_jsonl(inp, [{"messages": conv}])
-            proc = run_cada(args.cada, ["tokenize", "--model", d, "--chat", "--input", inp], check=False)
-            report.check(name + ": rejected like the original", proc.returncode != 0,
-                         "conversation %s: hf raised %s but cada printed %s" % (
-                             json.dumps(conv, ensure_ascii=False), err, proc.stdout.strip()))
+        # One cada run over every conversation, the generation prompt set per record; the ones the
+        # original template rejects (without a generation prompt) must fail in cada too.
+        bad_convs = [b for b in bad_convs if not b[1]]
+        cases = ok_convs + bad_convs
+        inp = os.path.join(d, "convs.jsonl")
+        out = os.path.join(d, "out.jsonl")
+        write_jsonl(inp, [{"messages": c[0], "add_generation_prompt": c[1]} for c in cases])
+        proc = run_cada(args.cada, ["tokenize", "--model", d, "--chat", "--input", inp, "--out", out, "--errors", "record"],
+                        check=False)
+        got = read_jsonl(out) if os.path.exists(out) else []
+        if not report.check(name + ": cada run", len(got) == len(cases), proc.stderr.strip()):
+            continue
+        report.check(name + ": folder template rendered by the Jinja engine",
+                     "chat template: jinja from tokenizer_config.json" in proc.stderr, "stderr: " + proc.stderr.strip())
+        for (conv, gen, want, _), rec in zip(ok_convs, got):
+            report.check(name + ": prompt == apply_chat_template", rec.get("prompt") == want,
+                         "conversation %s gen=%s\n  cada: %r\n  hf:   %r" % (json.dumps(conv, ensure_ascii=False),
+                                                                         gen, rec.get("prompt", rec.get("error")), want))
+            ids = fast.encode(want, add_special_tokens=False).ids
+            report.check(name + ": ids == tokenizer(prompt)", rec.get("ids") == ids,
+                         "prompt %r\n  cada: %s\n  hf:   %s" % (want, (rec.get("ids") or [])[:30], ids[:30]))
+        for (conv, _, _, err), rec in zip(bad_convs, got[len(ok_convs):]):
+            report.check(name + ": rejected like the original", "error" in rec,
+                         "conversation %s: hf raised %s but cada rendered %r" % (
+                             json.dumps(conv, ensure_ascii=False), err, rec.get("prompt")))
+        report.check(name + ": a rejected conversation fails the run", proc.returncode == (1 if bad_convs else 0),
+                     "exit %d with %d rejected" % (proc.returncode, len(bad_convs)))
 
         # Forcing the matching built-in template gives the same prompts.
-        inp = os.path.join(d, "convs_1.jsonl")
+        gen_convs = [c for c in ok_convs if c[1]]
+        inp = os.path.join(d, "convs_gen.jsonl")
         out = os.path.join(d, "named.jsonl")
+        write_jsonl(inp, [{"messages": c[0]} for c in gen_convs])
         proc = run_cada(args.cada, ["tokenize", "--model", d, "--chat", "--chat-template", name, "--add-generation-prompt",
                                     "--input", inp, "--out", out], check=False)
         if report.check(name + ": named template run", proc.returncode == 0, proc.stderr.strip()):
-            report.check(name + ": named == detected", read_jsonl(out) == read_jsonl(os.path.join(d, "out_1.jsonl")))
+            want = [r for r, c in zip(got, ok_convs) if c[1]]
+            report.check(name + ": named == detected", read_jsonl(out) == want)
 
     # An unknown template name is an error listing the valid names.
     proc = run_cada(args.cada, ["tokenize", "--model", os.path.join(wd, "chatml"), "--chat", "--chat-template", "nope",

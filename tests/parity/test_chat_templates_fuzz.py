@@ -81,7 +81,7 @@ def main():
             if rng.random() < 0.5:
                 c["kwargs"] = {"enable_thinking": rng.random() < 0.5}
             cases.append(c)
-        n_good, n_bad = J.compare_family(report, args.cada, name, d, cases, max_rejects=4)
+        n_good, n_bad, _ = J.compare_family(report, args.cada, name, d, cases)
         total += len(cases)
         print("%-13s %3d rendered, %3d rejected by the template" % (name, n_good, n_bad))
     print("%d random conversations" % total)

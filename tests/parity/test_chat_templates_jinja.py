@@ -138,7 +138,7 @@ def hf_render(hf, case):
 
 
 def record(case):
-    r = {"messages": case["messages"]}
+    r = {"messages": case["messages"], "add_generation_prompt": case["gen"]}
     if case.get("tools") is not None:
         r["tools"] = case["tools"]
     if case.get("kwargs"):
@@ -146,51 +146,46 @@ def record(case):
     return r
 
 
-def cada_render(cada, d, cases, gen, tag):
-    """Renders `cases` (all with add_generation_prompt == gen) in one cada run: (records, stderr) or (None, stderr)."""
-    inp = os.path.join(d, "in_%s_%d.jsonl" % (tag, gen))
-    out = os.path.join(d, "out_%s_%d.jsonl" % (tag, gen))
+def cada_render(cada, d, cases, tag):
+    """Renders `cases` in one cada run (--errors record: a case the template rejects gets an
+    "error" in its place): (output records, stderr)."""
+    inp = os.path.join(d, "in_%s.jsonl" % tag)
+    out = os.path.join(d, "out_%s.jsonl" % tag)
     write_jsonl(inp, [record(c) for c in cases])
-    cmd = ["tokenize", "--model", d, "--chat", "--input", inp, "--out", out] + (["--add-generation-prompt"] if gen else [])
-    proc = run_cada(cada, cmd, check=False)
-    return (read_jsonl(out) if proc.returncode == 0 else None), proc.stderr
+    proc = run_cada(cada, ["tokenize", "--model", d, "--chat", "--input", inp, "--out", out, "--errors", "record"],
+                    check=False)
+    got = read_jsonl(out) if os.path.exists(out) else []
+    if len(got) != len(cases):
+        got = [{"error": "no output record (exit %d): %s" % (proc.returncode, proc.stderr.strip()[-400:])}] * len(cases)
+    return got, proc.stderr
 
 
-def compare_family(report, cada, name, d, cases, max_rejects=6):
-    """Renders every case with transformers and cada; checks text, ids, and that rejected cases fail in both."""
+def compare_family(report, cada, name, d, cases):
+    """Renders every case with transformers and cada (one cada run); checks text and ids, and that
+    cases the template rejects fail in both. Returns (rendered, rejected, cada's stderr)."""
     hf = AutoTokenizer.from_pretrained(d)
     good, bad = [], []
     for c in cases:
         text, err = hf_render(hf, c)
         (good if err is None else bad).append((c, text, err))
-    for gen in (False, True):
-        batch = [g for g in good if g[0]["gen"] == gen]
-        if not batch:
+    got, stderr = cada_render(cada, d, [g[0] for g in good] + [b[0] for b in bad], "all")
+    for (c, want, _), rec in zip(good, got):
+        if "error" in rec:
+            report.check(name + ": cada renders what transformers renders", False,
+                         "case %s\n  cada: %s\n  hf: %r" % (json.dumps(record(c), ensure_ascii=False)[:400],
+                                                            rec["error"][-400:], want))
             continue
-        got, stderr = cada_render(cada, d, [g[0] for g in batch], gen, "ok")
-        if got is None:  # find the first case cada rejects, to name it
-            for c, text, _ in batch:
-                one, err1 = cada_render(cada, d, [c], gen, "one")
-                if one is None:
-                    report.check(name + ": cada renders what transformers renders", False,
-                                 "case %s\n  cada: %s\n  hf: %r" % (json.dumps(record(c), ensure_ascii=False)[:400],
-                                                                    err1.strip()[-400:], text))
-                    break
-            continue
-        report.check(name + ": record count", len(got) == len(batch), "%d vs %d" % (len(got), len(batch)))
-        for (c, want, _), rec in zip(batch, got):
-            report.check(name + ": prompt == apply_chat_template", rec["prompt"] == want,
-                         "case %s gen=%s\n  cada: %r\n  hf:   %r" % (json.dumps(record(c), ensure_ascii=False)[:400],
-                                                                   gen, rec["prompt"], want))
-            ids = hf(want, add_special_tokens=False)["input_ids"]
-            report.check(name + ": ids == apply_chat_template(tokenize=True)", rec["ids"] == ids,
-                         "prompt %r\n  cada: %s\n  hf:   %s" % (want[:200], rec["ids"][:30], ids[:30]))
-    for c, _, err in bad[:max_rejects]:
-        got, stderr = cada_render(cada, d, [c], c["gen"], "bad")
-        report.check(name + ": rejected as transformers rejects it", got is None,
+        report.check(name + ": prompt == apply_chat_template", rec["prompt"] == want,
+                     "case %s\n  cada: %r\n  hf:   %r" % (json.dumps(record(c), ensure_ascii=False)[:400],
+                                                        rec["prompt"], want))
+        ids = hf(want, add_special_tokens=False)["input_ids"]
+        report.check(name + ": ids == apply_chat_template(tokenize=True)", rec["ids"] == ids,
+                     "prompt %r\n  cada: %s\n  hf:   %s" % (want[:200], rec["ids"][:30], ids[:30]))
+    for (c, _, err), rec in zip(bad, got[len(good):]):
+        report.check(name + ": rejected as transformers rejects it", "error" in rec,
                      "case %s: transformers raised %s but cada rendered %r" % (
-                         json.dumps(record(c), ensure_ascii=False)[:300], err, got and got[0]["prompt"]))
-    return len(good), len(bad)
+                         json.dumps(record(c), ensure_ascii=False)[:300], err, rec.get("prompt")))
+    return len(good), len(bad), stderr
 
 
 def cases_for(fam):
@@ -215,21 +210,19 @@ def main():
     cada_jinja = run_cada(args.cada, ["tokenize", "--print-cada-jinja"]).stdout
     for name, fam in families(cada_jinja).items():
         d = make_folder(wd, name, fam, tj)
-        n_good, n_bad = compare_family(report, args.cada, name, d, cases_for(fam))
+        n_good, n_bad, stderr = compare_family(report, args.cada, name, d, cases_for(fam))
         print("%-13s %3d cases rendered, %3d rejected by the template" % (name, n_good, n_bad))
         # `cada info`-style provenance: where the template came from.
-        proc = run_cada(args.cada, ["tokenize", "--model", d, "--chat", "--text", "hi"], check=False)
         where = "chat_template.jinja" if "file" in fam else "tokenizer_config.json"
-        report.check(name + ": template source logged", "chat template: jinja from " + where in proc.stderr,
-                     proc.stderr.strip()[-300:])
+        report.check(name + ": template source logged", "chat template: jinja from " + where in stderr,
+                     stderr.strip()[-300:])
 
     # The Mistral folder forced to the built-in `mistral` template renders v0.2's spacing, while
     # its own v0.3 template renders "[INST] Hello![/INST]" as transformers does.
     d = os.path.join(wd, "mistral-v0.3")
     write_jsonl(os.path.join(d, "hello.jsonl"), [{"messages": [m("user", "Hello!")]}])
-    own, _ = cada_render(args.cada, d, [{"messages": [m("user", "Hello!")], "gen": False}], False, "hello")
-    report.check("mistral v0.3 renders its own template", own is not None and own[0]["prompt"] == "<s>[INST] Hello![/INST]",
-                 repr(own))
+    own, _ = cada_render(args.cada, d, [{"messages": [m("user", "Hello!")], "gen": False}], "hello")
+    report.check("mistral v0.3 renders its own template", own[0].get("prompt") == "<s>[INST] Hello![/INST]", repr(own))
     return report.finish()
 
 

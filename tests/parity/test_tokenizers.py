@@ -338,52 +338,41 @@ def short(s, n=120):
 
 
 def check_tokenizer(args, report, name, model_dir, ref, strings):
+    """Two cada runs: every string encoded (a subset again with add_special_tokens=True, set per
+    record), then the reference ids decoded (a subset with skip_special_tokens=True, and id
+    prefixes cut inside characters)."""
     wd = os.path.join(args.workdir, "run_" + name.split()[0])
     os.makedirs(wd, exist_ok=True)
+    subset = strings[:250]
     inp, out = os.path.join(wd, "in.jsonl"), os.path.join(wd, "ids.jsonl")
-    write_jsonl(inp, [{"text": s} for s in strings])
+    write_jsonl(inp, [{"text": s} for s in strings] + [{"text": s, "add_special_tokens": True} for s in subset])
     t0 = time.time()
     run_cada(args.cada, ["tokenize", "--model", model_dir, "--input", inp, "--out", out])
     t_cada = time.time() - t0
     got = [r["ids"] for r in read_jsonl(out)]
-    report.check(name + ": record count", len(got) == len(strings), "%d vs %d" % (len(got), len(strings)))
+    report.check(name + ": record count", len(got) == len(strings) + len(subset),
+                 "%d vs %d" % (len(got), len(strings) + len(subset)))
     refs = [ref.encode(s) for s in strings]
     for s, g, r in zip(strings, got, refs):
         report.check(name + ": encode ids", g == r, "%s\n  cada:   %s\n  python: %s" % (short(s), g[:40], r[:40]))
-
-    # add_special_tokens=True on a subset.
-    subset = strings[:250]
-    inp2, out2 = os.path.join(wd, "in_sub.jsonl"), os.path.join(wd, "ids_sub.jsonl")
-    write_jsonl(inp2, [{"text": s} for s in subset])
-    run_cada(args.cada, ["tokenize", "--model", model_dir, "--input", inp2, "--out", out2, "--add-special-tokens"])
-    for s, g in zip(subset, [r["ids"] for r in read_jsonl(out2)]):
+    for s, g in zip(subset, got[len(strings):]):
         r = ref.encode(s, add_special_tokens=True)
         report.check(name + ": encode ids, add_special_tokens", g == r,
                      "%s\n  cada:   %s\n  python: %s" % (short(s), g[:40], r[:40]))
 
-    # Decoding the reference ids (all strings), and with skip_special_tokens (subset).
-    dec_in, dec_out = os.path.join(wd, "dec_in.jsonl"), os.path.join(wd, "dec_out.jsonl")
-    write_jsonl(dec_in, [{"ids": r} for r in refs])
-    run_cada(args.cada, ["tokenize", "--model", model_dir, "--decode", "--input", dec_in, "--out", dec_out])
-    for r, g in zip(refs, [x["text"] for x in read_jsonl(dec_out)]):
-        want = ref.decode(r)
-        report.check(name + ": decode", g == want, "ids %s\n  cada:   %s\n  python: %s" % (r[:30], short(g), short(want)))
-    skip_out = os.path.join(wd, "dec_skip.jsonl")
-    write_jsonl(dec_in, [{"ids": r} for r in refs[:250]])
-    run_cada(args.cada, ["tokenize", "--model", model_dir, "--decode", "--skip-special-tokens", "--input", dec_in,
-                         "--out", skip_out])
-    for r, g in zip(refs[:250], [x["text"] for x in read_jsonl(skip_out)]):
-        want = ref.decode(r, skip_special_tokens=True)
-        report.check(name + ": decode, skip_special_tokens", g == want,
-                     "ids %s\n  cada:   %s\n  python: %s" % (r[:30], short(g), short(want)))
-    # Byte-level pieces cut in the middle of characters: decode prefixes of the ids.
+    # Decoding: the reference ids (all strings), with skip_special_tokens (subset), and prefixes
+    # of the ids (byte-level pieces cut in the middle of characters).
     pref = [r[: max(1, len(r) // 2)] for r in refs[:300] if r]
-    write_jsonl(dec_in, [{"ids": p} for p in pref])
+    cases = ([(r, False) for r in refs] + [(r, True) for r in refs[:250]] + [(p, False) for p in pref])
+    dec_in, dec_out = os.path.join(wd, "dec_in.jsonl"), os.path.join(wd, "dec_out.jsonl")
+    write_jsonl(dec_in, [{"ids": ids, "skip_special_tokens": skip} for ids, skip in cases])
     run_cada(args.cada, ["tokenize", "--model", model_dir, "--decode", "--input", dec_in, "--out", dec_out])
-    for p, g in zip(pref, [x["text"] for x in read_jsonl(dec_out)]):
-        want = ref.decode(p)
-        report.check(name + ": decode of id prefixes", g == want, "ids %s\n  cada:   %s\n  python: %s" % (
-            p[:30], short(g), short(want)))
+    texts = [x["text"] for x in read_jsonl(dec_out)]
+    report.check(name + ": decode record count", len(texts) == len(cases), "%d vs %d" % (len(texts), len(cases)))
+    kinds = ["decode"] * len(refs) + ["decode, skip_special_tokens"] * len(refs[:250]) + ["decode of id prefixes"] * len(pref)
+    for (ids, skip), kind, g in zip(cases, kinds, texts):
+        want = ref.decode(ids, skip_special_tokens=True) if skip else ref.decode(ids)
+        report.check(name + ": " + kind, g == want, "ids %s\n  cada:   %s\n  python: %s" % (ids[:30], short(g), short(want)))
     print("%s: %d strings, %d tokens, cada encode run %.2fs" % (name, len(strings), sum(map(len, refs)), t_cada))
 
 
