@@ -43,9 +43,9 @@ def main():
     with open(f"{w}/prefs.jsonl", "w") as f:
         for r in train + test:
             f.write(json.dumps(r) + "\n")
-    cfg = {"model": f"{w}/base", "output_dir": f"{w}/rm", "data": f"{w}/prefs.jsonl", "steps": 60, "batch_size": 16,
-           "eval_every": 30, "optim": {"lr": 1e-3, "schedule": "cosine", "warmup_steps": 5}, "tensorboard": False,
-           "checkpoint": {"every": 20, "keep_last": 3}}
+    cfg = {"model": f"{w}/base", "output_dir": f"{w}/rm", "data": f"{w}/prefs.jsonl", "steps": 30, "batch_size": 16,
+           "eval_every": 15, "optim": {"lr": 1e-3, "schedule": "cosine", "warmup_steps": 5}, "tensorboard": False,
+           "checkpoint": {"every": 10, "keep_last": 3}}
     json.dump(cfg, open(f"{w}/rm.json", "w"))
     p = subprocess.run([a.cada, "train-rm", "--config", f"{w}/rm.json"], capture_output=True, text=True)
     assert p.returncode == 0, p.stdout + p.stderr
@@ -54,7 +54,7 @@ def main():
     assert "logits" not in plan and "activations" in plan, plan  # a score head, no vocabulary
     evals = [json.loads(l)["eval/accuracy"] for l in open(f"{w}/rm/metrics.jsonl") if "eval/accuracy" in l]
     acc = evals[-1]
-    print(f"held-out pairwise accuracy {acc:.3f} on {len(test)} pairs (chance 0.5); after 30 steps {evals[0]:.3f}")
+    print(f"held-out pairwise accuracy {acc:.3f} on {len(test)} pairs (chance 0.5); after 15 steps {evals[0]:.3f}")
     assert acc >= 0.8, f"reward model not clearly above chance: {acc}"
 
     # transformers loads the folder and scores like cada.
@@ -72,12 +72,12 @@ def main():
     print(f"transformers loads cada's reward model; max |score difference| {worst:.2e}")
     assert worst < 1e-4, worst
 
-    # Killed while writing the step-40 checkpoint, then resumed: same final weights, bitwise.
-    env = dict(os.environ, CADA_TEST_KILL_IN_CHECKPOINT="40")
+    # Killed while writing the step-20 checkpoint, then resumed: same final weights, bitwise.
+    env = dict(os.environ, CADA_TEST_KILL_IN_CHECKPOINT="20")
     p = subprocess.run([a.cada, "train-rm", "--config", f"{w}/rm.json", f"output_dir={w}/rmB"], env=env,
                        capture_output=True, text=True)
     assert p.returncode == -signal.SIGKILL, p.returncode
-    assert os.path.exists(f"{w}/rmB/checkpoint-20/trainer_state.json")
+    assert os.path.exists(f"{w}/rmB/checkpoint-10/trainer_state.json")
     sh([a.cada, "train-rm", "--config", f"{w}/rm.json", f"output_dir={w}/rmB", "--resume"])
     from safetensors.numpy import load_file
     ta, tb = load_file(f"{w}/rm/final/model.safetensors"), load_file(f"{w}/rmB/final/model.safetensors")
