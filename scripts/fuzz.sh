@@ -42,6 +42,11 @@ T_START=$SECONDS
 # check's cost bounded as parsers change; the inputs executed are in the summary (on an idle
 # core in 10 s: csv about 170k, safetensors 64k, config 50k, jsonl, tokenizer_json and
 # sentencepiece 13k, chat_template 5k). CADA_FUZZ_SCALE=50 is a long search.
+for v in CADA_FUZZ_SECONDS CADA_FUZZ_SCALE; do
+  case "${!v:-1}" in
+    ''|*[!0-9]*|0*) echo "fuzz.sh: $v='${!v}' must be a positive whole number" >&2; exit 2;;
+  esac
+done
 FUZZ_SECONDS=$(( ${CADA_FUZZ_SECONDS:-10} * SCALE ))
 
 say() { printf '[fuzz] %s\n' "$*"; }

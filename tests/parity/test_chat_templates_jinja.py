@@ -155,9 +155,10 @@ def cada_render(cada, d, cases, tag):
     proc = run_cada(cada, ["tokenize", "--model", d, "--chat", "--input", inp, "--out", out, "--errors", "record"],
                     check=False)
     got = read_jsonl(out) if os.path.exists(out) else []
-    if len(got) != len(cases):
+    ok = len(got) == len(cases) and proc.returncode in (0, 1)
+    if not ok:
         got = [{"error": "no output record (exit %d): %s" % (proc.returncode, proc.stderr.strip()[-400:])}] * len(cases)
-    return got, proc.stderr
+    return got, proc.stderr, ok
 
 
 def compare_family(report, cada, name, d, cases):
@@ -168,7 +169,8 @@ def compare_family(report, cada, name, d, cases):
     for c in cases:
         text, err = hf_render(hf, c)
         (good if err is None else bad).append((c, text, err))
-    got, stderr = cada_render(cada, d, [g[0] for g in good] + [b[0] for b in bad], "all")
+    got, stderr, ok = cada_render(cada, d, [g[0] for g in good] + [b[0] for b in bad], "all")
+    report.check(name + ": cada run writes one record per case", ok, stderr.strip()[-400:])
     for (c, want, _), rec in zip(good, got):
         if "error" in rec:
             report.check(name + ": cada renders what transformers renders", False,
@@ -221,7 +223,7 @@ def main():
     # its own v0.3 template renders "[INST] Hello![/INST]" as transformers does.
     d = os.path.join(wd, "mistral-v0.3")
     write_jsonl(os.path.join(d, "hello.jsonl"), [{"messages": [m("user", "Hello!")]}])
-    own, _ = cada_render(args.cada, d, [{"messages": [m("user", "Hello!")], "gen": False}], "hello")
+    own, _, _ = cada_render(args.cada, d, [{"messages": [m("user", "Hello!")], "gen": False}], "hello")
     report.check("mistral v0.3 renders its own template", own[0].get("prompt") == "<s>[INST] Hello![/INST]", repr(own))
     return report.finish()
 
