@@ -37,6 +37,20 @@ def run_cada(cada, args, check=True):
     return proc
 
 
+def render_chat(cada, model_dir, records, tag):
+    """Renders chat records (each may set add_generation_prompt, tools, chat_template_kwargs) in
+    one `cada tokenize --chat --errors record` run, where a conversation the template rejects gets
+    {"error": ...} in its place. Returns (one output record per input record, or None when cada
+    did not write them, the CompletedProcess)."""
+    inp = os.path.join(model_dir, "in_%s.jsonl" % tag)
+    out = os.path.join(model_dir, "out_%s.jsonl" % tag)
+    write_jsonl(inp, records)
+    proc = run_cada(cada, ["tokenize", "--model", model_dir, "--chat", "--input", inp, "--out", out,
+                           "--errors", "record"], check=False)
+    got = read_jsonl(out) if os.path.exists(out) else []
+    return (got if len(got) == len(records) and proc.returncode in (0, 1) else None), proc
+
+
 def write_jsonl(path, records):
     with open(path, "w", encoding="utf-8") as f:
         for r in records:

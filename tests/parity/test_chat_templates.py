@@ -19,7 +19,7 @@ import sys
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoTokenizer
 
-from parity_common import Report, parse_args, read_jsonl, run_cada, write_jsonl
+from parity_common import Report, parse_args, read_jsonl, render_chat, run_cada, write_jsonl
 
 # ------------------------------------------------------------------ original templates
 # Qwen/Qwen2.5-*-Instruct tokenizer_config.json "chat_template".
@@ -351,13 +351,8 @@ def main():
         # original template rejects (without a generation prompt) must fail in cada too.
         bad_convs = [b for b in bad_convs if not b[1]]
         cases = ok_convs + bad_convs
-        inp = os.path.join(d, "convs.jsonl")
-        out = os.path.join(d, "out.jsonl")
-        write_jsonl(inp, [{"messages": c[0], "add_generation_prompt": c[1]} for c in cases])
-        proc = run_cada(args.cada, ["tokenize", "--model", d, "--chat", "--input", inp, "--out", out, "--errors", "record"],
-                        check=False)
-        got = read_jsonl(out) if os.path.exists(out) else []
-        if not report.check(name + ": cada run", len(got) == len(cases), proc.stderr.strip()):
+        got, proc = render_chat(args.cada, d, [{"messages": c[0], "add_generation_prompt": c[1]} for c in cases], "all")
+        if not report.check(name + ": cada run", got is not None, proc.stderr.strip()):
             continue
         report.check(name + ": folder template rendered by the Jinja engine",
                      "chat template: jinja from tokenizer_config.json" in proc.stderr, "stderr: " + proc.stderr.strip())

@@ -22,7 +22,7 @@ import sys
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoTokenizer
 
-from parity_common import Report, parse_args, read_jsonl, run_cada, write_jsonl
+from parity_common import Report, parse_args, render_chat, run_cada
 import test_chat_templates as base
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -147,18 +147,13 @@ def record(case):
 
 
 def cada_render(cada, d, cases, tag):
-    """Renders `cases` in one cada run (--errors record: a case the template rejects gets an
-    "error" in its place): (output records, stderr)."""
-    inp = os.path.join(d, "in_%s.jsonl" % tag)
-    out = os.path.join(d, "out_%s.jsonl" % tag)
-    write_jsonl(inp, [record(c) for c in cases])
-    proc = run_cada(cada, ["tokenize", "--model", d, "--chat", "--input", inp, "--out", out, "--errors", "record"],
-                    check=False)
-    got = read_jsonl(out) if os.path.exists(out) else []
-    ok = len(got) == len(cases) and proc.returncode in (0, 1)
-    if not ok:
+    """Renders `cases` in one cada run (render_chat): (output records, stderr, whether cada wrote
+    one per case); when it did not, each case gets an "error" naming the failed run."""
+    got, proc = render_chat(cada, d, [record(c) for c in cases], tag)
+    if got is None:
         got = [{"error": "no output record (exit %d): %s" % (proc.returncode, proc.stderr.strip()[-400:])}] * len(cases)
-    return got, proc.stderr, ok
+        return got, proc.stderr, False
+    return got, proc.stderr, True
 
 
 def compare_family(report, cada, name, d, cases):
@@ -222,7 +217,6 @@ def main():
     # The Mistral folder forced to the built-in `mistral` template renders v0.2's spacing, while
     # its own v0.3 template renders "[INST] Hello![/INST]" as transformers does.
     d = os.path.join(wd, "mistral-v0.3")
-    write_jsonl(os.path.join(d, "hello.jsonl"), [{"messages": [m("user", "Hello!")]}])
     own, _, _ = cada_render(args.cada, d, [{"messages": [m("user", "Hello!")], "gen": False}], "hello")
     report.check("mistral v0.3 renders its own template", own[0].get("prompt") == "<s>[INST] Hello![/INST]", repr(own))
     return report.finish()

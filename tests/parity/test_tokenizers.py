@@ -363,14 +363,14 @@ def check_tokenizer(args, report, name, model_dir, ref, strings):
     # Decoding: the reference ids (all strings), with skip_special_tokens (subset), and prefixes
     # of the ids (byte-level pieces cut in the middle of characters).
     pref = [r[: max(1, len(r) // 2)] for r in refs[:300] if r]
-    cases = ([(r, False) for r in refs] + [(r, True) for r in refs[:250]] + [(p, False) for p in pref])
+    cases = ([(r, False, "decode") for r in refs] + [(r, True, "decode, skip_special_tokens") for r in refs[:250]] +
+             [(p, False, "decode of id prefixes") for p in pref])
     dec_in, dec_out = os.path.join(wd, "dec_in.jsonl"), os.path.join(wd, "dec_out.jsonl")
-    write_jsonl(dec_in, [{"ids": ids, "skip_special_tokens": skip} for ids, skip in cases])
+    write_jsonl(dec_in, [{"ids": ids, "skip_special_tokens": skip} for ids, skip, _ in cases])
     run_cada(args.cada, ["tokenize", "--model", model_dir, "--decode", "--input", dec_in, "--out", dec_out])
     texts = [x["text"] for x in read_jsonl(dec_out)]
     report.check(name + ": decode record count", len(texts) == len(cases), "%d vs %d" % (len(texts), len(cases)))
-    kinds = ["decode"] * len(refs) + ["decode, skip_special_tokens"] * len(refs[:250]) + ["decode of id prefixes"] * len(pref)
-    for (ids, skip), kind, g in zip(cases, kinds, texts):
+    for (ids, skip, kind), g in zip(cases, texts):
         want = ref.decode(ids, skip_special_tokens=True) if skip else ref.decode(ids)
         report.check(name + ": " + kind, g == want, "ids %s\n  cada:   %s\n  python: %s" % (ids[:30], short(g), short(want)))
     print("%s: %d strings, %d tokens, cada encode run %.2fs" % (name, len(strings), sum(map(len, refs)), t_cada))
