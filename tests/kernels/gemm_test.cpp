@@ -5,6 +5,8 @@
 // the cases left to libtorch (empty batches, float64).
 #include <gtest/gtest.h>
 
+#include <array>
+
 #include <torch/torch.h>
 
 #include "cada/kernels/gemm.h"
@@ -104,6 +106,37 @@ TEST(Gemm, GradientsMatchLibtorch) {
   w.mutable_grad().zero_();
   (at::linear(x, w).sum() + at::linear(x * 2, w).sum()).backward();
   EXPECT_LT(max_diff(gw, w.grad()), 1e-3);
+}
+
+// OpenBLAS runs on one thread per call, the product split into 64-row (or column) bands of the
+// output across the intra-op threads: with 1, 2 or 3 threads every band is computed, by rows
+// and by columns, with a partial last band, forward and both backward products.
+TEST(Gemm, BandsCoverTheOutputForAnyThreadCount) {
+  if (cpu_gemm_backend().rfind("libtorch", 0) == 0) GTEST_SKIP() << "no blocked GEMM";
+  torch::manual_seed(2);
+  const int64_t R = big();
+  const int threads = at::get_num_threads();
+  struct Shape {
+    int64_t rows, k, n;
+  };
+  for (int t : {1, 2, 3}) {
+    at::set_num_threads(t);
+    for (const auto& s : {Shape{3 * R + 17, 192, 130}, Shape{R, 256, 2048}, Shape{5 * R, 600, 70}}) {
+      auto x0 = at::randn({s.rows, s.k}), w0 = at::randn({s.n, s.k}), g = at::randn({s.rows, s.n});
+      auto run = [&](bool ours) {
+        auto x = x0.clone().requires_grad_(true), w = w0.clone().requires_grad_(true);
+        auto y = ours ? cada::kernels::linear(x, w) : at::linear(x, w);
+        (y * g).sum().backward();
+        return std::array<at::Tensor, 3>{y.detach(), x.grad(), w.grad()};
+      };
+      const auto ours = run(true), ref = run(false);
+      const double tol[3] = {1e-4 * std::sqrt(double(s.k)), 1e-4 * std::sqrt(double(s.n)), 1e-4 * std::sqrt(double(s.rows))};
+      for (int i = 0; i < 3; ++i)
+        EXPECT_LT(max_diff(ours[i], ref[i]), tol[i])
+            << t << " threads, rows " << s.rows << ", k " << s.k << ", n " << s.n << ": output " << i;
+    }
+  }
+  at::set_num_threads(threads);
 }
 
 // Decoding shapes: every row count the skinny kernel takes up to 31 (its register tiles hold up
