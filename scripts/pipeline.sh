@@ -51,7 +51,7 @@ if [ "$FAST" = 1 ]; then
   F_SFT=(epochs=2); F_GRPO=(train.steps=4 checkpoint.every=2)
   F_EVAL=(datasets.0.sample=24 datasets.1.sample=16 datasets.2.sample=16 bon.n=2 metrics.bootstrap=200)
 elif [ "$FAST" = 2 ]; then
-  F_PRE=(steps=12 eval_every=0 checkpoint.every=6); F_RM=(steps=4 eval_every=0 eval_split_value=none)
+  F_PRE=(steps=6 eval_every=0 checkpoint.every=3); F_RM=(steps=4 eval_every=0 eval_split_value=none)
   F_CH=(data.limit=12 filter.total_cap=0 filter.per_category_cap=0 filter.require_format=false filter.harmless_min=0 filter.helpful_min=0)
   F_SFT=(epochs=1); F_GRPO=(train.steps=2 train.prompts_per_step=4 rollout.num_generations=4 checkpoint.every=1)
   F_EVAL=(datasets.0.sample=8 datasets.1.sample=6 datasets.2.sample=6 bon.n=2 metrics.bootstrap=100)

@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <mutex>
 
@@ -119,8 +120,12 @@ void openblas_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const floa
                    float* C) {
   auto& ob = blas();
   if (ob.threads != 1) {  // once per process: the OpenMP build then never starts its own threads
+    // openblas_set_num_threads also sets OpenMP's thread count, which libtorch's intra-op
+    // setting is: put that back.
+    const int intra_op = at::get_num_threads();
     ob.set_threads(1);
     ob.threads = 1;
+    at::set_num_threads(intra_op);
   }
   const int lda = static_cast<int>(ta ? M : K), ldb = static_cast<int>(tb ? K : N), ldc = static_cast<int>(N);
   auto call = [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
@@ -249,6 +254,12 @@ bool skinny_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tens
 }
 
 int64_t skinny_max_rows() { return blas().disabled ? 0 : detail::skinny_max_rows(); }
+
+int parallel_team_size() {
+  std::atomic<int> chunks{0};
+  at::parallel_for(0, 1 << 20, 1, [&](int64_t, int64_t) { ++chunks; });  // one chunk per thread
+  return chunks.load();
+}
 }  // namespace cpu
 
 at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <cstdio>
+#include <cstdlib>
 
 #include <torch/torch.h>
 
@@ -137,6 +139,31 @@ TEST(Gemm, BandsCoverTheOutputForAnyThreadCount) {
     }
   }
   at::set_num_threads(threads);
+}
+
+// OpenBLAS's openblas_set_num_threads(1) also sets OpenMP's thread count; the blocked path must
+// leave libtorch's intra-op thread count as it found it (else every later parallel op of the
+// process runs on one thread). Checked in a fresh process (a death test re-runs the binary), where
+// the blocked path's first call sets OpenBLAS up.
+TEST(Gemm, LeavesTheIntraOpThreadCountAlone) {
+  if (cpu_gemm_backend().rfind("libtorch", 0) == 0) GTEST_SKIP() << "no blocked GEMM";
+  const int threads = at::get_num_threads();
+  at::set_num_threads(3);
+  const int team = cpu::parallel_team_size();
+  at::set_num_threads(threads);
+  if (team != 3) GTEST_SKIP() << "cada's kernels were built without OpenMP (a parallel team of " << team << ")";
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        at::set_num_threads(3);
+        at::Tensor y;
+        const bool blocked = cpu::gemm_linear(at::randn({4 * big(), 64}), at::randn({96, 64}), {}, &y);
+        const int team = cpu::parallel_team_size();
+        std::fprintf(stderr, "blocked %d, intra-op threads %d, parallel team %d\n", int(blocked),
+                     at::get_num_threads(), team);
+        std::exit(blocked && at::get_num_threads() == 3 && team == 3 ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 // Decoding shapes: every row count the skinny kernel takes up to 31 (its register tiles hold up

@@ -5,8 +5,9 @@
 //     streams each weight once per call across the intra-op threads (AVX-512 or AVX2+FMA);
 //   - more rows (training, prefill): on CPUs with AVX-512, cada's own blocked GEMM (packed
 //     panels, 14 x 32 register tiles); elsewhere OpenBLAS's OpenMP build when it can be loaded at
-//     run time (dlopen; it shares libtorch's OpenMP threads, while the pthreads build keeps its
-//     own spinning threads that fight libtorch's for the cores).
+//     run time (dlopen; the pthreads build keeps its own spinning threads that fight libtorch's
+//     for the cores), one OpenBLAS thread per call on 64-row or -column bands of the output
+//     split across libtorch's intra-op threads.
 // The PyPI libtorch wheel multiplies with MKL, whose float32 kernels on AMD CPUs use AVX2 only
 // (docs/benchmarks/gemm_cpu.md). Everything else (CUDA, bf16, autocast, CPUs without AVX2 and
 // no OpenBLAS) is at::linear. Differentiable: the backward products (dx = dy W, dW = dy^T x)
@@ -49,6 +50,9 @@ bool gemm_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor
 bool skinny_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, at::Tensor* out);
 // The most rows the skinny kernel takes on this CPU (95 with AVX-512, 47 with AVX2; 0 without).
 int64_t skinny_max_rows();
+// How many threads an at::parallel_for region of cada's kernels runs on now (1 where the kernels
+// were built without OpenMP). For tests that a call leaves libtorch's intra-op setting alone.
+int parallel_team_size();
 }  // namespace cpu
 
 }  // namespace cada::kernels
