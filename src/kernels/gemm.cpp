@@ -31,7 +31,6 @@ struct OpenBlas {
   sgemm_fn sgemm = nullptr;
   set_threads_fn set_threads = nullptr;
   std::string name = "libtorch";
-  int threads = -1;
 };
 
 OpenBlas load() {
@@ -110,23 +109,23 @@ Path path_for(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
 // intra-op threads (at::parallel_for: OpenMP, waiting as OMP_WAIT_POLICY says). OpenBLAS's own
 // threads hand packed panels to each other by spinning on sched_yield: alone that costs
 // nothing, but when another process holds a core the spinning thread burns its time slices
-// (a 20-step pre-training beside a busy-loop: 2.3 s of system time and 10% more CPU than
-// libtorch's GEMM). Each band computes its elements exactly as the whole product would (the
-// same K blocking, which depends on K only), so the result does not depend on the number of
-// threads. Bands are whole multiples of kBand rows or columns of C.
+// (20 pre-training steps beside a busy loop: 2.1-2.6 s of system time and 8-13% more CPU than
+// with bands; docs/benchmarks/gemm_cpu.md). Bands are whole multiples of kBand rows or columns
+// of C; a partial band rounds differently from the same rows inside a larger call, so, as with
+// OpenBLAS's own threads, the sums can depend on the thread count by float rounding.
 constexpr int64_t kBand = 64;
 
 void openblas_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, const float* B, float beta,
                    float* C) {
   auto& ob = blas();
-  if (ob.threads != 1) {  // once per process: the OpenMP build then never starts its own threads
-    // openblas_set_num_threads also sets OpenMP's thread count, which libtorch's intra-op
-    // setting is: put that back.
+  static std::once_flag single;
+  std::call_once(single, [&] {  // the OpenMP build then never starts its own threads
+    // openblas_set_num_threads also sets OpenMP's thread count, which is libtorch's intra-op
+    // setting: put that back.
     const int intra_op = at::get_num_threads();
     ob.set_threads(1);
-    ob.threads = 1;
     at::set_num_threads(intra_op);
-  }
+  });
   const int lda = static_cast<int>(ta ? M : K), ldb = static_cast<int>(tb ? K : N), ldc = static_cast<int>(N);
   auto call = [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
     const float* a = A + (ta ? m0 : m0 * lda);  // rows m0.. of op(A)

@@ -2,7 +2,8 @@
 
 1. GRPO (three loss/advantage settings: an uneven split of prompts and micro-batches, and one
    prompt per round so that one rank generates nothing),
-   SFT and reward-model training launched as 2 processes with `torchrun --no-python` end with
+   SFT and reward-model training launched as 2 processes (`torchrun --no-python` for SFT and the
+   resume below; the other runs start the ranks directly with the environment torchrun sets) end with
    the parameters of 1 process running the same global batch, within 1e-6 (the only difference
    is the float summation order of the gradient sum). Every checkpoint checks that the ranks
    hold bitwise identical parameters (the run fails otherwise).
@@ -24,6 +25,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -55,6 +57,36 @@ def torchrun(cada, nproc, args):
                "127.0.0.1", "--master-port", str(free_port()), cada] + args)
 
 
+def rank_env(rank, nproc, port, env_extra=None):
+    """What torchrun gives each process of a one-node run (and any launcher must): rank, world
+    size, rendezvous address; and, as torchrun does with more than one process per node, one
+    OpenMP thread unless OMP_NUM_THREADS is set."""
+    env = dict(os.environ, RANK=str(rank), WORLD_SIZE=str(nproc), LOCAL_RANK=str(rank),
+               LOCAL_WORLD_SIZE=str(nproc), GROUP_RANK="0", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
+               **(env_extra or {}))
+    env.setdefault("OMP_NUM_THREADS", "1")
+    return env
+
+
+def launch(cada, nproc, args):
+    """Runs cada as nproc ranks started directly with torchrun's environment (torchrun itself, a
+    Python program that imports torch, costs about 3 s of CPU a launch; two of the launches below
+    go through it, so both ways stay covered). Output goes to files: a rank blocked on a full
+    pipe would stall the other in a collective."""
+    port = free_port()
+    procs, logs = [], []
+    for rank in range(nproc):
+        log = tempfile.TemporaryFile(mode="w+")
+        procs.append(subprocess.Popen([cada] + args, env=rank_env(rank, nproc, port), stdout=log, stderr=log))
+        logs.append(log)
+    codes = [p.wait() for p in procs]
+    if any(codes):
+        for rank, log in enumerate(logs):
+            log.seek(0)
+            print(f"---- rank {rank} (exit {codes[rank]}):\n{log.read()[-4000:]}")
+        raise SystemExit(f"{nproc} processes of {' '.join(args)} exited with {codes}")
+
+
 def max_diff(a, b):
     ta, tb = load_file(a), load_file(b)
     assert ta.keys() == tb.keys()
@@ -74,13 +106,8 @@ def update_diff(a, b, init):
 
 def launch_by_hand(cada, args, env_extra):
     port = free_port()
-    procs = []
-    for rank in range(2):
-        env = dict(os.environ, RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE="2",
-                   MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), **env_extra)
-        procs.append(subprocess.Popen([cada] + args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      text=True))
-    return procs
+    return [subprocess.Popen([cada] + args, env=rank_env(rank, 2, port, env_extra), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for rank in range(2)]
 
 
 def wait_for(path, procs, limit=120):
@@ -140,7 +167,7 @@ def main():
         t0 = time.time()
         sh([a.cada, "train", "--config", f"{w}/grpo_{name}.json", f"output_dir={w}/grpo_{name}_1"])
         t1 = time.time()
-        torchrun(a.cada, 2, ["train", "--config", f"{w}/grpo_{name}.json", f"output_dir={w}/grpo_{name}_2"])
+        launch(a.cada, 2, ["train", "--config", f"{w}/grpo_{name}.json", f"output_dir={w}/grpo_{name}_2"])
         t2 = time.time()
         d, u = update_diff(f"{w}/grpo_{name}_1/checkpoint-4/model.safetensors",
                            f"{w}/grpo_{name}_2/checkpoint-4/model.safetensors", f"{w}/model/model.safetensors")
@@ -178,7 +205,7 @@ def main():
           "checkpoint": {"every": 2, "keep_last": 1}}
     json.dump(rm, open(f"{w}/rm.json", "w"))
     sh([a.cada, "train-rm", "--config", f"{w}/rm.json", f"output_dir={w}/rm_1"])
-    torchrun(a.cada, 2, ["train-rm", "--config", f"{w}/rm.json", f"output_dir={w}/rm_2"])
+    launch(a.cada, 2, ["train-rm", "--config", f"{w}/rm.json", f"output_dir={w}/rm_2"])
     d, u = update_diff(f"{w}/rm_1/final/model.safetensors", f"{w}/rm_2/final/model.safetensors",
                        f"{w}/model/model.safetensors")
     r1 = [json.loads(l) for l in open(f"{w}/rm_1/metrics.jsonl")]
@@ -206,7 +233,7 @@ def main():
               "runtime": {"prompts_per_batch": 2}}
     json.dump(chains, open(f"{w}/chains.json", "w"))
     sh([a.cada, "generate-chains", "--config", f"{w}/chains.json", f"output_dir={w}/chains_1"])
-    torchrun(a.cada, 2, ["generate-chains", "--config", f"{w}/chains.json", f"output_dir={w}/chains_2"])
+    launch(a.cada, 2, ["generate-chains", "--config", f"{w}/chains.json", f"output_dir={w}/chains_2"])
     for name in ("samples.jsonl", "progress.jsonl", "chains.jsonl", "summary.json"):
         one, two = open(f"{w}/chains_1/{name}").read(), open(f"{w}/chains_2/{name}").read()
         assert one == two, f"generate-chains {name} differs between 1 and 2 processes"
@@ -239,7 +266,7 @@ def main():
           "judges": {"refusal": "refusal"}, "metrics": {"bootstrap": 50}}
     json.dump(ev, open(f"{w}/eval.json", "w"))
     sh([a.cada, "eval", "--config", f"{w}/eval.json", f"output_dir={w}/eval_1"])
-    torchrun(a.cada, 2, ["eval", "--config", f"{w}/eval.json", f"output_dir={w}/eval_2"])
+    launch(a.cada, 2, ["eval", "--config", f"{w}/eval.json", f"output_dir={w}/eval_2"])
     # Completions are identical; Best-of-N selector scores are computed in batches of another
     # composition, so they agree to float precision.
     def strip_scores(path):
@@ -264,7 +291,7 @@ def main():
     fail = dict(grpo, **settings["dapo"])
     fail["train"] = dict(fail["train"], steps=6)
     json.dump(fail, open(f"{w}/grpo_fail.json", "w"))
-    torchrun(a.cada, 2, ["train", "--config", f"{w}/grpo_fail.json", f"output_dir={w}/straight"])
+    launch(a.cada, 2, ["train", "--config", f"{w}/grpo_fail.json", f"output_dir={w}/straight"])
     timeout = 10
     args = ["train", "--config", f"{w}/grpo_fail.json", f"output_dir={w}/broken"]
     procs = launch_by_hand(a.cada, args, {"CADA_DIST_TIMEOUT": str(timeout)})
