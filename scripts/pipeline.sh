@@ -20,6 +20,8 @@
 #   --smoke        the smallest run through every stage (the reproducibility test; numbers are noise)
 # Every stage writes into its own folder under --run and is skipped when its output exists, so
 # an interrupted pipeline continues where it stopped (generate-chains resumes inside a stage).
+# On the tiny default the base and SFT models' evals run in the background beside the stages
+# after them (logs: <run>/eval-<model>.log); with --model the evals run after GRPO.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CADA=${CADA:-${BUILD_DIR:-build}/bin/cada}
@@ -33,7 +35,7 @@ while [ $# -gt 0 ]; do
     --rm) RM=$2; shift 2;;
     --fast) FAST=1; shift;;
     --smoke) FAST=2; shift;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0;;
     *) echo "pipeline.sh: unknown option '$1' (see --help)" >&2; exit 2;;
   esac
 done
@@ -42,6 +44,38 @@ RUN=${RUN:-runs/pipeline-$SETTING}
 mkdir -p "$RUN"
 stage() { printf '\n== %s\n' "$*"; }
 done_file() { [ -e "$1" ]; }
+
+# The evals (stage 6). On the tiny default (a base model pre-trained here, on CPU) the base and
+# SFT models are evaluated in the background beside the stages that follow them, which leave
+# part of the cores idle; with --model (a real model, maybe on a GPU) they run one at a time
+# after GRPO. A background eval's failure stops the pipeline at stage 6 with its log.
+EVAL_BESIDE=0; declare -A EVAL_PID=()
+eval_dir() { case $1 in base) echo "$MODEL";; sft) echo "$RUN/sft/final";; grpo) echo "$RUN/grpo/final";; esac; }
+run_eval() {
+  "$CADA" --log-level warn eval --config "$CONFIGS/eval_pipeline.json" model="$(eval_dir "$1")" \
+    output_dir="$RUN/eval-$1" "${F_EVAL[@]}" > "$RUN/eval-$1.log" 2>&1
+}
+eval_beside() {
+  if [ "$EVAL_BESIDE" = 1 ] && ! done_file "$RUN/eval-$1/report.json"; then
+    stage "6. eval: $1 (in the background, beside the next stages; log: $RUN/eval-$1.log)"
+    run_eval "$1" & EVAL_PID[$1]=$!
+  fi
+}
+# Waits for the background eval of $1 when $2 is "wait", else only when it has already exited;
+# a failed one stops the pipeline (so a broken eval config stops it before the next stage).
+settle_eval() {
+  local pid=${EVAL_PID[$1]:-}
+  [ -n "$pid" ] || return 0
+  [ "${2:-}" = wait ] || ! kill -0 "$pid" 2>/dev/null || return 0
+  if ! wait "$pid"; then
+    echo "pipeline.sh: the eval of $1 failed; the end of $RUN/eval-$1.log:" >&2
+    tail -n 20 "$RUN/eval-$1.log" >&2
+    exit 1
+  fi
+  unset "EVAL_PID[$1]"
+}
+settle_evals() { settle_eval base; settle_eval sft; }
+trap 'for p in "${EVAL_PID[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
 
 # Overrides that shrink the run for tests (--fast).
 F_PRE=(); F_RM=(); F_CH=(); F_SFT=(); F_GRPO=(); F_EVAL=()
@@ -58,6 +92,7 @@ elif [ "$FAST" = 2 ]; then
 fi
 
 if [ -z "$MODEL" ]; then
+  EVAL_BESIDE=1
   if ! done_file "$RUN/base/final/config.json"; then
     stage "1. a ~2M-parameter model with its own tokenizer, pre-trained on the tiny world (it complies with everything)"
     "$CADA" init-model --preset mini --train-tokenizer data/tiny-world/corpus.jsonl --vocab-size 2048 \
@@ -67,10 +102,12 @@ if [ -z "$MODEL" ]; then
   fi
   MODEL="$RUN/base/final"
 fi
+eval_beside base
 
 if [ -z "$RM" ]; then
   if ! done_file "$RUN/rm/final/config.json"; then
-    stage "2. a reward model on the preference pairs (cada train-rm)"
+    settle_evals
+  stage "2. a reward model on the preference pairs (cada train-rm)"
     RESUME=(); [ -d "$RUN/rm" ] && RESUME=(--resume)
     "$CADA" train-rm --config "$CONFIGS/rm.json" model="$MODEL" output_dir="$RUN/rm" "${F_RM[@]}" "${RESUME[@]}"
   fi
@@ -78,6 +115,7 @@ if [ -z "$RM" ]; then
 fi
 
 if ! done_file "$RUN/chains/summary.json"; then
+  settle_evals
   stage "3. reasoning chains with the $SETTING specification in context (cada generate-chains)"
   RESUME=(); [ -e "$RUN/chains/progress.jsonl" ] && RESUME=(--resume)
   "$CADA" generate-chains --config "$CONFIGS/chains_$SETTING.json" model="$MODEL" output_dir="$RUN/chains" \
@@ -85,13 +123,16 @@ if ! done_file "$RUN/chains/summary.json"; then
 fi
 
 if ! done_file "$RUN/sft/final/config.json"; then
+  settle_evals
   stage "4. supervised fine-tuning on the chains, specification removed (cada sft)"
   RESUME=(); [ -d "$RUN/sft" ] && RESUME=(--resume)
   "$CADA" sft --config "$CONFIGS/sft.json" model="$MODEL" data="$RUN/chains/chains.jsonl" output_dir="$RUN/sft" \
     "${F_SFT[@]}" "${RESUME[@]}"
 fi
+eval_beside sft
 
 if ! done_file "$RUN/grpo/final/config.json"; then
+  settle_evals
   stage "5. GRPO on the model's own reasoning (cada train)"
   RESUME=(); [ -d "$RUN/grpo" ] && RESUME=(--resume)
   "$CADA" train --config "$CONFIGS/grpo_cada.json" model="$RUN/sft/final" output_dir="$RUN/grpo" \
@@ -99,11 +140,11 @@ if ! done_file "$RUN/grpo/final/config.json"; then
 fi
 
 for m in base sft grpo; do
-  case $m in base) DIR=$MODEL;; sft) DIR=$RUN/sft/final;; grpo) DIR=$RUN/grpo/final;; esac
-  if ! done_file "$RUN/eval-$m/report.json"; then
+  if [ -n "${EVAL_PID[$m]:-}" ]; then
+    settle_eval "$m" wait
+  elif ! done_file "$RUN/eval-$m/report.json"; then
     stage "6. eval: $m"
-    "$CADA" --log-level warn eval --config "$CONFIGS/eval_pipeline.json" model="$DIR" output_dir="$RUN/eval-$m" \
-      "${F_EVAL[@]}" > "$RUN/eval-$m.log"
+    run_eval "$m" || { tail -n 20 "$RUN/eval-$m.log" >&2; exit 1; }
   fi
 done
 
