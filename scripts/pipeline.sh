@@ -48,7 +48,8 @@ done_file() { [ -e "$1" ]; }
 # The evals (stage 6). On the tiny default (a base model pre-trained here, on CPU) the base and
 # SFT models are evaluated in the background beside the stages that follow them, which leave
 # part of the cores idle; with --model (a real model, maybe on a GPU) they run one at a time
-# after GRPO. A background eval's failure stops the pipeline at stage 6 with its log.
+# after GRPO. A background eval that fails stops the pipeline, with its log, before the next
+# stage starts (or at stage 6).
 EVAL_BESIDE=0; declare -A EVAL_PID=()
 eval_dir() { case $1 in base) echo "$MODEL";; sft) echo "$RUN/sft/final";; grpo) echo "$RUN/grpo/final";; esac; }
 run_eval() {
@@ -107,7 +108,7 @@ eval_beside base
 if [ -z "$RM" ]; then
   if ! done_file "$RUN/rm/final/config.json"; then
     settle_evals
-  stage "2. a reward model on the preference pairs (cada train-rm)"
+    stage "2. a reward model on the preference pairs (cada train-rm)"
     RESUME=(); [ -d "$RUN/rm" ] && RESUME=(--resume)
     "$CADA" train-rm --config "$CONFIGS/rm.json" model="$MODEL" output_dir="$RUN/rm" "${F_RM[@]}" "${RESUME[@]}"
   fi
