@@ -68,12 +68,13 @@ settle_eval() {
   local pid=${EVAL_PID[$1]:-}
   [ -n "$pid" ] || return 0
   [ "${2:-}" = wait ] || ! kill -0 "$pid" 2>/dev/null || return 0
-  if ! wait "$pid"; then
-    echo "pipeline.sh: the eval of $1 failed; the end of $RUN/eval-$1.log:" >&2
-    tail -n 20 "$RUN/eval-$1.log" >&2
-    exit 1
-  fi
+  wait "$pid" || eval_failed "$1"
   unset "EVAL_PID[$1]"
+}
+eval_failed() {
+  echo "pipeline.sh: the eval of $1 failed; the end of $RUN/eval-$1.log:" >&2
+  tail -n 20 "$RUN/eval-$1.log" >&2
+  exit 1
 }
 settle_evals() { settle_eval base; settle_eval sft; }
 trap 'for p in "${EVAL_PID[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
@@ -145,7 +146,7 @@ for m in base sft grpo; do
     settle_eval "$m" wait
   elif ! done_file "$RUN/eval-$m/report.json"; then
     stage "6. eval: $m"
-    run_eval "$m" || { tail -n 20 "$RUN/eval-$m.log" >&2; exit 1; }
+    run_eval "$m" || eval_failed "$m"
   fi
 done
 
